@@ -1,0 +1,53 @@
+"""Who may do what: the role rules and the object-level rules, in one place.
+
+Views call these before a service runs; services that change data call them too, so the
+CLI, the importer and the API cannot step around them.
+"""
+
+from __future__ import annotations
+
+from registry.enums import Role
+from registry.errors import PermissionDenied
+
+READ_INVENTORY = {Role.ADMIN, Role.COMPLIANCE, Role.OWNER, Role.EXECUTIVE}
+CREATE_SYSTEM = {Role.ADMIN, Role.OWNER}
+OVERRIDE_TIER = {Role.COMPLIANCE}
+DELETE_SYSTEM = {Role.ADMIN}
+MANAGE_USERS = {Role.ADMIN}
+
+
+def has_role(user, roles: set[Role]) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False) and user.role in roles
+
+
+def can_read_inventory(user) -> bool:
+    return has_role(user, READ_INVENTORY)
+
+
+def can_create_system(user) -> bool:
+    return has_role(user, CREATE_SYSTEM)
+
+
+def can_edit_system(user, system) -> bool:
+    """Admins edit any system; a product owner only those they own or are named on."""
+    if has_role(user, {Role.ADMIN}):
+        return True
+    return has_role(user, {Role.OWNER}) and user.id in system.named_user_ids()
+
+
+def can_override_tier(user, system) -> bool:
+    """Compliance officers, but never on a system they are named on."""
+    return has_role(user, OVERRIDE_TIER) and user.id not in system.named_user_ids()
+
+
+def can_delete_system(user) -> bool:
+    return has_role(user, DELETE_SYSTEM)
+
+
+def can_manage_users(user) -> bool:
+    return has_role(user, MANAGE_USERS)
+
+
+def require(allowed: bool, message: str = "Your role does not allow this.") -> None:
+    if not allowed:
+        raise PermissionDenied(message)

@@ -1,0 +1,74 @@
+"""Sign in and sign out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from registry import client_address, db_session
+from registry.auth.forms import LoginForm, LogoutForm
+from registry.auth.services import authenticate, record_logout
+from registry.errors import RateLimited, ValidationFailed
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("main.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.home"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        s = db_session()
+        cfg = current_app.config
+        try:
+            user = authenticate(
+                s,
+                form.email.data,
+                form.password.data,
+                address=client_address(),
+                max_failures=cfg["LOGIN_MAX_FAILURES"],
+                max_failures_per_address=cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+                lockout_minutes=cfg["LOGIN_LOCKOUT_MINUTES"],
+            )
+        except (ValidationFailed, RateLimited) as err:
+            s.commit()  # keep the failure record and its audit event
+            form.form_errors.append(err.message)
+            status = err.status if isinstance(err, RateLimited) else 401
+        else:
+            s.commit()
+            next_url = _safe_next(request.args.get("next"))
+            session.clear()  # a fresh session on sign-in: nothing carried over
+            login_user(user)
+            session.permanent = True
+            return redirect(next_url)
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+@login_required
+def logout():
+    form = LogoutForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            flash("Your sign-out form expired; please try again.", "error")
+            return render_template("auth/logout.html", form=form), 400
+        s = db_session()
+        record_logout(s, current_user._get_current_object(), client_address())
+        s.commit()
+        logout_user()
+        session.clear()
+        flash("You are signed out.", "info")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/logout.html", form=form)

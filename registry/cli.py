@@ -1,0 +1,169 @@
+"""The `registry` console command: Flask's CLI group plus the operator's commands.
+
+`registry run` and `registry shell` come from Flask; the rest are below.  Every command
+that changes data goes through the same services as the web pages, in one transaction:
+on an error nothing is written and the command exits non-zero with a plain message.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+from registry import create_app
+from registry.errors import DomainError
+
+
+def _sessions():
+    return current_app.extensions["registry.sessions"][0]
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False,
+             help="Readiness Registry operator commands.")
+def main() -> None:
+    pass
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from registry import migrate
+
+    migrate.upgrade(current_app.config["DATABASE_URL"], revision)
+    click.echo(f"Database at {revision}.")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION (for developers)."""
+    from registry import migrate
+
+    migrate.downgrade(current_app.config["DATABASE_URL"], revision)
+    click.echo(f"Database at {revision}.")
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True)
+def db_revision(message: str) -> None:
+    """Autogenerate a migration from the models (for developers)."""
+    from registry import migrate
+
+    migrate.revision(current_app.config["DATABASE_URL"], message)
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Load the demo portfolio and demo accounts.")
+@click.option("--synthetic", type=click.IntRange(1, 1_000_000), help="Add N synthetic systems (benchmarks).")
+@click.option("--if-empty", is_flag=True, help="With --demo: do nothing when the database holds data.")
+def seed(demo: bool, synthetic: int | None, if_empty: bool) -> None:
+    """Load the demo portfolio or synthetic systems."""
+    from registry.seed.demo import database_is_empty, load_demo
+    from registry.seed.synthetic import seed_synthetic
+
+    if not demo and not synthetic:
+        _fail("say what to load: --demo or --synthetic N")
+    if demo and current_app.config["REGISTRY_ENV"] == "production":
+        _fail("demo accounts are never loaded in production (REGISTRY_ENV=production)")
+    with _sessions()() as session:
+        try:
+            if demo:
+                if not database_is_empty(session):
+                    if if_empty:
+                        click.echo("Database already holds data; demo portfolio not loaded.")
+                        return
+                    _fail("the database already holds data; demo data goes into an empty database only")
+                counts = load_demo(session)
+                click.echo(f"Loaded the demo portfolio: {counts['systems']} systems, {counts['users']} accounts.")
+            if synthetic:
+                started = time.perf_counter()
+                seed_synthetic(session, synthetic)
+                session.commit()
+                click.echo(f"Added {synthetic} synthetic systems in {time.perf_counter() - started:.1f} s.")
+            session.commit()
+        except DomainError as err:
+            session.rollback()
+            _fail(_describe(err))
+
+
+def _describe(err: DomainError) -> str:
+    details = "; ".join(f"{k}: {' '.join(v)}" for k, v in err.errors.items())
+    return f"{err.message} {details}".strip()
+
+
+@main.group()
+def users() -> None:
+    """Accounts."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "compliance", "owner", "executive"]))
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (first line).")
+def users_create(email: str, name: str, role: str, password_stdin: bool) -> None:
+    """Create an account; the password comes from standard input, never the command line."""
+    from registry.auth.services import create_user
+
+    if not password_stdin:
+        _fail("pass --password-stdin and give the password on standard input")
+    password = sys.stdin.readline().rstrip("\r\n")
+    with _sessions()() as session:
+        try:
+            user = create_user(session, None, email=email, name=name, role=role, password=password)
+            session.commit()
+        except DomainError as err:
+            session.rollback()
+            _fail(_describe(err))
+    click.echo(f"Created {user.email} ({user.role.label}).")
+
+
+@users.command("list")
+def users_list() -> None:
+    """One line per account: email, role, active."""
+    from registry.auth.services import list_users
+
+    with _sessions()() as session:
+        for user in list_users(session):
+            click.echo(f"{user.email}\t{user.role.value}\t{'active' if user.is_active else 'inactive'}")
+
+
+@main.group()
+def audit() -> None:
+    """The audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check the whole hash chain; name the first broken event."""
+    from registry.audit.services import verify_chain
+
+    with current_app.extensions["registry.sessions"][1]() as session:
+        started = time.perf_counter()
+        report = verify_chain(session)
+        elapsed = time.perf_counter() - started
+    if report.ok:
+        click.echo(f"Audit chain intact: {report.checked} events verified in {elapsed:.2f} s.")
+        return
+    click.echo(f"Audit chain BROKEN at event #{report.broken_seq}: {report.problem} "
+               f"({report.checked} events before it verified).", err=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

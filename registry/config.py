@@ -1,0 +1,60 @@
+"""Configuration read from the environment; secrets never have a production default."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = ROOT / "instance"
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment cannot produce a safe configuration."""
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{INSTANCE_DIR / 'registry.sqlite3'}"
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    """Build the Flask config mapping from the environment, then apply ``overrides``."""
+    env = os.environ.get("REGISTRY_ENV", "development")
+    production = env == "production"
+    secret = os.environ.get("SECRET_KEY")
+    if production and not secret:
+        raise ConfigError("SECRET_KEY must be set when REGISTRY_ENV=production.")
+    config = {
+        "REGISTRY_ENV": env,
+        "SECRET_KEY": secret or secrets.token_hex(32),
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or default_database_url(),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", production),
+        "SESSION_COOKIE_NAME": "registry_session",
+        # Flask rejects a session cookie older than this; it is refreshed on every
+        # request, so it works as an idle timeout enforced by the server.
+        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=int(os.environ.get("IDLE_TIMEOUT_MINUTES", "30"))),
+        "SESSION_REFRESH_EACH_REQUEST": True,
+        "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+        "WTF_CSRF_ENABLED": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", "5")),
+        "LOGIN_MAX_FAILURES_PER_ADDRESS": int(os.environ.get("LOGIN_MAX_FAILURES_PER_ADDRESS", "20")),
+        "LOGIN_LOCKOUT_MINUTES": int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")),
+        "PAGE_SIZE": int(os.environ.get("PAGE_SIZE", "25")),
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(20 * 1024 * 1024))),
+        "TRUST_PROXY_HEADERS": _bool("TRUST_PROXY_HEADERS", False),
+    }
+    if overrides:
+        config.update(overrides)
+    return config

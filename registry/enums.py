@@ -1,0 +1,137 @@
+"""Every closed vocabulary of the registry: roles, tiers, stages, kinds, data categories.
+
+Each enum's value is what is stored in the database and in seed/import files; its
+``label`` is what people read.  Keep new values appended, never renamed: stored rows and
+audit events refer to them.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class LabelledEnum(str, enum.Enum):  # noqa: UP042 - custom __new__ carries a label
+    """A string enum whose members carry a human label: ``Member = ("value", "Label")``."""
+
+    def __new__(cls, value: str, label: str):
+        obj = str.__new__(cls, value)
+        obj._value_ = value
+        obj.label = label
+        return obj
+
+    @classmethod
+    def choices(cls) -> list[tuple[str, str]]:
+        return [(m.value, m.label) for m in cls]
+
+    @classmethod
+    def values(cls) -> list[str]:
+        return [m.value for m in cls]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Role(LabelledEnum):
+    ADMIN = ("admin", "Admin")
+    COMPLIANCE = ("compliance", "Compliance officer")
+    OWNER = ("owner", "Product owner")
+    EXECUTIVE = ("executive", "Executive")
+
+
+class Tier(LabelledEnum):
+    LOW = ("low", "Low")
+    MEDIUM = ("medium", "Medium")
+    HIGH = ("high", "High")
+    UNACCEPTABLE = ("unacceptable", "Unacceptable")
+
+    @property
+    def rank(self) -> int:
+        return list(Tier).index(self)
+
+
+class Stage(LabelledEnum):
+    IDEA = ("idea", "Idea")
+    PILOT = ("pilot", "Pilot")
+    PRODUCTION = ("production", "Production")
+    RETIRED = ("retired", "Retired")
+
+
+class Kind(LabelledEnum):
+    PREDICTIVE_MODEL = ("predictive_model", "Predictive model")
+    GENERATIVE_ASSISTANT = ("generative_assistant", "Generative assistant")
+    AGENT = ("agent", "Agent that acts in other systems")
+    OPTIMISER = ("optimiser", "Optimisation / planning")
+    PERCEPTION = ("perception", "Perception (vision, speech, documents)")
+    OTHER = ("other", "Other")
+
+
+class Sourcing(LabelledEnum):
+    IN_HOUSE = ("in_house", "Built in-house")
+    VENDOR = ("vendor", "Bought from a vendor")
+
+
+class Autonomy(LabelledEnum):
+    HUMAN_IN_THE_LOOP = ("human_in_the_loop", "Human-in-the-loop (a person approves every output)")
+    HUMAN_ON_THE_LOOP = ("human_on_the_loop", "Human-on-the-loop (acts, a person monitors and can intervene)")
+    FULLY_AUTOMATED = ("fully_automated", "Fully automated")
+
+
+class Affected(LabelledEnum):
+    INTERNAL_STAFF = ("internal_staff", "Internal staff")
+    CUSTOMERS = ("customers", "Customers")
+    PUBLIC = ("public", "The public")
+
+
+class DataCategory(LabelledEnum):
+    PERSONAL = ("personal", "Personal data")
+    HEALTH = ("health", "Health data")
+    FINANCIAL = ("financial", "Financial data")
+    BIOMETRIC = ("biometric", "Biometric data")
+    CHILDREN = ("children", "Children's data")
+    CONFIDENTIAL_BUSINESS = ("confidential_business", "Confidential business data")
+    PUBLIC = ("public", "Public data")
+
+
+# Data categories that make a system at least medium tier on their own.
+SENSITIVE_DATA = frozenset(
+    {
+        DataCategory.PERSONAL,
+        DataCategory.HEALTH,
+        DataCategory.FINANCIAL,
+        DataCategory.BIOMETRIC,
+        DataCategory.CHILDREN,
+    }
+)
+
+
+class DecisionDomain(LabelledEnum):
+    """Areas where influencing decisions about people makes a system high tier (EU AI Act Annex III)."""
+
+    EMPLOYMENT = ("employment", "Employment and hiring")
+    CREDIT = ("credit", "Credit and lending")
+    INSURANCE = ("insurance", "Insurance pricing or claims")
+    EDUCATION = ("education", "Education and exams")
+    ESSENTIAL_SERVICES = ("essential_services", "Access to essential public or private services")
+    LAW_ENFORCEMENT = ("law_enforcement", "Law enforcement")
+    MIGRATION = ("migration", "Migration, asylum and border control")
+    JUSTICE = ("justice", "Justice and democratic processes")
+    MEDICAL = ("medical", "Medical diagnosis or treatment")
+    CRITICAL_INFRASTRUCTURE = ("critical_infrastructure", "Critical infrastructure operation")
+    BIOMETRIC_IDENTIFICATION = ("biometric_identification", "Biometric identification")
+
+
+class ProhibitedPractice(LabelledEnum):
+    """Practices that may not be deployed at all (EU AI Act Art. 5)."""
+
+    NONE = ("none", "None of these")
+    SOCIAL_SCORING = ("social_scoring", "Social scoring of people")
+    MANIPULATION = ("manipulation", "Manipulation exploiting vulnerabilities (age, disability, situation)")
+    FACE_SCRAPING = ("face_scraping", "Untargeted scraping of facial images")
+    EMOTION_AT_WORK = ("emotion_at_work", "Emotion recognition at work or in education")
+    BIOMETRIC_CATEGORISATION = ("biometric_categorisation", "Inferring race, religion, politics or orientation from biometrics")
+    PREDICTIVE_POLICING = ("predictive_policing", "Predicting crime by individual profiling alone")
+
+
+class MetricDirection(LabelledEnum):
+    HIGHER_IS_BETTER = ("higher", "Higher is better")
+    LOWER_IS_BETTER = ("lower", "Lower is better")

@@ -1,0 +1,1 @@
+"""The inventory: AI systems, their risk tier and their baseline metrics."""

@@ -1,0 +1,151 @@
+"""HTML forms for systems, tier overrides and baseline metrics.
+
+Forms only collect and lightly check input; ``SystemSchema`` and the services hold the
+rules, and their field errors are attached back to these fields by ``attach_errors``.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    FloatField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from registry.enums import (
+    Affected,
+    Autonomy,
+    DataCategory,
+    DecisionDomain,
+    Kind,
+    MetricDirection,
+    ProhibitedPractice,
+    Sourcing,
+    Stage,
+    Tier,
+)
+from registry.inventory.tiering import QUESTIONS
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class SystemForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    purpose = TextAreaField("Purpose", validators=[DataRequired(), Length(max=4000)],
+                            description="What the system does and why, in plain words.")
+    business_process = StringField("Business process it supports", validators=[DataRequired(), Length(max=300)])
+    business_unit = StringField("Business unit", validators=[DataRequired(), Length(max=120)])
+    accountable_owner = SelectField("Accountable owner", validators=[DataRequired()],
+                                    description="A named person, not a team: answers for the system in production.")
+    technical_owner = SelectField("Technical owner", validators=[Optional()])
+    sourcing = RadioField("Built or bought", choices=Sourcing.choices(), validators=[InputRequired()])
+    vendor_name = StringField("Vendor", validators=[Optional(), Length(max=200)],
+                              description="Required when the system is bought.")
+    kind = SelectField("Kind of system", choices=Kind.choices(), validators=[DataRequired()])
+    stage = SelectField("Lifecycle stage", choices=Stage.choices(), validators=[DataRequired()])
+    affects = CheckboxesField("Who it affects", choices=Affected.choices())
+    decisions_influenced = TextAreaField("Decisions it influences", validators=[Length(max=2000)])
+    autonomy = RadioField("Autonomy", choices=Autonomy.choices(), validators=[InputRequired()])
+    data_categories = CheckboxesField("Data touched", choices=DataCategory.choices())
+    prohibited_practice = RadioField(QUESTIONS["prohibited_practice"], choices=ProhibitedPractice.choices(),
+                                     default="none", validators=[InputRequired()])
+    decision_domains = CheckboxesField(QUESTIONS["decision_domains"], choices=DecisionDomain.choices())
+    legal_effect = RadioField(QUESTIONS["legal_effect"], choices=[("no", "No"), ("yes", "Yes")], default="no",
+                              validators=[InputRequired()])
+    version = HiddenField()
+
+    def set_people(self, people: list[tuple[str, str]]) -> None:
+        self.accountable_owner.choices = [("", "Choose a person…")] + people
+        self.technical_owner.choices = [("", "None named")] + people
+
+    def payload(self) -> dict:
+        return {
+            "name": self.name.data,
+            "purpose": self.purpose.data,
+            "business_process": self.business_process.data,
+            "business_unit": self.business_unit.data,
+            "accountable_owner": self.accountable_owner.data or None,
+            "technical_owner": self.technical_owner.data or None,
+            "sourcing": self.sourcing.data,
+            "vendor_name": self.vendor_name.data or None,
+            "kind": self.kind.data,
+            "stage": self.stage.data,
+            "affects": self.affects.data or [],
+            "decisions_influenced": self.decisions_influenced.data or "",
+            "autonomy": self.autonomy.data,
+            "data_categories": self.data_categories.data or [],
+            "risk": {
+                "prohibited_practice": self.prohibited_practice.data or "none",
+                "decision_domains": self.decision_domains.data or [],
+                "legal_effect": self.legal_effect.data == "yes",
+            },
+        }
+
+    def fill(self, payload: dict) -> None:
+        for key in ("name", "purpose", "business_process", "business_unit", "accountable_owner", "technical_owner",
+                    "sourcing", "vendor_name", "kind", "stage", "affects", "decisions_influenced", "autonomy",
+                    "data_categories"):
+            getattr(self, key).data = payload.get(key)
+        risk = payload.get("risk") or {}
+        self.prohibited_practice.data = risk.get("prohibited_practice", "none")
+        self.decision_domains.data = risk.get("decision_domains", [])
+        self.legal_effect.data = "yes" if risk.get("legal_effect") else "no"
+
+
+class TierOverrideForm(FlaskForm):
+    tier = SelectField("Tier", choices=[("", "Remove the override")] + Tier.choices(), validators=[Optional()])
+    reason = TextAreaField("Reason", validators=[DataRequired(message="Write the reason for the override."),
+                                                 Length(max=2000)])
+
+
+class MetricForm(FlaskForm):
+    name = StringField("Metric", validators=[DataRequired(), Length(max=200)])
+    unit = StringField("Unit", validators=[DataRequired(), Length(max=40)], description="For example %, minutes, EUR.")
+    baseline = FloatField("Baseline value", validators=[Optional()])
+    measured_on = DateField("Measured on", validators=[Optional()])
+    source = StringField("Source", validators=[Optional(), Length(max=300)])
+    target = FloatField("Target", validators=[Optional()])
+    direction = RadioField("Direction", choices=MetricDirection.choices(), validators=[InputRequired()])
+
+    def payload(self) -> dict:
+        return {
+            "name": self.name.data,
+            "unit": self.unit.data,
+            "baseline": self.baseline.data,
+            "measured_on": self.measured_on.data.isoformat() if self.measured_on.data else None,
+            "source": self.source.data or "",
+            "target": self.target.data,
+            "direction": self.direction.data,
+        }
+
+
+class ConfirmForm(FlaskForm):
+    """An empty form: a CSRF-protected button (delete, sign out)."""
+
+    version = HiddenField()
+
+
+_FIELD_ALIASES = {"risk.prohibited_practice": "prohibited_practice", "risk.decision_domains": "decision_domains",
+                  "risk.legal_effect": "legal_effect", "baseline_value": "baseline", "target_value": "target"}
+
+
+def attach_errors(form: FlaskForm, errors: dict[str, list[str]]) -> None:
+    """Put service/schema errors on the matching form fields; others become form errors."""
+    for key, messages in errors.items():
+        name = _FIELD_ALIASES.get(key, key).split(".")[0]
+        field = form._fields.get(name)
+        if field is not None:
+            field.errors = list(field.errors) + list(messages)
+        else:
+            form.form_errors.extend(messages)

@@ -1,0 +1,102 @@
+"""An AI system record, its data categories and its baseline metrics."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Enum, Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from registry.auth.models import User
+from registry.db import Base, utcnow
+from registry.enums import Autonomy, DataCategory, Kind, MetricDirection, Sourcing, Stage, Tier
+
+
+def _enum(cls):
+    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: e.values(), validate_strings=True)
+
+
+class AISystem(Base):
+    __tablename__ = "ai_systems"
+    __table_args__ = (
+        Index("ix_ai_systems_tier_stage", "tier", "stage"),
+        Index("ix_ai_systems_updated_at", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    purpose: Mapped[str] = mapped_column(Text)
+    business_process: Mapped[str] = mapped_column(String(300))
+    business_unit: Mapped[str] = mapped_column(String(120), index=True)
+    accountable_owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    technical_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    sourcing: Mapped[Sourcing] = mapped_column(_enum(Sourcing))
+    vendor_name: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[Kind] = mapped_column(_enum(Kind), index=True)
+    stage: Mapped[Stage] = mapped_column(_enum(Stage), index=True)
+    affects: Mapped[list[str]] = mapped_column(default=list)
+    decisions_influenced: Mapped[str] = mapped_column(Text, default="")
+    autonomy: Mapped[Autonomy] = mapped_column(_enum(Autonomy))
+
+    # Risk tier: the questionnaire answers, the tier the rules computed and why, and the
+    # effective tier (the override when there is one) that every list filters on.
+    risk_answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    computed_tier: Mapped[Tier] = mapped_column(_enum(Tier))
+    tier_reasons: Mapped[list[str]] = mapped_column(default=list)
+    tier: Mapped[Tier] = mapped_column(_enum(Tier), index=True)
+    tier_override: Mapped[Tier | None] = mapped_column(_enum(Tier))
+    tier_override_reason: Mapped[str | None] = mapped_column(Text)
+    tier_override_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    tier_override_at: Mapped[datetime | None]
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(default=1)
+
+    accountable_owner: Mapped[User] = relationship(foreign_keys=[accountable_owner_id], lazy="joined")
+    technical_owner: Mapped[User | None] = relationship(foreign_keys=[technical_owner_id], lazy="joined")
+    tier_override_by: Mapped[User | None] = relationship(foreign_keys=[tier_override_by_id])
+    data_links: Mapped[list[SystemDataCategory]] = relationship(
+        back_populates="system", cascade="all, delete-orphan", lazy="selectin"
+    )
+    metrics: Mapped[list[BaselineMetric]] = relationship(
+        back_populates="system", cascade="all, delete-orphan", order_by="BaselineMetric.id"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def data_categories(self) -> list[DataCategory]:
+        return sorted((link.category for link in self.data_links), key=lambda c: list(DataCategory).index(c))
+
+    def named_user_ids(self) -> set[int]:
+        """People named on the system: they may edit it and may never approve it."""
+        return {i for i in (self.accountable_owner_id, self.technical_owner_id) if i is not None}
+
+
+class SystemDataCategory(Base):
+    __tablename__ = "system_data_categories"
+
+    system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[DataCategory] = mapped_column(_enum(DataCategory), primary_key=True, index=True)
+
+    system: Mapped[AISystem] = relationship(back_populates="data_links")
+
+
+class BaselineMetric(Base):
+    __tablename__ = "baseline_metrics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(40))
+    baseline_value: Mapped[float | None] = mapped_column(Float)
+    measured_on: Mapped[date | None]
+    source: Mapped[str] = mapped_column(String(300), default="")
+    target_value: Mapped[float | None] = mapped_column(Float)
+    direction: Mapped[MetricDirection] = mapped_column(_enum(MetricDirection))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    system: Mapped[AISystem] = relationship(back_populates="metrics")

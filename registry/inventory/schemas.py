@@ -1,0 +1,147 @@
+"""The marshmallow schemas of an AI system and a baseline metric.
+
+One schema per resource, shared by the seeder, the importer and the API: they check
+shape and types; uniqueness, people lookup and permissions live in the services.
+People are referred to by email.
+"""
+
+from __future__ import annotations
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from registry.enums import (
+    Affected,
+    Autonomy,
+    DataCategory,
+    DecisionDomain,
+    Kind,
+    MetricDirection,
+    ProhibitedPractice,
+    Sourcing,
+    Stage,
+    Tier,
+)
+
+
+def _one_of(enum_cls):
+    return validate.OneOf(enum_cls.values(), error=f"Must be one of: {', '.join(enum_cls.values())}.")
+
+
+def _text(max_len: int, required: bool = True, **kw):
+    return fields.String(
+        required=required,
+        validate=validate.Length(min=1 if required else 0, max=max_len),
+        **kw,
+    )
+
+
+class RiskAnswersSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    prohibited_practice = fields.String(load_default="none", validate=_one_of(ProhibitedPractice))
+    decision_domains = fields.List(fields.String(validate=_one_of(DecisionDomain)), load_default=list)
+    legal_effect = fields.Boolean(load_default=False)
+
+    @post_load
+    def _dedupe(self, data, **_):
+        data["decision_domains"] = sorted(set(data["decision_domains"]), key=DecisionDomain.values().index)
+        return data
+
+
+class MetricSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    name = _text(200)
+    unit = _text(40)
+    baseline_value = fields.Float(allow_none=True, load_default=None, data_key="baseline", allow_nan=False)
+    measured_on = fields.Date(allow_none=True, load_default=None)
+    source = fields.String(load_default="", validate=validate.Length(max=300))
+    target_value = fields.Float(allow_none=True, load_default=None, data_key="target", allow_nan=False)
+    direction = fields.String(required=True, validate=_one_of(MetricDirection))
+
+    @validates_schema
+    def _measured_needs_date(self, data, **_):
+        if data.get("baseline_value") is not None and data.get("measured_on") is None:
+            raise ValidationError("Say when the baseline was measured.", "measured_on")
+
+
+class TierOverrideSchema(Schema):
+    tier = fields.String(required=True, validate=_one_of(Tier))
+    reason = _text(2000)
+    by = fields.Email(required=True)
+
+
+class SystemSchema(Schema):
+    """An AI system as data: what a form, an import row, a seed entry or an API call carries."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    name = _text(200)
+    purpose = _text(4000)
+    business_process = _text(300)
+    business_unit = _text(120)
+    accountable_owner = fields.Email(required=True)
+    technical_owner = fields.Email(allow_none=True, load_default=None)
+    sourcing = fields.String(required=True, validate=_one_of(Sourcing))
+    vendor_name = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=200))
+    kind = fields.String(required=True, validate=_one_of(Kind))
+    stage = fields.String(required=True, validate=_one_of(Stage))
+    affects = fields.List(
+        fields.String(validate=_one_of(Affected)),
+        required=True,
+        validate=validate.Length(min=1, error="Say who the system affects."),
+    )
+    decisions_influenced = fields.String(load_default="", validate=validate.Length(max=2000))
+    autonomy = fields.String(required=True, validate=_one_of(Autonomy))
+    data_categories = fields.List(fields.String(validate=_one_of(DataCategory)), load_default=list)
+    risk = fields.Nested(RiskAnswersSchema, load_default=lambda: RiskAnswersSchema().load({}))
+    metrics = fields.List(fields.Nested(MetricSchema), load_default=list)
+    tier_override = fields.Nested(TierOverrideSchema, allow_none=True, load_default=None)
+
+    @validates_schema
+    def _vendor(self, data, **_):
+        if data.get("sourcing") == Sourcing.VENDOR.value and not (data.get("vendor_name") or "").strip():
+            raise ValidationError("Name the vendor of a bought system.", "vendor_name")
+
+    @post_load
+    def _normalise(self, data, **_):
+        for key in ("name", "purpose", "business_process", "business_unit", "decisions_influenced"):
+            data[key] = (data.get(key) or "").strip()
+        if data["sourcing"] != Sourcing.VENDOR.value:
+            data["vendor_name"] = None
+        data["affects"] = sorted(set(data["affects"]), key=Affected.values().index)
+        data["data_categories"] = sorted(set(data["data_categories"]), key=DataCategory.values().index)
+        return data
+
+
+def load_or_raise(schema: Schema, payload: dict) -> dict:
+    """Load through ``schema``; turn marshmallow's errors into our ValidationFailed."""
+    from registry.errors import ValidationFailed
+
+    try:
+        return schema.load(payload)
+    except ValidationError as err:
+        messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
+        raise ValidationFailed("Some fields need attention.", errors=_flatten(messages)) from err
+
+
+def _flatten(messages: dict, prefix: str = "") -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = [str(v) for v in (value if isinstance(value, list) else [value])]
+    return out

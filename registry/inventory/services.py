@@ -1,0 +1,355 @@
+"""Registering, changing and removing AI systems and their baseline metrics.
+
+Every function takes the session and the acting user, checks permission, validates,
+changes the rows and writes the audit event in the same transaction; the caller commits.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from registry.audit.services import record_event
+from registry.auth.models import User
+from registry.auth.permissions import (
+    can_create_system,
+    can_delete_system,
+    can_edit_system,
+    can_override_tier,
+    can_read_inventory,
+    require,
+)
+from registry.db import utcnow
+from registry.enums import (
+    Affected,
+    Autonomy,
+    DataCategory,
+    DecisionDomain,
+    Kind,
+    MetricDirection,
+    ProhibitedPractice,
+    Role,
+    Sourcing,
+    Stage,
+    Tier,
+)
+from registry.errors import Conflict, NotFound, ValidationFailed
+from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory
+from registry.inventory.schemas import MetricSchema, SystemSchema, load_or_raise
+from registry.inventory.tiering import RiskInputs, TierAssessment, assess_tier, effective_tier
+
+PROFILE_FIELDS = (
+    "name", "purpose", "business_process", "business_unit", "sourcing", "vendor_name", "kind",
+    "stage", "affects", "decisions_influenced", "autonomy",
+)  # fmt: skip
+
+# Labels for the audit snapshot keys, used by the history page.
+FIELD_LABELS = {
+    "name": "Name",
+    "purpose": "Purpose",
+    "business_process": "Business process",
+    "business_unit": "Business unit",
+    "accountable_owner": "Accountable owner",
+    "technical_owner": "Technical owner",
+    "sourcing": "Sourcing",
+    "vendor_name": "Vendor",
+    "kind": "Kind",
+    "stage": "Lifecycle stage",
+    "affects": "Affects",
+    "decisions_influenced": "Decisions influenced",
+    "autonomy": "Autonomy",
+    "data_categories": "Data touched",
+    "prohibited_practice": "Prohibited practice",
+    "decision_domains": "Decisions about people in",
+    "legal_effect": "Legal or similar effect",
+    "computed_tier": "Tier from the rules",
+    "tier": "Effective tier",
+    "tier_override": "Tier override",
+    "tier_override_reason": "Override reason",
+    "deleted": "Deleted",
+}
+
+
+def _people_label(user: User | None) -> str | None:
+    return user.label if user else None
+
+
+def system_snapshot(system: AISystem) -> dict[str, Any]:
+    """The system as people read it (labels, names, not ids): audit before/after values."""
+    answers = system.risk_answers or {}
+    return {
+        "name": system.name,
+        "purpose": system.purpose,
+        "business_process": system.business_process,
+        "business_unit": system.business_unit,
+        "accountable_owner": _people_label(system.accountable_owner),
+        "technical_owner": _people_label(system.technical_owner),
+        "sourcing": Sourcing(system.sourcing).label,
+        "vendor_name": system.vendor_name,
+        "kind": Kind(system.kind).label,
+        "stage": Stage(system.stage).label,
+        "affects": ", ".join(Affected(a).label for a in system.affects),
+        "decisions_influenced": system.decisions_influenced,
+        "autonomy": Autonomy(system.autonomy).label,
+        "data_categories": ", ".join(c.label for c in system.data_categories) or "None",
+        "prohibited_practice": ProhibitedPractice(answers.get("prohibited_practice", "none")).label,
+        "decision_domains": ", ".join(DecisionDomain(d).label for d in answers.get("decision_domains", [])) or "None",
+        "legal_effect": "Yes" if answers.get("legal_effect") else "No",
+        "computed_tier": Tier(system.computed_tier).label,
+        "tier": Tier(system.tier).label,
+        "tier_override": Tier(system.tier_override).label if system.tier_override else None,
+        "tier_override_reason": system.tier_override_reason,
+    }
+
+
+def metric_snapshot(metric: BaselineMetric) -> dict[str, Any]:
+    return {
+        "metric": metric.name,
+        "unit": metric.unit,
+        "baseline": metric.baseline_value,
+        "measured_on": metric.measured_on.isoformat() if metric.measured_on else None,
+        "source": metric.source,
+        "target": metric.target_value,
+        "direction": MetricDirection(metric.direction).label,
+    }
+
+
+def _diff(before: dict, after: dict) -> tuple[dict, dict]:
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
+
+
+def assessment_for(system: AISystem) -> TierAssessment:
+    return assess_tier(
+        RiskInputs.build(
+            kind=system.kind,
+            autonomy=system.autonomy,
+            affects=system.affects,
+            data_categories=[c.value for c in system.data_categories],
+            risk_answers=system.risk_answers,
+        )
+    )
+
+
+def _resolve_person(session: Session, email: str | None, field: str, *, required: bool) -> User | None:
+    if not email:
+        if required:
+            raise ValidationFailed("Some fields need attention.", errors={field: ["Name a registered person."]})
+        return None
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.is_active:
+        raise ValidationFailed(
+            "Some fields need attention.",
+            errors={field: [f"{email} is not an active registered person. Ask an admin to create the account."]},
+        )
+    return user
+
+
+def _apply(session: Session, system: AISystem, data: dict) -> None:
+    for key in PROFILE_FIELDS:
+        setattr(system, key, data[key])
+    system.accountable_owner = _resolve_person(session, data["accountable_owner"], "accountable_owner", required=True)
+    system.technical_owner = _resolve_person(session, data.get("technical_owner"), "technical_owner", required=False)
+    system.accountable_owner_id = system.accountable_owner.id
+    system.technical_owner_id = system.technical_owner.id if system.technical_owner else None
+    wanted = {DataCategory(c) for c in data["data_categories"]}
+    system.data_links = [link for link in system.data_links if link.category in wanted] + [
+        SystemDataCategory(category=c) for c in sorted(wanted - {link.category for link in system.data_links})
+    ]
+    system.risk_answers = dict(data["risk"])
+    assessment = assessment_for(system)
+    system.computed_tier = assessment.tier
+    system.tier_reasons = assessment.reasons
+    system.tier = effective_tier(assessment.tier, system.tier_override)
+
+
+def _check_owner_is_named(actor: User, system: AISystem) -> None:
+    if actor is not None and actor.role is Role.OWNER and actor.id not in system.named_user_ids():
+        raise ValidationFailed(
+            "Name yourself as the accountable or the technical owner, or ask an admin to register it.",
+            errors={"accountable_owner": ["A product owner registers systems they own or are named on."]},
+        )
+
+
+def create_system(session: Session, actor: User | None, payload: dict) -> AISystem:
+    """Register a system from a SystemSchema payload; ``actor`` None is the console or seeder."""
+    if actor is not None:
+        require(can_create_system(actor), "Your role cannot register systems.")
+    data = load_or_raise(SystemSchema(), payload)
+    system = AISystem(data_links=[])
+    _apply(session, system, data)
+    _check_owner_is_named(actor, system)
+    session.add(system)
+    for metric in data["metrics"]:
+        system.metrics.append(_new_metric(metric))
+    session.flush()
+    record_event(session, actor, "system.create", "system", system.id, system_id=system.id,
+                 summary=f"Registered {system.name}", after=system_snapshot(system))
+    for metric in system.metrics:
+        record_event(session, actor, "metric.create", "metric", metric.id, system_id=system.id,
+                     summary=f"Added baseline metric {metric.name}", after=metric_snapshot(metric))
+    return system
+
+
+def get_system(session: Session, actor: User, system_id: int) -> AISystem:
+    require(can_read_inventory(actor))
+    system = session.scalar(
+        select(AISystem)
+        .where(AISystem.id == system_id, AISystem.deleted_at.is_(None))
+        .options(selectinload(AISystem.metrics))
+    )
+    if system is None:
+        raise NotFound(f"There is no AI system #{system_id}.")
+    return system
+
+
+def _system_for_update(session: Session, system_id: int) -> AISystem:
+    system = session.get(AISystem, system_id)
+    if system is None or system.deleted_at is not None:
+        raise NotFound(f"There is no AI system #{system_id}.")
+    return system
+
+
+def update_system(session: Session, actor: User, system_id: int, payload: dict, *, expected_version: int) -> AISystem:
+    """Change a system's profile; refuse if someone saved it since ``expected_version`` was read."""
+    system = _system_for_update(session, system_id)
+    require(can_edit_system(actor, system), "Only the system's owners (or an admin) can edit it.")
+    if system.version != expected_version:
+        raise Conflict(
+            "Someone else saved this system while you were editing it. "
+            "Your changes were not saved: reload the page to see theirs, then apply yours again."
+        )
+    data = load_or_raise(SystemSchema(), payload)
+    before = system_snapshot(system)
+    _apply(session, system, data)
+    _check_owner_is_named(actor, system)
+    after = system_snapshot(system)
+    old, new = _diff(before, after)
+    if old or new:
+        session.flush()
+        record_event(session, actor, "system.update", "system", system.id, system_id=system.id,
+                     summary=f"Edited {system.name}", before=old, after=new)
+    return system
+
+
+def override_tier(session: Session, actor: User | None, system_id: int, tier: str | None, reason: str) -> AISystem:
+    """Set (or with ``tier`` None, clear) the compliance override of a system's tier."""
+    system = _system_for_update(session, system_id)
+    if actor is None or not can_override_tier(actor, system):
+        require(False, "Only a compliance officer who is not named on the system can override its tier.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Some fields need attention.", errors={"reason": ["Write the reason for the override."]})
+    if tier is not None:
+        try:
+            tier = Tier(tier)
+        except ValueError as exc:
+            raise ValidationFailed("Unknown tier.", errors={"tier": ["Choose a tier."]}) from exc
+    before = system_snapshot(system)
+    system.tier_override = tier
+    system.tier_override_reason = reason
+    system.tier_override_by_id = actor.id
+    system.tier_override_by = actor
+    system.tier_override_at = utcnow()
+    system.tier = effective_tier(system.computed_tier, tier)
+    old, new = _diff(before, system_snapshot(system))
+    session.flush()
+    action = "system.tier_override" if tier else "system.tier_override_cleared"
+    record_event(session, actor, action, "system", system.id, system_id=system.id,
+                 summary=f"{'Overrode' if tier else 'Cleared override of'} tier of {system.name}: {reason}",
+                 before=old, after=new | {"tier_override_reason": reason})
+    return system
+
+
+def delete_system(session: Session, actor: User, system_id: int, *, expected_version: int | None = None) -> None:
+    """Soft-delete: the record and its history stay for the audit trail."""
+    require(can_delete_system(actor), "Only admins can delete systems.")
+    system = _system_for_update(session, system_id)
+    if expected_version is not None and system.version != expected_version:
+        raise Conflict("Someone changed this system since you opened it; reload and try again.")
+    system.deleted_at = utcnow()
+    session.flush()
+    record_event(session, actor, "system.delete", "system", system.id, system_id=system.id,
+                 summary=f"Deleted {system.name}", before=system_snapshot(system), after={"deleted": "Yes"})
+
+
+def _new_metric(data: dict) -> BaselineMetric:
+    return BaselineMetric(
+        name=data["name"].strip(),
+        unit=data["unit"].strip(),
+        baseline_value=data["baseline_value"],
+        measured_on=data["measured_on"],
+        source=(data.get("source") or "").strip(),
+        target_value=data["target_value"],
+        direction=MetricDirection(data["direction"]),
+    )
+
+
+def _check_measured_on(data: dict) -> None:
+    measured: date | None = data.get("measured_on")
+    if measured is not None and measured > utcnow().date():
+        raise ValidationFailed("Some fields need attention.", errors={"measured_on": ["A baseline cannot be measured in the future."]})
+
+
+def add_metric(session: Session, actor: User, system_id: int, payload: dict) -> BaselineMetric:
+    system = _system_for_update(session, system_id)
+    require(can_edit_system(actor, system), "Only the system's owners (or an admin) can change its metrics.")
+    data = load_or_raise(MetricSchema(), payload)
+    _check_measured_on(data)
+    metric = _new_metric(data)
+    system.metrics.append(metric)
+    session.flush()
+    record_event(session, actor, "metric.create", "metric", metric.id, system_id=system.id,
+                 summary=f"Added baseline metric {metric.name}", after=metric_snapshot(metric))
+    return metric
+
+
+def _metric_of(session: Session, system_id: int, metric_id: int) -> BaselineMetric:
+    metric = session.get(BaselineMetric, metric_id)
+    if metric is None or metric.system_id != system_id:
+        raise NotFound("There is no such metric on this system.")
+    return metric
+
+
+def update_metric(session: Session, actor: User, system_id: int, metric_id: int, payload: dict) -> BaselineMetric:
+    system = _system_for_update(session, system_id)
+    require(can_edit_system(actor, system), "Only the system's owners (or an admin) can change its metrics.")
+    metric = _metric_of(session, system_id, metric_id)
+    data = load_or_raise(MetricSchema(), payload)
+    _check_measured_on(data)
+    before = metric_snapshot(metric)
+    fresh = _new_metric(data)
+    for key in ("name", "unit", "baseline_value", "measured_on", "source", "target_value", "direction"):
+        setattr(metric, key, getattr(fresh, key))
+    old, new = _diff(before, metric_snapshot(metric))
+    if new:
+        session.flush()
+        record_event(session, actor, "metric.update", "metric", metric.id, system_id=system.id,
+                     summary=f"Edited baseline metric {metric.name}", before=old, after=new)
+    return metric
+
+
+def delete_metric(session: Session, actor: User, system_id: int, metric_id: int) -> None:
+    system = _system_for_update(session, system_id)
+    require(can_edit_system(actor, system), "Only the system's owners (or an admin) can change its metrics.")
+    metric = _metric_of(session, system_id, metric_id)
+    before = metric_snapshot(metric)
+    session.delete(metric)
+    session.flush()
+    record_event(session, actor, "metric.delete", "metric", metric_id, system_id=system.id,
+                 summary=f"Removed baseline metric {before['metric']}", before=before)
+
+
+def system_payload(system: AISystem) -> dict:
+    """The SystemSchema payload of an existing system: what an edit form starts from."""
+    return {
+        **{key: getattr(system, key).value if hasattr(getattr(system, key), "value") else getattr(system, key)
+           for key in PROFILE_FIELDS},
+        "accountable_owner": system.accountable_owner.email,
+        "technical_owner": system.technical_owner.email if system.technical_owner else None,
+        "data_categories": [c.value for c in system.data_categories],
+        "risk": dict(system.risk_answers or {}),
+    }

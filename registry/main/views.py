@@ -1,0 +1,59 @@
+"""The home page (one per role) and the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import func, select, text
+
+from registry import db_session
+from registry.enums import Role, Stage, Tier
+from registry.inventory.models import AISystem
+from registry.inventory.queries import counts_by, systems_owned_by
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+def home():
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    session = db_session()
+    user = current_user._get_current_object()
+    context = {
+        "by_stage": counts_by(session, AISystem.stage),
+        "by_tier": counts_by(session, AISystem.tier),
+        "total": session.scalar(select(func.count(AISystem.id)).where(AISystem.deleted_at.is_(None))),
+        "stages": list(Stage),
+        "tiers": list(Tier),
+    }
+    if user.role is Role.OWNER:
+        context["my_systems"] = systems_owned_by(session, user)
+    if user.role is Role.COMPLIANCE:
+        context["overridden"] = session.scalar(
+            select(func.count(AISystem.id)).where(AISystem.deleted_at.is_(None), AISystem.tier_override.is_not(None))
+        )
+        context["high_in_production"] = list(
+            session.scalars(
+                select(AISystem)
+                .where(AISystem.deleted_at.is_(None), AISystem.tier.in_([Tier.HIGH, Tier.UNACCEPTABLE]))
+                .where(AISystem.stage.in_([Stage.PILOT, Stage.PRODUCTION]))
+                .order_by(AISystem.updated_at.desc())
+                .limit(15)
+            ).unique()
+        )
+    return render_template("main/home.html", **context)
+
+
+@bp.get("/healthz")
+def healthz():
+    try:
+        with current_app.extensions["registry.engine"].connect() as conn:
+            conn.execute(text("SELECT 1"))
+        database = "reachable"
+        ok = True
+    except Exception as exc:  # noqa: BLE001 - the health check reports, never raises
+        current_app.logger.warning("health check: database unreachable: %s", exc)
+        database = "unreachable"
+        ok = False
+    return jsonify(status="ok" if ok else "degraded", database=database), (200 if ok else 503)

@@ -1,0 +1,7 @@
+"""Imports every model module so that Base.metadata knows every table (Alembic, tests)."""
+
+
+def import_all() -> None:
+    from registry.audit import models as _audit  # noqa: F401
+    from registry.auth import models as _auth  # noqa: F401
+    from registry.inventory import models as _inventory  # noqa: F401

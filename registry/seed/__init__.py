@@ -1,0 +1,1 @@
+"""Loading data: the demo portfolio from seed_data/ and synthetic portfolios for benchmarks."""

@@ -1,0 +1,55 @@
+"""Jinja filters and globals shared by every page (and later by the PDFs)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Flask, request, url_for
+
+from registry import enums
+
+
+def _fmt_dt(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _fmt_date(value: date | None) -> str:
+    return value.isoformat() if value else "—"
+
+
+def _fmt_number(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
+def _label(value, enum_name: str) -> str:
+    if value is None or value == "":
+        return "—"
+    cls = getattr(enums, enum_name)
+    try:
+        return cls(value).label
+    except ValueError:
+        return str(value)
+
+
+def url_with(**changes) -> str:
+    """The current URL with some query parameters replaced (None removes one)."""
+    args = request.args.to_dict(flat=False)
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = value if isinstance(value, list) else [value]
+    return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters.update(dt=_fmt_dt, date=_fmt_date, num=_fmt_number, label=_label)
+    app.jinja_env.globals.update(url_with=url_with)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
