@@ -63,10 +63,21 @@ def register_extensions(app: Flask) -> None:
         return user
 
     @app.before_request
-    def _keep_session_alive():
-        from flask import session
+    def _idle_timeout():
+        """Sign out a session idle for longer than PERMANENT_SESSION_LIFETIME (server-side check)."""
+        import time
+
+        from flask import flash, session
+        from flask_login import logout_user
 
         session.permanent = True
+        now = int(time.time())
+        seen = session.get("seen")
+        if seen is not None and now - int(seen) > app.permanent_session_lifetime.total_seconds():
+            logout_user()
+            session.clear()
+            flash("You were signed out after a period of inactivity.", "info")
+        session["seen"] = now
 
     @app.teardown_appcontext
     def _close_session(exc):

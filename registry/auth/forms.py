@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length
 
 from registry.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from registry.enums import Role
+
+
+def options(pairs):
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 class LoginForm(FlaskForm):
@@ -22,7 +27,7 @@ class LogoutForm(FlaskForm):
 class UserCreateForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     name = StringField("Full name", validators=[DataRequired(), Length(max=200)])
-    role = SelectField("Role", choices=Role.choices(), validators=[DataRequired()])
+    role = SelectField("Role", choices=options(Role.choices()), validators=[DataRequired()])
     password = PasswordField(
         "Initial password",
         validators=[DataRequired(), Length(min=MIN_LENGTH, max=MAX_LENGTH)],
@@ -31,5 +36,5 @@ class UserCreateForm(FlaskForm):
 
 
 class UserUpdateForm(FlaskForm):
-    role = SelectField("Role", choices=Role.choices(), validators=[DataRequired()])
+    role = SelectField("Role", choices=options(Role.choices()), validators=[DataRequired()])
     active = BooleanField("Account active")

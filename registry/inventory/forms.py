@@ -17,6 +17,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -35,6 +36,11 @@ from registry.enums import (
 from registry.inventory.tiering import QUESTIONS
 
 
+def options(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
+    """(value, label) pairs as WTForms choices."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
 class CheckboxesField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
@@ -49,25 +55,25 @@ class SystemForm(FlaskForm):
     accountable_owner = SelectField("Accountable owner", validators=[DataRequired()],
                                     description="A named person, not a team: answers for the system in production.")
     technical_owner = SelectField("Technical owner", validators=[Optional()])
-    sourcing = RadioField("Built or bought", choices=Sourcing.choices(), validators=[InputRequired()])
+    sourcing = RadioField("Built or bought", choices=options(Sourcing.choices()), validators=[InputRequired()])
     vendor_name = StringField("Vendor", validators=[Optional(), Length(max=200)],
                               description="Required when the system is bought.")
-    kind = SelectField("Kind of system", choices=Kind.choices(), validators=[DataRequired()])
-    stage = SelectField("Lifecycle stage", choices=Stage.choices(), validators=[DataRequired()])
-    affects = CheckboxesField("Who it affects", choices=Affected.choices())
+    kind = SelectField("Kind of system", choices=options(Kind.choices()), validators=[DataRequired()])
+    stage = SelectField("Lifecycle stage", choices=options(Stage.choices()), validators=[DataRequired()])
+    affects = CheckboxesField("Who it affects", choices=options(Affected.choices()))
     decisions_influenced = TextAreaField("Decisions it influences", validators=[Length(max=2000)])
-    autonomy = RadioField("Autonomy", choices=Autonomy.choices(), validators=[InputRequired()])
-    data_categories = CheckboxesField("Data touched", choices=DataCategory.choices())
-    prohibited_practice = RadioField(QUESTIONS["prohibited_practice"], choices=ProhibitedPractice.choices(),
+    autonomy = RadioField("Autonomy", choices=options(Autonomy.choices()), validators=[InputRequired()])
+    data_categories = CheckboxesField("Data touched", choices=options(DataCategory.choices()))
+    prohibited_practice = RadioField(QUESTIONS["prohibited_practice"], choices=options(ProhibitedPractice.choices()),
                                      default="none", validators=[InputRequired()])
-    decision_domains = CheckboxesField(QUESTIONS["decision_domains"], choices=DecisionDomain.choices())
-    legal_effect = RadioField(QUESTIONS["legal_effect"], choices=[("no", "No"), ("yes", "Yes")], default="no",
+    decision_domains = CheckboxesField(QUESTIONS["decision_domains"], choices=options(DecisionDomain.choices()))
+    legal_effect = RadioField(QUESTIONS["legal_effect"], choices=options([("no", "No"), ("yes", "Yes")]), default="no",
                               validators=[InputRequired()])
     version = HiddenField()
 
     def set_people(self, people: list[tuple[str, str]]) -> None:
-        self.accountable_owner.choices = [("", "Choose a person…")] + people
-        self.technical_owner.choices = [("", "None named")] + people
+        self.accountable_owner.choices = options([("", "Choose a person…")] + people)
+        self.technical_owner.choices = options([("", "None named")] + people)
 
     def payload(self) -> dict:
         return {
@@ -104,7 +110,7 @@ class SystemForm(FlaskForm):
 
 
 class TierOverrideForm(FlaskForm):
-    tier = SelectField("Tier", choices=[("", "Remove the override")] + Tier.choices(), validators=[Optional()])
+    tier = SelectField("Tier", choices=options([("", "Remove the override")] + Tier.choices()), validators=[Optional()])
     reason = TextAreaField("Reason", validators=[DataRequired(message="Write the reason for the override."),
                                                  Length(max=2000)])
 
@@ -116,7 +122,7 @@ class MetricForm(FlaskForm):
     measured_on = DateField("Measured on", validators=[Optional()])
     source = StringField("Source", validators=[Optional(), Length(max=300)])
     target = FloatField("Target", validators=[Optional()])
-    direction = RadioField("Direction", choices=MetricDirection.choices(), validators=[InputRequired()])
+    direction = RadioField("Direction", choices=options(MetricDirection.choices()), validators=[InputRequired()])
 
     def payload(self) -> dict:
         return {

@@ -69,7 +69,7 @@ class MetricSchema(Schema):
     target_value = fields.Float(allow_none=True, load_default=None, data_key="target", allow_nan=False)
     direction = fields.String(required=True, validate=_one_of(MetricDirection))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _measured_needs_date(self, data, **_):
         if data.get("baseline_value") is not None and data.get("measured_on") is None:
             raise ValidationError("Say when the baseline was measured.", "measured_on")
@@ -109,7 +109,7 @@ class SystemSchema(Schema):
     metrics = fields.List(fields.Nested(MetricSchema), load_default=list)
     tier_override = fields.Nested(TierOverrideSchema, allow_none=True, load_default=None)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _vendor(self, data, **_):
         if data.get("sourcing") == Sourcing.VENDOR.value and not (data.get("vendor_name") or "").strip():
             raise ValidationError("Name the vendor of a bought system.", "vendor_name")
@@ -133,15 +133,15 @@ def load_or_raise(schema: Schema, payload: dict) -> dict:
         return schema.load(payload)
     except ValidationError as err:
         messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
-        raise ValidationFailed("Some fields need attention.", errors=_flatten(messages)) from err
+        raise ValidationFailed("Some fields need attention.", errors=flatten_errors(messages)) from err
 
 
-def _flatten(messages: dict, prefix: str = "") -> dict[str, list[str]]:
+def flatten_errors(messages: dict, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for key, value in messages.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
-            out.update(_flatten(value, f"{name}."))
+            out.update(flatten_errors(value, f"{name}."))
         else:
             out[name] = [str(v) for v in (value if isinstance(value, list) else [value])]
     return out

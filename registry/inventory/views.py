@@ -14,8 +14,16 @@ from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services
 from registry.inventory.forms import ConfirmForm, MetricForm, SystemForm, TierOverrideForm, attach_errors
 from registry.inventory.queries import SORTS, InventoryFilters, list_systems
+from registry.inventory.schemas import SystemSchema, flatten_errors
 
 bp = Blueprint("inventory", __name__)
+
+
+def _add_schema_errors(form: SystemForm) -> None:
+    """When the form itself fails, still show the schema's rules (vendor, lists…) at once."""
+    errors = SystemSchema().validate(form.payload())
+    attach_errors(form, {k: v for k, v in flatten_errors(errors).items() if not form._fields.get(k.split(".")[0], None)
+                         or not form._fields[k.split(".")[0]].errors})
 
 
 def _actor() -> User:
@@ -61,6 +69,7 @@ def new():
             flash(f"Registered {system.name}. Its risk tier is {system.tier.label}.", "success")
             return redirect(url_for("inventory.show", system_id=system.id))
     elif request.method == "POST":
+        _add_schema_errors(form)
         status = 422
     return render_template("inventory/form.html", form=form, system=None), status
 
@@ -116,6 +125,7 @@ def edit(system_id: int):
             flash("Saved.", "success")
             return redirect(url_for("inventory.show", system_id=system_id))
     else:
+        _add_schema_errors(form)
         status = 422
     return render_template("inventory/form.html", form=form, system=system), status
 

@@ -1,0 +1,106 @@
+"""Role x route matrix: anonymous and every role against every route, with object-level rules.
+
+Each cell says what the server must answer; a redirect to /login is how anonymous users
+are turned away from pages.  Rows for POST routes send a valid CSRF token, so a 403 is
+the permission check speaking, not CSRF.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import make_system
+
+ROLES = ["anonymous", "admin", "compliance", "owner", "other_owner", "executive"]
+LOGIN = "login"
+
+# route -> expected status per role (owner = the system's accountable owner).
+MATRIX = {
+    ("GET", "/"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("GET", "/systems"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("GET", "/systems/{id}"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("GET", "/systems/{id}/history"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("GET", "/systems/new"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 200, "other_owner": 200, "executive": 403},
+    ("POST", "/systems/new"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 422, "executive": 403},
+    ("GET", "/systems/{id}/edit"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 200, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/edit"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/tier"): {"anonymous": LOGIN, "admin": 403, "compliance": 302, "owner": 403, "other_owner": 403, "executive": 403},
+    ("GET", "/systems/{id}/metrics/new"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 200, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/metrics/new"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/delete"): {"anonymous": LOGIN, "admin": 302, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
+    ("GET", "/admin/users"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
+    ("POST", "/admin/users"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
+    ("POST", "/admin/users/{user}"): {"anonymous": LOGIN, "admin": 302, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
+    ("GET", "/healthz"): dict.fromkeys(ROLES, 200),
+    ("GET", "/login"): {"anonymous": 200, "admin": 302, "compliance": 302, "owner": 302, "other_owner": 302, "executive": 302},
+}
+
+FORM_DATA = {
+    "/systems/{id}/tier": {"tier": "high", "reason": "Matrix test"},
+    "/admin/users/{user}": {"u{user}-role": "owner", "u{user}-active": "y"},
+}
+
+CELLS = [(method, route, role, expected) for (method, route), row in MATRIX.items() for role, expected in row.items()]
+
+
+@pytest.mark.parametrize(("method", "route", "role", "expected"), CELLS,
+                         ids=[f"{m} {r} as {role}" for m, r, role, _ in CELLS])
+def test_role_route_matrix(session, people, as_role, method, route, role, expected):
+    system = make_system(session, people["owner"])
+    target = people["other_owner"]
+    url = route.format(id=system.id, user=target.id)
+    browser = as_role(role)
+    if method == "GET":
+        response = browser.get(url)
+    else:
+        data = {k.format(user=target.id): v for k, v in FORM_DATA.get(route, {}).items()}
+        data["csrf_token"] = browser.token("/login" if role == "anonymous" else "/systems")
+        if route.endswith("/delete"):
+            data["version"] = str(system.version)
+        response = browser.client.post(url, data=data)
+    if expected == LOGIN:
+        assert response.status_code == 302 and "/login" in response.headers["Location"]
+    else:
+        assert response.status_code == expected, response.get_data(as_text=True)[:300]
+
+
+def test_every_route_is_in_the_matrix(app):
+    """A new route must be added to the matrix above (static files excepted)."""
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path = str(rule.rule).replace("<int:system_id>", "{id}").replace("<int:user_id>", "{user}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            routes.add((method, path))
+    covered = set(MATRIX) | {("GET", "/logout"), ("POST", "/logout"), ("POST", "/login"),
+                             ("GET", "/systems/{id}/metrics/<int:metric_id>/edit"),
+                             ("POST", "/systems/{id}/metrics/<int:metric_id>/edit"),
+                             ("POST", "/systems/{id}/metrics/<int:metric_id>/delete")}
+    assert routes - covered == set()
+
+
+@pytest.mark.parametrize("role", ["compliance", "other_owner", "executive"])
+def test_metric_edit_and_delete_object_rules(session, people, as_role, role):
+    from registry.inventory.services import add_metric
+
+    system = make_system(session, people["owner"])
+    metric = add_metric(session, people["owner"], system.id, {"name": "Accuracy", "unit": "%", "baseline": 90,
+                                                              "measured_on": "2026-01-01", "direction": "higher"})
+    session.commit()
+    browser = as_role(role)
+    base = f"/systems/{system.id}/metrics/{metric.id}"
+    assert browser.get(f"{base}/edit").status_code == 403
+    token = browser.token("/systems")
+    assert browser.client.post(f"{base}/delete", data={"csrf_token": token}).status_code == 403
+    assert as_role("owner").get(f"{base}/edit").status_code == 200
+
+
+def test_executive_sees_no_write_controls(session, people, as_role):
+    system = make_system(session, people["owner"])
+    browser = as_role("executive")
+    listing = browser.get("/systems").get_data(as_text=True)
+    page = browser.get(f"/systems/{system.id}").get_data(as_text=True)
+    assert "Register a system" not in listing
+    for control in ("Edit</a>", "Add a metric", "Override the tier", "Delete "):
+        assert control not in page
