@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Enum, Float, ForeignKey, Index, String, Text
+from sqlalchemy import Enum, Float, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.auth.models import User
@@ -19,17 +19,23 @@ def _enum(cls):
 
 class AISystem(Base):
     __tablename__ = "ai_systems"
+    # Narrow indexes that let the inventory count, page and fill its filter menus
+    # without reading the wide rows.
     __table_args__ = (
         Index("ix_ai_systems_tier_stage", "tier", "stage"),
         Index("ix_ai_systems_updated_at", "updated_at"),
+        Index("ix_ai_systems_live", "deleted_at"),
+        Index("ix_ai_systems_name_lower", func.lower(text("name"))),
+        Index("ix_ai_systems_unit_live", "business_unit", "deleted_at"),
+        Index("ix_ai_systems_owner_live", "accountable_owner_id", "deleted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
     purpose: Mapped[str] = mapped_column(Text)
     business_process: Mapped[str] = mapped_column(String(300))
-    business_unit: Mapped[str] = mapped_column(String(120), index=True)
-    accountable_owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    business_unit: Mapped[str] = mapped_column(String(120))
+    accountable_owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     technical_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     sourcing: Mapped[Sourcing] = mapped_column(_enum(Sourcing))
     vendor_name: Mapped[str | None] = mapped_column(String(200))
@@ -49,6 +55,11 @@ class AISystem(Base):
     tier_override_reason: Mapped[str | None] = mapped_column(Text)
     tier_override_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     tier_override_at: Mapped[datetime | None]
+
+    # Lower-cased name, purpose, unit and vendor: one column for the inventory search, kept
+    # by the services on every write (see ``search_text_for``), lower-cased in Python so
+    # that SQLite and PostgreSQL match non-ASCII text alike.
+    search_text: Mapped[str] = mapped_column(Text, default="")
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -74,6 +85,10 @@ class AISystem(Base):
     def named_user_ids(self) -> set[int]:
         """People named on the system: they may edit it and may never approve it."""
         return {i for i in (self.accountable_owner_id, self.technical_owner_id) if i is not None}
+
+
+def search_text_for(name: str, purpose: str, business_unit: str, vendor_name: str | None) -> str:
+    return "\n".join(part for part in (name, purpose, business_unit, vendor_name or "") if part).lower()
 
 
 class SystemDataCategory(Base):

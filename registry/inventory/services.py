@@ -37,7 +37,7 @@ from registry.enums import (
     Tier,
 )
 from registry.errors import Conflict, NotFound, ValidationFailed
-from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory
+from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory, search_text_for
 from registry.inventory.schemas import MetricSchema, SystemSchema, load_or_raise
 from registry.inventory.tiering import RiskInputs, TierAssessment, assess_tier, effective_tier
 
@@ -151,6 +151,7 @@ def _resolve_person(session: Session, email: str | None, field: str, *, required
 def _apply(session: Session, system: AISystem, data: dict) -> None:
     for key in PROFILE_FIELDS:
         setattr(system, key, data[key])
+    system.search_text = search_text_for(system.name, system.purpose, system.business_unit, system.vendor_name)
     system.accountable_owner = _resolve_person(session, data["accountable_owner"], "accountable_owner", required=True)
     system.technical_owner = _resolve_person(session, data.get("technical_owner"), "technical_owner", required=False)
     system.accountable_owner_id = system.accountable_owner.id

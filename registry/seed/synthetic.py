@@ -28,7 +28,7 @@ from registry.enums import (
     Sourcing,
     Stage,
 )
-from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory
+from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory, search_text_for
 from registry.inventory.tiering import RiskInputs, assess_tier
 
 UNITS = ["Customer Service", "Sales", "HR", "Finance", "Claims & Insurance", "Operations & Logistics",
@@ -133,6 +133,8 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
             "updated_at": created,
             "version": 1,
         })
+        row = systems[-1]
+        row["search_text"] = search_text_for(row["name"], row["purpose"], unit, row["vendor_name"])
         profiles.append((data, kind))
     ids = _insert(session, AISystem, systems)
     links, metrics, events = [], [], []

@@ -1,0 +1,138 @@
+"""Benchmarks through the WSGI app (Flask's test client, no network), at 10,000 systems.
+
+Reports: seeding time; p50/p95 of the inventory list (plain, filtered, searched, sorted,
+deep page) and of the system page; audit-chain verification.  Targets from the issues:
+list p95 <= 100 ms, system page p95 <= 50 ms, seeding 10,000 < 10 s.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, select, text  # noqa: E402
+
+from registry import create_app  # noqa: E402
+from registry.audit.services import verify_chain  # noqa: E402
+from registry.auth.services import create_user  # noqa: E402
+from registry.inventory.models import AISystem  # noqa: E402
+from registry.migrate import upgrade  # noqa: E402
+from registry.seed.synthetic import seed_synthetic  # noqa: E402
+
+SYSTEMS = int(os.environ.get("BENCH_SYSTEMS", "10000"))
+RUNS = int(os.environ.get("BENCH_RUNS", "200"))
+PASSWORD = "benchmark-password-123"
+
+
+def fresh_database() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url and url.startswith("postgresql"):
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='registry-bench-')}/bench.sqlite3"
+    upgrade(url)
+    return url
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * len(ordered))) - 1)]
+    return statistics.median(ordered), p95
+
+
+def timed(client, url: str, runs: int) -> list[float]:
+    for _ in range(5):  # warm caches and compiled statements
+        client.get(url)
+    out = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = client.get(url)
+        out.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    return out
+
+
+def main() -> int:
+    url = fresh_database()
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": True})
+    write, _read = app.extensions["registry.sessions"]
+    backend = app.extensions["registry.engine"].dialect.name
+    print(f"Readiness Registry benchmark — {SYSTEMS:,} systems on {backend}, {RUNS} requests per figure")
+
+    with write() as session:
+        started = time.perf_counter()
+        seed_synthetic(session, SYSTEMS)
+        session.commit()
+        seed_s = time.perf_counter() - started
+        create_user(session, None, email="bench@example.test", name="Bench Reader", role="executive", password=PASSWORD)
+        session.commit()
+        ids = list(session.scalars(select(AISystem.id)))
+        unit = session.scalar(select(AISystem.business_unit).limit(1))
+    print(f"seed --synthetic {SYSTEMS}: {seed_s:.2f} s (target < 10 s)")
+
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    assert client.post("/login", data={"email": "bench@example.test", "password": PASSWORD,
+                                       "csrf_token": token}).status_code == 302
+
+    rows = []
+    lists = {
+        "list, first page": "/systems",
+        "list, filtered (tier+stage+unit)": f"/systems?tier=high&stage=pilot&business_unit={unit}",
+        "list, search q=claims": "/systems?q=claims",
+        "list, data filter + sort by owner": "/systems?data=health&sort=owner",
+        "list, page 300 sorted by tier": "/systems?page=300&sort=-tier",
+    }
+    list_samples = []
+    for label, target in lists.items():
+        samples = timed(client, target, RUNS // len(lists) + 10)
+        list_samples += samples
+        rows.append((label, *percentiles(samples)))
+    rows.append(("list, all variants together", *percentiles(list_samples)))
+
+    rng = random.Random(1)
+    sys_samples = []
+    for _ in range(RUNS):
+        target = f"/systems/{rng.choice(ids)}"
+        started = time.perf_counter()
+        response = client.get(target)
+        sys_samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    rows.append(("system page (random systems)", *percentiles(sys_samples)))
+    hist = timed(client, f"/systems/{ids[0]}/history", 50)
+    rows.append(("system history page", *percentiles(hist)))
+
+    print(f"{'figure':40} {'p50 ms':>8} {'p95 ms':>8}")
+    for label, p50, p95 in rows:
+        print(f"{label:40} {p50:8.1f} {p95:8.1f}")
+    list_p95 = percentiles(list_samples)[1]
+    sys_p95 = percentiles(sys_samples)[1]
+
+    with write() as session:
+        started = time.perf_counter()
+        report = verify_chain(session)
+        verify_s = time.perf_counter() - started
+    print(f"audit verify: {report.checked:,} events in {verify_s:.2f} s ({'intact' if report.ok else 'BROKEN'})")
+
+    ok = list_p95 <= 100 and sys_p95 <= 50 and seed_s < 10
+    print(f"targets: list p95 {list_p95:.1f} ≤ 100 ms, system p95 {sys_p95:.1f} ≤ 50 ms, seeding {seed_s:.1f} < 10 s: "
+          f"{'MET' if ok else 'NOT MET'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
