@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -37,7 +38,7 @@ def test_demo_accounts_cover_every_role_and_share_the_documented_password(sessio
     assert {u.role for u in users} == set(Role)
     password = read_demo()["demo_password"]
     assert all(verify_password(u.password_hash, password) for u in users)
-    readme = open("README.md", encoding="utf-8").read()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert password in readme
     for role in Role:
         assert any(u.email in readme for u in users if u.role is role), f"README should list a demo {role.label} account"
