@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 
@@ -61,6 +62,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(err: DomainError):
         return _respond(err.status, err.title, err.message, err.errors)
+
+    @app.errorhandler(StaleDataError)
+    def _stale(err: StaleDataError):
+        return _respond(409, Conflict.title, "Someone else changed this record at the same moment. Reload and try again.")
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
 from registry.audit.services import record_event
 from registry.auth.models import User
@@ -122,6 +123,20 @@ def _diff(before: dict, after: dict) -> tuple[dict, dict]:
     return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
 
 
+STALE_MESSAGE = (
+    "Someone else saved this system while you were editing it. "
+    "Your changes were not saved: reload the page to see theirs, then apply yours again."
+)
+
+
+def _flush_or_conflict(session: Session) -> None:
+    """Flush; a concurrent save of the same row (version mismatch in the UPDATE) is a Conflict."""
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise Conflict(STALE_MESSAGE) from exc
+
+
 def assessment_for(system: AISystem) -> TierAssessment:
     return assess_tier(
         RiskInputs.build(
@@ -208,7 +223,11 @@ def get_system(session: Session, actor: User, system_id: int) -> AISystem:
 
 
 def _system_for_update(session: Session, system_id: int) -> AISystem:
-    system = session.get(AISystem, system_id)
+    """Load and lock the row (SELECT … FOR UPDATE on PostgreSQL; SQLite's write transaction
+    already holds the lock), so the version check below sees the latest committed save."""
+    system = session.scalars(
+        select(AISystem).where(AISystem.id == system_id).with_for_update(of=AISystem).execution_options(populate_existing=True)
+    ).unique().one_or_none()
     if system is None or system.deleted_at is not None:
         raise NotFound(f"There is no AI system #{system_id}.")
     return system
@@ -219,10 +238,7 @@ def update_system(session: Session, actor: User, system_id: int, payload: dict, 
     system = _system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can edit it.")
     if system.version != expected_version:
-        raise Conflict(
-            "Someone else saved this system while you were editing it. "
-            "Your changes were not saved: reload the page to see theirs, then apply yours again."
-        )
+        raise Conflict(STALE_MESSAGE)
     data = load_or_raise(SystemSchema(), payload)
     before = system_snapshot(system)
     _apply(session, system, data)
@@ -230,7 +246,7 @@ def update_system(session: Session, actor: User, system_id: int, payload: dict, 
     after = system_snapshot(system)
     old, new = _diff(before, after)
     if old or new:
-        session.flush()
+        _flush_or_conflict(session)
         record_event(session, actor, "system.update", "system", system.id, system_id=system.id,
                      summary=f"Edited {system.name}", before=old, after=new)
     return system
@@ -257,7 +273,7 @@ def override_tier(session: Session, actor: User | None, system_id: int, tier: st
     system.tier_override_at = utcnow()
     system.tier = effective_tier(system.computed_tier, tier)
     old, new = _diff(before, system_snapshot(system))
-    session.flush()
+    _flush_or_conflict(session)
     action = "system.tier_override" if tier else "system.tier_override_cleared"
     record_event(session, actor, action, "system", system.id, system_id=system.id,
                  summary=f"{'Overrode' if tier else 'Cleared override of'} tier of {system.name}: {reason}",
@@ -272,7 +288,7 @@ def delete_system(session: Session, actor: User, system_id: int, *, expected_ver
     if expected_version is not None and system.version != expected_version:
         raise Conflict("Someone changed this system since you opened it; reload and try again.")
     system.deleted_at = utcnow()
-    session.flush()
+    _flush_or_conflict(session)
     record_event(session, actor, "system.delete", "system", system.id, system_id=system.id,
                  summary=f"Deleted {system.name}", before=system_snapshot(system), after={"deleted": "Yes"})
 
