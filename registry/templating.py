@@ -27,6 +27,14 @@ def _fmt_number(value: float | None) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
+def _measure(value: float | None, unit: str) -> str:
+    """A number with its unit: 61.5%, 52 hours, EUR 1,200 stays 1,200 EUR."""
+    if value is None:
+        return "—"
+    number = _fmt_number(value)
+    return f"{number}{unit}" if unit in {"%", "‰"} else f"{number} {unit}"
+
+
 def _label(value, enum_name: str) -> str:
     if value is None or value == "":
         return "—"
@@ -49,7 +57,7 @@ def url_with(**changes) -> str:
 
 
 def register(app: Flask) -> None:
-    app.jinja_env.filters.update(dt=_fmt_dt, date=_fmt_date, num=_fmt_number, label=_label)
+    app.jinja_env.filters.update(dt=_fmt_dt, date=_fmt_date, num=_fmt_number, label=_label, measure=_measure)
     app.jinja_env.globals.update(url_with=url_with)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -60,7 +60,8 @@ class SystemForm(FlaskForm):
                               description="Required when the system is bought.")
     kind = SelectField("Kind of system", choices=options(Kind.choices()), validators=[DataRequired()])
     stage = SelectField("Lifecycle stage", choices=options(Stage.choices()), validators=[DataRequired()])
-    affects = CheckboxesField("Who it affects", choices=options(Affected.choices()))
+    affects = CheckboxesField("Who it affects", choices=options(Affected.choices()),
+                              validators=[DataRequired(message="Say who the system affects.")])
     decisions_influenced = TextAreaField("Decisions it influences", validators=[Length(max=2000)])
     autonomy = RadioField("Autonomy", choices=options(Autonomy.choices()), validators=[InputRequired()])
     data_categories = CheckboxesField("Data touched", choices=options(DataCategory.choices()))

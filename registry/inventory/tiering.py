@@ -88,7 +88,8 @@ def assess_tier(inputs: RiskInputs) -> TierAssessment:
         found.append((Tier.HIGH, "Acts fully automatically with legal or similarly significant effects on people."))
 
     if inputs.kind in {Kind.GENERATIVE_ASSISTANT, Kind.AGENT} and external:
-        found.append((Tier.MEDIUM, f"Generative AI that talks to {_labels(external).lower()}."))
+        what = "Agent" if inputs.kind is Kind.AGENT else "Generative AI"
+        found.append((Tier.MEDIUM, f"{what} that talks to {_labels(external).lower()}."))
     sensitive = inputs.data_categories & SENSITIVE_DATA
     if sensitive:
         found.append((Tier.MEDIUM, f"Touches sensitive data: {_labels(sensitive).lower()}."))
