@@ -139,11 +139,11 @@ def override_tier(system_id: int):
         for messages in form.errors.values():
             for message in messages:
                 flash(message, "error")
-        return redirect(url_for("inventory.show", system_id=system_id) + "#tier"), 303
+        return redirect(url_for("inventory.show", system_id=system_id) + "#risk-tier"), 303
     services.override_tier(session, _actor(), system_id, form.tier.data or None, form.reason.data)
     session.commit()
     flash("Tier override recorded." if form.tier.data else "Tier override removed.", "success")
-    return redirect(url_for("inventory.show", system_id=system_id) + "#tier")
+    return redirect(url_for("inventory.show", system_id=system_id) + "#risk-tier")
 
 
 @bp.post("/systems/<int:system_id>/delete")

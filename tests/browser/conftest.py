@@ -99,8 +99,8 @@ def _artifact_name(nodename: str) -> str:
 def page(request, browser, live_server):
     """A fresh context and page per test (no cookies carried over); a screenshot if the test fails.
 
-    Uncaught page errors and Content-Security-Policy violations fail the test at teardown:
-    a blocked style or script is a UI bug that no assertion on text would notice.
+    Uncaught page errors, Content-Security-Policy violations and 5xx responses fail the test at
+    teardown: a blocked style or a server error is a bug that an assertion on text may not notice.
     """
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server)
     context.set_default_timeout(TIMEOUT_MS)
@@ -110,6 +110,8 @@ def page(request, browser, live_server):
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
             if msg.type == "error" and "Content Security Policy" in msg.text else None)
+    page.on("response", lambda resp: problems.append(f"HTTP {resp.status} from {resp.request.method} {resp.url}")
+            if resp.status >= 500 else None)
     try:
         yield page
         reports = request.node.stash.get(_reports, {})
