@@ -26,3 +26,26 @@ def downgrade(database_url: str, revision: str) -> None:
 
 def revision(database_url: str, message: str) -> None:
     command.revision(alembic_config(database_url), message=message, autogenerate=True)
+
+
+def fresh_database(sqlite_path: str) -> str:
+    """A newly migrated, empty database for tests and benchmarks.
+
+    With DATABASE_URL pointing at PostgreSQL, that database's public schema is dropped and
+    rebuilt; otherwise a SQLite file at ``sqlite_path`` is used.  Returns the URL.
+    """
+    import os
+
+    from sqlalchemy import create_engine, text
+
+    url = os.environ.get("DATABASE_URL")
+    if url and url.startswith("postgresql"):
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{sqlite_path}"
+    upgrade(url)
+    return url

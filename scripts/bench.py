@@ -19,32 +19,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from registry import create_app  # noqa: E402
 from registry.audit.services import verify_chain  # noqa: E402
 from registry.auth.services import create_user  # noqa: E402
 from registry.inventory.models import AISystem  # noqa: E402
-from registry.migrate import upgrade  # noqa: E402
+from registry.migrate import fresh_database  # noqa: E402
 from registry.seed.synthetic import seed_synthetic  # noqa: E402
 
 SYSTEMS = int(os.environ.get("BENCH_SYSTEMS", "10000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "200"))
 PASSWORD = "benchmark-password-123"
-
-
-def fresh_database() -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url and url.startswith("postgresql"):
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-    else:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='registry-bench-')}/bench.sqlite3"
-    upgrade(url)
-    return url
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -66,7 +52,7 @@ def timed(client, url: str, runs: int) -> list[float]:
 
 
 def main() -> int:
-    url = fresh_database()
+    url = fresh_database(f"{tempfile.mkdtemp(prefix='registry-bench-')}/bench.sqlite3")
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": True})
     write, _read = app.extensions["registry.sessions"]
     backend = app.extensions["registry.engine"].dialect.name

@@ -7,19 +7,18 @@ dropped and migrated afresh at the start of the run).
 
 from __future__ import annotations
 
-import os
 import re
 from itertools import count
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from registry import create_app
 from registry.auth.models import User
 from registry.auth.services import create_user
 from registry.db import Base
 from registry.inventory.services import create_system
-from registry.migrate import upgrade
+from registry.migrate import fresh_database
 from registry.models import import_all
 
 import_all()
@@ -29,17 +28,7 @@ _counter = count(1)
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> str:
-    url = os.environ.get("DATABASE_URL")
-    if url and url.startswith("postgresql"):
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    upgrade(url)
-    return url
+    return fresh_database(str(tmp_path_factory.mktemp("db") / "test.sqlite3"))
 
 
 @pytest.fixture(scope="session")
