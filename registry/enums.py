@@ -135,3 +135,56 @@ class ProhibitedPractice(LabelledEnum):
 class MetricDirection(LabelledEnum):
     HIGHER_IS_BETTER = ("higher", "Higher is better")
     LOWER_IS_BETTER = ("lower", "Lower is better")
+
+
+class Question(LabelledEnum):
+    """The five scaling-readiness questions (shared/seeds/001), in the order they are asked."""
+
+    OUTCOME = ("outcome", "Outcome and baseline")
+    OWNERSHIP = ("ownership", "Ownership in production")
+    DRIFT = ("drift", "Drift")
+    HUMAN_WORKFLOW = ("human_workflow", "Human workflow")
+    ROLLBACK = ("rollback", "Rollback")
+
+
+class AnswerStatus(LabelledEnum):
+    DRAFT = ("draft", "Draft")
+    SUBMITTED = ("submitted", "Submitted for review")
+    ACCEPTED = ("accepted", "Accepted")
+    RETURNED = ("returned", "Returned with a comment")
+
+
+class CheckFrequency(LabelledEnum):
+    CONTINUOUS = ("continuous", "Continuously")
+    HOURLY = ("hourly", "Hourly")
+    DAILY = ("daily", "Daily")
+    WEEKLY = ("weekly", "Weekly")
+    MONTHLY = ("monthly", "Monthly")
+    QUARTERLY = ("quarterly", "Quarterly")
+
+
+class ControlStatus(LabelledEnum):
+    NOT_STARTED = ("not_started", "Not started")
+    IN_PROGRESS = ("in_progress", "In progress")
+    IMPLEMENTED = ("implemented", "Implemented")
+    NOT_APPLICABLE = ("not_applicable", "Not applicable")
+
+
+class EvidenceKind(LabelledEnum):
+    FILE = ("file", "File")
+    LINK = ("link", "Link")
+
+
+class Verdict(LabelledEnum):
+    GO = ("go", "GO")
+    CONDITIONAL_GO = ("conditional_go", "CONDITIONAL GO")
+    NO_GO = ("no_go", "NO-GO")
+
+    @property
+    def rank(self) -> int:
+        """Higher is better: NO-GO 0, CONDITIONAL GO 1, GO 2."""
+        return {"no_go": 0, "conditional_go": 1, "go": 2}[self.value]
+
+
+# Months until a decision must be re-reviewed, by effective tier.
+REVIEW_MONTHS = {"low": 24, "medium": 12, "high": 6, "unacceptable": 6}

@@ -14,6 +14,8 @@ CREATE_SYSTEM = {Role.ADMIN, Role.OWNER}
 OVERRIDE_TIER = {Role.COMPLIANCE}
 DELETE_SYSTEM = {Role.ADMIN}
 MANAGE_USERS = {Role.ADMIN}
+REVIEW = {Role.COMPLIANCE}
+RECORD_DECISION = {Role.COMPLIANCE}
 
 
 def has_role(user, roles: set[Role]) -> bool:
@@ -46,6 +48,26 @@ def can_delete_system(user) -> bool:
 
 def can_manage_users(user) -> bool:
     return has_role(user, MANAGE_USERS)
+
+
+def people_named_on(system, answers: dict | None = None) -> set[int]:
+    """Accountable and technical owner, plus everyone the ownership answer names."""
+    from registry.readiness.questions import named_people
+
+    named = set(system.named_user_ids())
+    if answers:
+        named |= named_people({q: a.content for q, a in answers.items()})
+    return named
+
+
+def can_review(user, system, answers: dict | None = None) -> bool:
+    """Accept or return answers and verify controls: compliance, never on a system they are named on."""
+    return has_role(user, REVIEW) and user.id not in people_named_on(system, answers)
+
+
+def can_record_decision(user, system, answers: dict | None = None) -> bool:
+    """Separation of duties: whoever owns or is named on the system cannot record its decision."""
+    return has_role(user, RECORD_DECISION) and user.id not in people_named_on(system, answers)
 
 
 def require(allowed: bool, message: str = "Your role does not allow this.") -> None:

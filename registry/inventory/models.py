@@ -5,16 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Enum, Float, ForeignKey, Index, String, Text, func, text
+from sqlalchemy import Float, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.auth.models import User
-from registry.db import Base, utcnow
+from registry.db import Base, enum_column, utcnow
 from registry.enums import Autonomy, DataCategory, Kind, MetricDirection, Sourcing, Stage, Tier
-
-
-def _enum(cls):
-    return Enum(cls, native_enum=False, length=32, values_callable=lambda e: e.values(), validate_strings=True)
 
 
 class AISystem(Base):
@@ -37,21 +33,21 @@ class AISystem(Base):
     business_unit: Mapped[str] = mapped_column(String(120))
     accountable_owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     technical_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    sourcing: Mapped[Sourcing] = mapped_column(_enum(Sourcing))
+    sourcing: Mapped[Sourcing] = mapped_column(enum_column(Sourcing))
     vendor_name: Mapped[str | None] = mapped_column(String(200))
-    kind: Mapped[Kind] = mapped_column(_enum(Kind), index=True)
-    stage: Mapped[Stage] = mapped_column(_enum(Stage), index=True)
+    kind: Mapped[Kind] = mapped_column(enum_column(Kind), index=True)
+    stage: Mapped[Stage] = mapped_column(enum_column(Stage), index=True)
     affects: Mapped[list[str]] = mapped_column(default=list)
     decisions_influenced: Mapped[str] = mapped_column(Text, default="")
-    autonomy: Mapped[Autonomy] = mapped_column(_enum(Autonomy))
+    autonomy: Mapped[Autonomy] = mapped_column(enum_column(Autonomy))
 
     # Risk tier: the questionnaire answers, the tier the rules computed and why, and the
     # effective tier (the override when there is one) that every list filters on.
     risk_answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    computed_tier: Mapped[Tier] = mapped_column(_enum(Tier))
+    computed_tier: Mapped[Tier] = mapped_column(enum_column(Tier))
     tier_reasons: Mapped[list[str]] = mapped_column(default=list)
-    tier: Mapped[Tier] = mapped_column(_enum(Tier), index=True)
-    tier_override: Mapped[Tier | None] = mapped_column(_enum(Tier))
+    tier: Mapped[Tier] = mapped_column(enum_column(Tier), index=True)
+    tier_override: Mapped[Tier | None] = mapped_column(enum_column(Tier))
     tier_override_reason: Mapped[str | None] = mapped_column(Text)
     tier_override_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     tier_override_at: Mapped[datetime | None]
@@ -60,6 +56,11 @@ class AISystem(Base):
     # by the services on every write (see ``search_text_for``), lower-cased in Python so
     # that SQLite and PostgreSQL match non-ASCII text alike.
     search_text: Mapped[str] = mapped_column(Text, default="")
+
+    # Set when a material change (tier, data, autonomy, kind, going to production) follows a
+    # recorded decision; cleared by the next decision.  The reasons say what changed.
+    re_review_required_at: Mapped[datetime | None]
+    re_review_reasons: Mapped[list[str]] = mapped_column(default=list)
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -95,7 +96,7 @@ class SystemDataCategory(Base):
     __tablename__ = "system_data_categories"
 
     system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"), primary_key=True)
-    category: Mapped[DataCategory] = mapped_column(_enum(DataCategory), primary_key=True, index=True)
+    category: Mapped[DataCategory] = mapped_column(enum_column(DataCategory), primary_key=True, index=True)
 
     system: Mapped[AISystem] = relationship(back_populates="data_links")
 
@@ -111,7 +112,7 @@ class BaselineMetric(Base):
     measured_on: Mapped[date | None]
     source: Mapped[str] = mapped_column(String(300), default="")
     target_value: Mapped[float | None] = mapped_column(Float)
-    direction: Mapped[MetricDirection] = mapped_column(_enum(MetricDirection))
+    direction: Mapped[MetricDirection] = mapped_column(enum_column(MetricDirection))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     system: Mapped[AISystem] = relationship(back_populates="metrics")

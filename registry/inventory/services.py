@@ -249,7 +249,14 @@ def update_system(session: Session, actor: User, system_id: int, payload: dict, 
         _flush_or_conflict(session)
         record_event(session, actor, "system.update", "system", system.id, system_id=system.id,
                      summary=f"Edited {system.name}", before=old, after=new)
+        _flag_material_change(session, actor, system, before, after)
     return system
+
+
+def _flag_material_change(session: Session, actor, system: AISystem, before: dict, after: dict) -> None:
+    from registry.decisions.services import flag_material_change
+
+    flag_material_change(session, actor, system, before, after)
 
 
 def override_tier(session: Session, actor: User | None, system_id: int, tier: str | None, reason: str) -> AISystem:
@@ -272,12 +279,14 @@ def override_tier(session: Session, actor: User | None, system_id: int, tier: st
     system.tier_override_by = actor
     system.tier_override_at = utcnow()
     system.tier = effective_tier(system.computed_tier, tier)
-    old, new = _diff(before, system_snapshot(system))
+    after = system_snapshot(system)
+    old, new = _diff(before, after)
     _flush_or_conflict(session)
     action = "system.tier_override" if tier else "system.tier_override_cleared"
     record_event(session, actor, action, "system", system.id, system_id=system.id,
                  summary=f"{'Overrode' if tier else 'Cleared override of'} tier of {system.name}: {reason}",
                  before=old, after=new | {"tier_override_reason": reason})
+    _flag_material_change(session, actor, system, before, after)
     return system
 
 

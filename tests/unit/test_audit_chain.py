@@ -21,20 +21,20 @@ def chain(session, people):
 
 
 def test_editing_content_is_detected(session, chain):
-    session.execute(update(AuditEvent).where(AuditEvent.seq == 4).values(summary="nothing to see"))
+    session.execute(update(AuditEvent).where(AuditEvent.seq == 4).values(
+        payload=AuditEvent.payload + " "))
     session.commit()
     report = verify_chain(session)
     assert not report.ok and report.broken_seq == 4 and "hash" in report.problem
 
 
 def test_editing_content_and_rehashing_one_event_breaks_the_next_link(session, chain):
-    from registry.audit.services import event_digest
+    from registry.audit.services import chain_text, digest
 
     row = session.scalar(select(AuditEvent).where(AuditEvent.seq == 3))
-    row.after = {"i": 999}
-    fields = {c: getattr(row, c) for c in ("seq", "occurred_at", "actor_id", "actor_label", "action", "entity_type",
-                                           "entity_id", "system_id", "summary", "before", "after", "address", "prev_hash")}
-    row.hash = event_digest(**fields)
+    row.payload = row.payload.replace('"summary":"', '"summary":"Tampered ')
+    row.hash = digest(chain_text(row.prev_hash, row.seq, row.actor_id, row.action, row.entity_type,
+                                 row.entity_id, row.system_id, row.payload))
     session.commit()
     report = verify_chain(session)
     assert not report.ok and report.broken_seq == 4 and "previous" in report.problem
@@ -64,3 +64,37 @@ def test_deleting_the_newest_event_is_detected_by_count_only_elsewhere(session, 
     session.execute(delete(AuditEvent).where(AuditEvent.seq == chain))
     session.commit()
     assert verify_chain(session).checked == chain - 1
+
+
+def test_editing_an_indexed_column_is_detected(session, chain):
+    """Moving an event to another system (to hide it from a history page) breaks its hash."""
+    session.execute(update(AuditEvent).where(AuditEvent.seq == 7).values(system_id=12345))
+    session.commit()
+    report = verify_chain(session)
+    assert not report.ok and report.broken_seq == 7
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_parallel_verification_finds_breaks_in_every_range_and_at_the_seams(session, chain, workers):
+    if session.get_bind().url.database in (None, "", ":memory:"):
+        pytest.skip("parallel verification needs a database file or server")
+    assert verify_chain(session, workers=workers).ok
+    for seq in (1, chain // 2, chain // 2 + 1, chain):
+        session.rollback()
+        original = session.scalar(select(AuditEvent.payload).where(AuditEvent.seq == seq))
+        session.execute(update(AuditEvent).where(AuditEvent.seq == seq).values(payload=original + " "))
+        session.commit()
+        report = verify_chain(session, workers=workers)
+        assert not report.ok and report.broken_seq == seq, (seq, report)
+        session.execute(update(AuditEvent).where(AuditEvent.seq == seq).values(payload=original))
+        session.commit()
+    session.execute(delete(AuditEvent).where(AuditEvent.seq == chain // 2))
+    session.commit()
+    report = verify_chain(session, workers=workers)
+    assert not report.ok and report.broken_seq in (chain // 2, chain // 2 + 1)
+
+
+def test_history_shows_what_the_payload_holds(session, chain):
+    event = session.scalar(select(AuditEvent).where(AuditEvent.seq == 7))
+    assert event.summary == "event 1" and event.after == {"i": 1} and event.actor_label.startswith("Ada Admin")
+    assert abs((event.when - event.occurred_at).total_seconds()) < 1

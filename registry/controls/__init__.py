@@ -1,0 +1,1 @@
+"""Control catalogues (NIST AI RMF and others, as data), per-system assessments and evidence."""

@@ -1,0 +1,39 @@
+"""Which controls a system must implement: a pure function of the catalogue's data and the
+system's effective tier, kind and data touched.  Unacceptable systems get none: they never go."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.controls.models import Control, Framework
+from registry.enums import Tier
+
+
+def applies(control: Control, tier: Tier | str, kind: str, data_categories: Iterable[str]) -> bool:
+    tier = Tier(tier)
+    if tier is Tier.UNACCEPTABLE or control.retired or tier.value not in control.tiers:
+        return False
+    if control.kinds and str(kind) not in control.kinds:
+        return False
+    return not control.data or bool(set(control.data) & {str(c) for c in data_categories})
+
+
+def active_controls(session: Session) -> list[Control]:
+    """Every live control of every active framework, in catalogue order (≈ 100 rows, one query)."""
+    return list(
+        session.scalars(
+            select(Control)
+            .join(Framework)
+            .where(Framework.active.is_(True), Control.retired.is_(False))
+            .order_by(Framework.position, Framework.id, Control.position)
+        )
+    )
+
+
+def required_controls(session: Session, system, controls: list[Control] | None = None) -> list[Control]:
+    controls = active_controls(session) if controls is None else controls
+    data = [c.value for c in system.data_categories]
+    return [c for c in controls if applies(c, system.tier, system.kind, data)]

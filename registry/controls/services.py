@@ -1,0 +1,237 @@
+"""A system's controls: which apply, where each stands, its evidence and its verification.
+
+Changing a control's status or its evidence clears an earlier verification: a compliance
+officer verifies what is there now, not what was there before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from registry.audit.services import record_event
+from registry.auth.models import User
+from registry.auth.permissions import can_edit_system, can_review, require
+from registry.controls.applicability import active_controls, applies
+from registry.controls.evidence_store import StoredFile
+from registry.controls.models import Control, ControlAssessment, Evidence
+from registry.controls.schemas import AssessmentSchema, EvidenceSchema
+from registry.db import utcnow
+from registry.enums import ControlStatus, EvidenceKind
+from registry.errors import Conflict, NotFound, ValidationFailed
+from registry.inventory.models import AISystem
+from registry.inventory.schemas import load_or_raise
+from registry.inventory.services import _system_for_update
+
+STALE = "Someone else changed this control while you were working on it. Reload the page and try again."
+
+
+@dataclass
+class ControlRow:
+    control: Control
+    assessment: ControlAssessment | None
+    required: bool
+
+    @property
+    def status(self) -> ControlStatus:
+        return self.assessment.status if self.assessment else ControlStatus.NOT_STARTED
+
+
+def is_stale(evidence: Evidence, today: date, max_age_days: int) -> bool:
+    return (today - evidence.collected_on).days > max_age_days
+
+
+def assessments_for(session: Session, system_id: int) -> dict[int, ControlAssessment]:
+    rows = session.scalars(select(ControlAssessment).where(ControlAssessment.system_id == system_id))
+    return {a.control_id: a for a in rows.unique()}
+
+
+def control_rows(session: Session, system: AISystem) -> list[ControlRow]:
+    """Required controls in catalogue order, then assessed ones that no longer apply (kept, shown apart)."""
+    assessed = assessments_for(session, system.id)
+    data = [c.value for c in system.data_categories]
+    rows = []
+    for control in active_controls(session):
+        required = applies(control, system.tier, system.kind, data)
+        if required or control.id in assessed:
+            rows.append(ControlRow(control, assessed.get(control.id), required))
+    return rows
+
+
+def _control(session: Session, control_id: int) -> Control:
+    control = session.get(Control, control_id)
+    if control is None:
+        raise NotFound("There is no such control.")
+    return control
+
+
+def _assessment(session: Session, system: AISystem, control: Control, *, create: bool) -> ControlAssessment | None:
+    assessment = session.scalar(
+        select(ControlAssessment)
+        .where(ControlAssessment.system_id == system.id, ControlAssessment.control_id == control.id)
+        .execution_options(populate_existing=True)
+    )
+    if assessment is None and create:
+        assessment = ControlAssessment(system_id=system.id, control_id=control.id, status=ControlStatus.NOT_STARTED)
+        assessment.control = control
+        session.add(assessment)
+        session.flush()
+    return assessment
+
+
+def _check_version(assessment: ControlAssessment | None, expected_version: int | None) -> None:
+    if expected_version is not None and (assessment.version if assessment else 0) != expected_version:
+        raise Conflict(STALE)
+
+
+def _flush(session: Session) -> None:
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise Conflict(STALE) from exc
+
+
+def _snapshot(a: ControlAssessment) -> dict:
+    return {
+        "status": a.status.label,
+        "due_on": a.due_on.isoformat() if a.due_on else None,
+        "na_reason": a.na_reason,
+        "notes": a.notes or None,
+        "verified_by": a.verified_by.label if a.verified_by else None,
+    }
+
+
+def _clear_verification(a: ControlAssessment) -> None:
+    a.verified_by_id, a.verified_at = None, None
+    a.verified_by = None
+
+
+def assess_control(session: Session, actor: User, system_id: int, control_id: int, payload: dict,
+                   *, expected_version: int | None = None, today: date | None = None) -> ControlAssessment:
+    system = _system_for_update(session, system_id)
+    require(can_edit_system(actor, system), "Only the system's owners (or an admin) can update its controls.")
+    control = _control(session, control_id)
+    data = load_or_raise(AssessmentSchema(), payload)
+    today = today or utcnow().date()
+    status = ControlStatus(data["status"])
+    if data["due_on"] is not None and data["due_on"] < today and status is ControlStatus.IN_PROGRESS:
+        raise ValidationFailed("Some fields need attention.", errors={"due_on": ["A due date must be today or later."]})
+    assessment = _assessment(session, system, control, create=False)
+    _check_version(assessment, expected_version)
+    if assessment is None:
+        assessment = _assessment(session, system, control, create=True)
+    before = _snapshot(assessment)
+    assessment.status = status
+    assessment.due_on = data["due_on"] if status is ControlStatus.IN_PROGRESS else None
+    assessment.na_reason = data["na_reason"].strip() or None if status is ControlStatus.NOT_APPLICABLE else None
+    assessment.notes = data["notes"].strip()
+    after = _snapshot(assessment)
+    if after == before:
+        return assessment
+    if (before["status"], before["na_reason"]) != (after["status"], after["na_reason"]):
+        _clear_verification(assessment)
+        after["verified_by"] = None
+    assessment.updated_by_id = actor.id
+    _flush(session)
+    changed = [k for k in after if before[k] != after[k]]
+    record_event(session, actor, "control.assess", "control_assessment", assessment.id, system_id=system.id,
+                 summary=f"{control.ref}: {after['status']}", before={k: before[k] for k in changed},
+                 after={"control": control.ref} | {k: after[k] for k in changed})
+    return assessment
+
+
+def add_evidence(session: Session, actor: User, system_id: int, control_id: int, payload: dict,
+                 *, stored: StoredFile | None = None, today: date | None = None) -> Evidence:
+    """Attach a stored file (``stored``) or a link (``payload['url']``) to a control of the system."""
+    system = _system_for_update(session, system_id)
+    require(can_edit_system(actor, system), "Only the system's owners (or an admin) can attach evidence.")
+    control = _control(session, control_id)
+    data = load_or_raise(EvidenceSchema(), payload)
+    today = today or utcnow().date()
+    if (stored is None) == (not data["url"]):
+        raise ValidationFailed("Some fields need attention.",
+                               errors={"url": ["Upload a file or give a link (one of the two)."]})
+    collected = data["collected_on"] or today
+    if collected > today:
+        raise ValidationFailed("Some fields need attention.", errors={"collected_on": ["This date is in the future."]})
+    assessment = _assessment(session, system, control, create=True)
+    evidence = Evidence(
+        assessment_id=assessment.id, description=data["description"].strip(), collected_on=collected,
+        added_by_id=actor.id, added_at=utcnow(),
+        kind=EvidenceKind.FILE if stored else EvidenceKind.LINK, url=data["url"],
+    )
+    if stored:
+        evidence.file_name, evidence.stored_name = stored.file_name, stored.stored_name
+        evidence.content_type, evidence.size_bytes, evidence.sha256 = stored.content_type, stored.size_bytes, stored.sha256
+    session.add(evidence)
+    had_verification = assessment.verified_at is not None
+    _clear_verification(assessment)
+    assessment.updated_by_id = actor.id
+    assessment.updated_at = utcnow()
+    _flush(session)
+    session.expire(assessment, ["evidence"])
+    record_event(session, actor, "evidence.add", "evidence", evidence.id, system_id=system.id,
+                 summary=f"{control.ref}: added evidence “{evidence.description}”",
+                 after={"control": control.ref, "evidence": evidence.file_name or evidence.url,
+                        "sha256": evidence.sha256, "collected_on": collected.isoformat(),
+                        **({"verification": "cleared"} if had_verification else {})})
+    return evidence
+
+
+def get_evidence(session: Session, system_id: int, evidence_id: int) -> Evidence:
+    evidence = session.get(Evidence, evidence_id)
+    if evidence is None or evidence.assessment.system_id != system_id or evidence.removed_at is not None:
+        raise NotFound("There is no such evidence on this system.")
+    return evidence
+
+
+def remove_evidence(session: Session, actor: User, system_id: int, evidence_id: int) -> Evidence:
+    """Withdraw evidence from the control; the row and file stay (decisions may cite them)."""
+    system = _system_for_update(session, system_id)
+    require(can_edit_system(actor, system), "Only the system's owners (or an admin) can remove evidence.")
+    evidence = get_evidence(session, system_id, evidence_id)
+    evidence.removed_at = utcnow()
+    assessment = evidence.assessment
+    _clear_verification(assessment)
+    assessment.updated_by_id = actor.id
+    _flush(session)
+    session.expire(assessment, ["evidence"])
+    record_event(session, actor, "evidence.remove", "evidence", evidence.id, system_id=system.id,
+                 summary=f"{assessment.control.ref}: withdrew evidence “{evidence.description}”",
+                 before={"evidence": evidence.file_name or evidence.url}, after={"evidence": None})
+    return evidence
+
+
+def verify_control(session: Session, actor: User, system_id: int, control_id: int, *,
+                   expected_version: int | None = None, today: date | None = None,
+                   max_age_days: int = 365) -> ControlAssessment:
+    from registry.readiness.services import answers_for
+
+    system = _system_for_update(session, system_id)
+    require(can_review(actor, system, answers_for(session, system.id)),
+            "Only a compliance officer who is not named on the system can verify its controls.")
+    control = _control(session, control_id)
+    assessment = _assessment(session, system, control, create=False)
+    if assessment is None:
+        raise ValidationFailed("Nothing to verify: the control is not started.")
+    _check_version(assessment, expected_version)
+    today = today or utcnow().date()
+    if assessment.status not in (ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE):
+        raise ValidationFailed(f"Only an implemented or not-applicable control can be verified; this one is "
+                               f"{assessment.status.label.lower()}.")
+    if assessment.status is ControlStatus.IMPLEMENTED:
+        fresh = [e for e in assessment.evidence if not is_stale(e, today, max_age_days)]
+        if not fresh:
+            raise ValidationFailed("An implemented control needs current evidence before it can be verified.")
+    assessment.verified_by_id, assessment.verified_at = actor.id, utcnow()
+    assessment.verified_by = actor
+    _flush(session)
+    record_event(session, actor, "control.verify", "control_assessment", assessment.id, system_id=system.id,
+                 summary=f"Verified {control.ref} ({assessment.status.label.lower()})",
+                 after={"control": control.ref, "status": assessment.status.label, "verified_by": actor.label,
+                        "evidence": [e.sha256 or e.url for e in assessment.evidence]})
+    return assessment

@@ -1,0 +1,1 @@
+"""The go / no-go recommendation, recorded decisions with their frozen snapshots, re-review."""

@@ -1,0 +1,144 @@
+"""The go / no-go rules: one pure function from a system's facts to a verdict and its blockers.
+
+Every rule adds a ``Blocker`` with the reason and the page that fixes it ("target").
+A blocking item makes the recommendation NO-GO; when only conditions remain it is
+CONDITIONAL GO; with nothing left it is GO.  ``tests/unit/test_recommendation.py`` is the
+table of cases that specifies these rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from registry.enums import AnswerStatus, ControlStatus, Question, Tier, Verdict
+
+BLOCKING = "blocking"
+CONDITION = "condition"
+
+
+@dataclass(frozen=True)
+class AnswerFact:
+    question: Question
+    status: AnswerStatus | None  # None: never answered
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class ControlFact:
+    control_id: int
+    ref: str
+    title: str
+    status: ControlStatus
+    due_on: date | None = None
+    stale_evidence: int = 0  # evidence items older than the allowed age
+
+
+@dataclass(frozen=True)
+class ReadinessFacts:
+    tier: Tier
+    owner_active: bool
+    measured_baselines: int
+    answers: list[AnswerFact]
+    controls: list[ControlFact]  # the required ones only
+    today: date
+    decision_expires_on: date | None = None  # of the latest recorded decision
+    re_review_reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Blocker:
+    rule: str
+    severity: str
+    message: str
+    target: str  # "profile", "metrics", "readiness:<question>", "control:<id>", "decisions"
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == BLOCKING
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    verdict: Verdict
+    blockers: list[Blocker]
+
+    @property
+    def blocking(self) -> list[Blocker]:
+        return [b for b in self.blockers if b.blocking]
+
+    @property
+    def conditions(self) -> list[Blocker]:
+        return [b for b in self.blockers if not b.blocking]
+
+
+ANSWER_STATE = {
+    None: "has not been answered",
+    AnswerStatus.DRAFT: "is a draft, not yet submitted by the accountable owner",
+    AnswerStatus.SUBMITTED: "waits for a compliance review",
+    AnswerStatus.RETURNED: "was returned by compliance",
+}
+
+
+def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recommendation:
+    """Apply every rule.  ``for_new_decision``: the facts of a review in progress, where an
+    expired decision or a material change is what the new decision resolves, not a blocker."""
+    out: list[Blocker] = []
+
+    def add(rule: str, message: str, target: str, severity: str = BLOCKING) -> None:
+        out.append(Blocker(rule, severity, message, target))
+
+    if facts.tier is Tier.UNACCEPTABLE:
+        add("unacceptable_tier", "The risk tier is unacceptable: this practice may not be deployed at all.", "profile")
+    if not facts.owner_active:
+        add("no_owner", "No active accountable owner is named: name a person who owns the system.", "profile")
+    if facts.measured_baselines == 0:
+        add("no_baseline", "No baseline metric has a measured value: record what the system must beat.", "metrics")
+    answers = {a.question: a for a in facts.answers}
+    for question in Question:
+        answer = answers.get(question)
+        status = answer.status if answer else None
+        if status is AnswerStatus.ACCEPTED:
+            continue
+        message = f"Readiness question “{question.label}” {ANSWER_STATE[status]}"
+        if status is AnswerStatus.RETURNED and answer.comment:
+            message += f": “{answer.comment}”"
+        add("answer_not_accepted", message + ".", f"readiness:{question.value}")
+    high = facts.tier is Tier.HIGH
+    for control in facts.controls:
+        name = f"{control.ref} ({_short(control.title)})"
+        target = f"control:{control.control_id}"
+        if control.status is ControlStatus.NOT_STARTED:
+            add("control_not_started", f"Required control {name} is not started.", target)
+        elif control.status is ControlStatus.IN_PROGRESS:
+            if high:
+                add("control_not_implemented", f"Required control {name} is in progress; a high-risk system needs "
+                    "every required control implemented.", target)
+            elif control.due_on is None:
+                add("control_no_due_date", f"Required control {name} is in progress without a due date.", target)
+            elif control.due_on < facts.today:
+                add("control_overdue", f"Required control {name} was due on {control.due_on.isoformat()}.", target)
+            else:
+                add("control_in_progress", f"Implement {name} by {control.due_on.isoformat()}.", target, CONDITION)
+        if control.stale_evidence:
+            add("stale_evidence", f"Evidence for required control {name} is stale: "
+                f"{control.stale_evidence} item{'s' if control.stale_evidence != 1 else ''} too old to rely on.", target)
+    if not for_new_decision:
+        if facts.decision_expires_on is not None and facts.decision_expires_on < facts.today:
+            add("review_overdue", f"The re-review date {facts.decision_expires_on.isoformat()} has passed: "
+                "the decision must be reviewed again.", "decisions")
+        if facts.re_review_reasons:
+            add("material_change", "Re-review required after a material change: "
+                + "; ".join(facts.re_review_reasons) + ".", "decisions")
+    if any(b.blocking for b in out):
+        verdict = Verdict.NO_GO
+    elif out:
+        verdict = Verdict.CONDITIONAL_GO
+    else:
+        verdict = Verdict.GO
+    return Recommendation(verdict, out)
+
+
+def _short(text: str, limit: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

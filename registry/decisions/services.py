@@ -1,0 +1,295 @@
+"""Recommendation facts, recording a decision with its frozen snapshot, and re-review on change.
+
+``recommendation_for`` gathers a system's facts in a handful of queries and applies the
+rules of ``registry.decisions.recommendation``.  ``record_decision`` freezes everything the
+decision was based on into a JSON snapshot with its SHA-256; decisions are never changed
+(the ORM and a database trigger refuse updates), a new one supersedes.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from registry.audit.models import AuditEvent
+from registry.audit.services import canonical_json, record_event
+from registry.auth.models import User
+from registry.auth.permissions import can_record_decision, require
+from registry.controls.services import control_rows, is_stale
+from registry.db import utcnow
+from registry.decisions.models import Decision
+from registry.decisions.recommendation import (
+    AnswerFact,
+    ControlFact,
+    ReadinessFacts,
+    Recommendation,
+    recommend,
+)
+from registry.enums import REVIEW_MONTHS, Question, Stage, Tier, Verdict
+from registry.errors import NotFound, ValidationFailed
+from registry.inventory.models import AISystem
+from registry.inventory.services import _system_for_update, metric_snapshot, system_snapshot
+from registry.readiness.questions import PROMPTS, describe
+from registry.readiness.services import answers_for, context_for
+
+SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/1"
+MATERIAL_FIELDS = {"tier": "Risk tier", "data_categories": "Data touched", "autonomy": "Autonomy", "kind": "Kind"}
+DEFAULT_MAX_EVIDENCE_AGE_DAYS = 365
+
+
+def add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def default_expiry(tier: Tier | str, today: date) -> date:
+    return add_months(today, REVIEW_MONTHS[Tier(tier).value])
+
+
+def latest_decision(session: Session, system_id: int) -> Decision | None:
+    return session.scalar(
+        select(Decision).where(Decision.system_id == system_id).order_by(Decision.decided_at.desc(), Decision.id.desc()).limit(1)
+    )
+
+
+def decisions_for(session: Session, system_id: int) -> list[Decision]:
+    return list(session.scalars(
+        select(Decision).where(Decision.system_id == system_id).order_by(Decision.decided_at.desc(), Decision.id.desc())
+    ).unique())
+
+
+@dataclass
+class SystemReadiness:
+    """Everything the readiness, controls and decision pages show about one system."""
+
+    system: AISystem
+    answers: dict
+    rows: list
+    recommendation: Recommendation
+    decision: Decision | None
+    today: date
+    max_age_days: int
+
+    @property
+    def decision_expired(self) -> bool:
+        return self.decision is not None and self.decision.expired(self.today)
+
+
+def assess_system(session: Session, system: AISystem, *, today: date | None = None,
+                  max_age_days: int = DEFAULT_MAX_EVIDENCE_AGE_DAYS, for_new_decision: bool = False) -> SystemReadiness:
+    today = today or utcnow().date()
+    answers = answers_for(session, system.id)
+    rows = control_rows(session, system)
+    decision = latest_decision(session, system.id)
+    facts = ReadinessFacts(
+        tier=Tier(system.tier),
+        owner_active=system.accountable_owner is not None and system.accountable_owner.is_active,
+        measured_baselines=sum(1 for m in system.metrics if m.baseline_value is not None),
+        answers=[AnswerFact(q, a.status, a.review_comment) for q, a in answers.items()],
+        controls=[
+            ControlFact(r.control.id, r.control.ref, r.control.title, r.status,
+                        r.assessment.due_on if r.assessment else None,
+                        sum(1 for e in r.assessment.evidence if is_stale(e, today, max_age_days)) if r.assessment else 0)
+            for r in rows if r.required
+        ],
+        today=today,
+        decision_expires_on=decision.expires_on if decision else None,
+        re_review_reasons=list(system.re_review_reasons or []) if system.re_review_required_at else [],
+    )
+    return SystemReadiness(system, answers, rows, recommend(facts, for_new_decision=for_new_decision),
+                           decision, today, max_age_days)
+
+
+def build_snapshot(session: Session, state: SystemReadiness) -> dict:
+    """The frozen record of what a decision was based on (JSON-ready, names not ids)."""
+    system, today = state.system, state.today
+    ctx = context_for(session, system, state.answers, today=today)
+    answers = []
+    for question in Question:
+        a = state.answers.get(question)
+        answers.append({
+            "question": question.value, "title": question.label, "prompt": PROMPTS[question],
+            "status": a.status.label if a else "Not answered",
+            "answer": [{"label": k, "value": v} for k, v in describe(question, a.content if a else {}, ctx)],
+            "attestation": a.attestation if a else None,
+            "submitted_by": a.submitted_by.label if a and a.submitted_by else None,
+            "submitted_at": a.submitted_at.isoformat() if a and a.submitted_at else None,
+            "reviewed_by": a.reviewed_by.label if a and a.reviewed_by else None,
+            "reviewed_at": a.reviewed_at.isoformat() if a and a.reviewed_at else None,
+            "review_comment": a.review_comment if a else None,
+        })
+    controls = []
+    for r in state.rows:
+        if not r.required:
+            continue
+        a = r.assessment
+        controls.append({
+            "framework": r.control.framework.name, "ref": r.control.ref, "function": r.control.function,
+            "title": r.control.title, "status": r.status.label,
+            "due_on": a.due_on.isoformat() if a and a.due_on else None,
+            "na_reason": a.na_reason if a else None,
+            "verified_by": a.verified_by.label if a and a.verified_by else None,
+            "verified_at": a.verified_at.isoformat() if a and a.verified_at else None,
+            "evidence": [{
+                "id": e.id, "kind": e.kind.value, "description": e.description, "file_name": e.file_name,
+                "url": e.url, "sha256": e.sha256, "size_bytes": e.size_bytes,
+                "collected_on": e.collected_on.isoformat(), "stale": is_stale(e, today, state.max_age_days),
+                "added_by": e.added_by.label if e.added_by else None,
+            } for e in (a.evidence if a else [])],
+        })
+    head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    rec = state.recommendation
+    return {
+        "schema": SNAPSHOT_SCHEMA,
+        "taken_at": utcnow().isoformat(timespec="seconds"),
+        "system": {"id": system.id, **system_snapshot(system)},
+        "tier": {"effective": Tier(system.tier).label, "computed": Tier(system.computed_tier).label,
+                 "reasons": list(system.tier_reasons or []),
+                 "override": None if not system.tier_override else {
+                     "tier": Tier(system.tier_override).label, "reason": system.tier_override_reason,
+                     "by": system.tier_override_by.label if system.tier_override_by else None,
+                     "at": system.tier_override_at.isoformat() if system.tier_override_at else None}},
+        "answers": answers,
+        "metrics": [{"id": m.id, **metric_snapshot(m)} for m in system.metrics],
+        "controls": controls,
+        "recommendation": {"verdict": rec.verdict.value, "label": rec.verdict.label,
+                           "blockers": [{"rule": b.rule, "severity": b.severity, "message": b.message}
+                                        for b in rec.blockers]},
+        "audit_head": {"seq": head.seq, "hash": head.hash} if head else None,
+    }
+
+
+def _conditions(raw) -> list[str]:
+    if isinstance(raw, str):
+        raw = raw.splitlines()
+    return [c.strip() for c in (raw or []) if c and c.strip()]
+
+
+def record_decision(session: Session, actor: User, system_id: int, payload: dict, *, today: date | None = None,
+                    max_age_days: int = DEFAULT_MAX_EVIDENCE_AGE_DAYS) -> Decision:
+    """Record GO / CONDITIONAL GO / NO-GO with rationale, conditions and expiry; freeze the snapshot."""
+    system = _system_for_update(session, system_id)
+    today = today or utcnow().date()
+    state = assess_system(session, system, today=today, max_age_days=max_age_days, for_new_decision=True)
+    require(actor is not None and can_record_decision(actor, system, state.answers),
+            "Only a compliance officer who is not named on the system can record its decision.")
+    errors: dict[str, list[str]] = {}
+    try:
+        verdict = Verdict(payload.get("verdict") or "")
+    except ValueError:
+        verdict = None
+        errors["verdict"] = ["Choose GO, CONDITIONAL GO or NO-GO."]
+    rationale = (payload.get("rationale") or "").strip()
+    conditions = _conditions(payload.get("conditions"))
+    recommended = state.recommendation.verdict
+    if not rationale:
+        errors["rationale"] = ["Write the rationale for the decision."]
+    if verdict is not None:
+        if Tier(system.tier) is Tier.UNACCEPTABLE and verdict is not Verdict.NO_GO:
+            errors["verdict"] = ["An unacceptable-tier system is always NO-GO."]
+        elif verdict is not recommended and len(rationale) < 40:
+            errors["rationale"] = [f"The decision differs from the recommendation ({recommended.label}): explain why "
+                                   "in a written rationale (at least 40 characters)."]
+        if verdict is Verdict.CONDITIONAL_GO and not conditions:
+            errors["conditions"] = ["A CONDITIONAL GO needs at least one condition (one per line)."]
+    default = default_expiry(system.tier, today)
+    expires_on = payload.get("expires_on") or default
+    if isinstance(expires_on, str):
+        try:
+            expires_on = date.fromisoformat(expires_on)
+        except ValueError:
+            errors["expires_on"] = ["Give the re-review date as YYYY-MM-DD."]
+            expires_on = default
+    if expires_on <= today:
+        errors["expires_on"] = ["The re-review date must be in the future."]
+    elif expires_on > default:
+        errors["expires_on"] = [f"A {Tier(system.tier).label.lower()}-tier system is re-reviewed at least every "
+                                f"{REVIEW_MONTHS[Tier(system.tier).value]} months: choose {default.isoformat()} or earlier."]
+    if len(rationale) > 8000 or len(conditions) > 50:
+        errors["rationale"] = ["The rationale or the list of conditions is too long."]
+    if errors:
+        raise ValidationFailed("The decision was not recorded: some fields need attention.", errors=errors)
+    previous = state.decision
+    snapshot = build_snapshot(session, state)
+    decided_at = utcnow()
+    snapshot["decision"] = {
+        "verdict": verdict.value, "label": verdict.label, "recommended": recommended.value,
+        "differs_from_recommendation": verdict is not recommended, "rationale": rationale,
+        "conditions": conditions, "expires_on": expires_on.isoformat(), "decided_by": actor.label,
+        "decided_at": decided_at.isoformat(timespec="seconds"), "supersedes": previous.id if previous else None,
+    }
+    decision = Decision(
+        system_id=system.id, verdict=verdict, recommended=recommended, rationale=rationale, conditions=conditions,
+        expires_on=expires_on, decided_by_id=actor.id, decided_at=decided_at,
+        supersedes_id=previous.id if previous else None, snapshot=snapshot, snapshot_sha256=snapshot_hash(snapshot),
+    )
+    session.add(decision)
+    system.re_review_required_at, system.re_review_reasons = None, []
+    session.flush()
+    record_event(session, actor, "decision.record", "decision", decision.id, system_id=system.id,
+                 summary=f"Recorded {verdict.label} for {system.name} (recommendation {recommended.label})",
+                 after={"verdict": verdict.label, "recommendation": recommended.label, "rationale": rationale,
+                        "conditions": conditions, "expires_on": expires_on.isoformat(),
+                        "snapshot_sha256": decision.snapshot_sha256,
+                        "supersedes": f"decision #{previous.id}" if previous else None})
+    return decision
+
+
+def snapshot_hash(snapshot: dict) -> str:
+    return hashlib.sha256(canonical_json(snapshot).encode("utf-8")).hexdigest()
+
+
+def get_decision(session: Session, system_id: int, decision_id: int) -> Decision:
+    decision = session.get(Decision, decision_id)
+    if decision is None or decision.system_id != system_id:
+        raise NotFound("There is no such decision for this system.")
+    return decision
+
+
+def material_changes(before: dict, after: dict) -> list[str]:
+    """What in a profile change calls a recorded decision into question (readable sentences)."""
+    reasons = [f"{label}: {before.get(key) or 'none'} → {after.get(key) or 'none'}"
+               for key, label in MATERIAL_FIELDS.items() if before.get(key) != after.get(key)]
+    production = Stage.PRODUCTION.label
+    if after.get("stage") == production and before.get("stage") != production:
+        reasons.append(f"Lifecycle stage: {before.get('stage')} → {production}")
+    return reasons
+
+
+def flag_material_change(session: Session, actor, system: AISystem, before: dict, after: dict) -> list[str]:
+    """Mark the system "re-review required" when a material change follows a recorded decision."""
+    reasons = material_changes(before, after)
+    if not reasons:
+        return []
+    has_decision = session.scalar(select(func.count(Decision.id)).where(Decision.system_id == system.id))
+    if not has_decision:
+        return []
+    system.re_review_required_at = system.re_review_required_at or utcnow()
+    system.re_review_reasons = list(dict.fromkeys([*(system.re_review_reasons or []), *reasons]))
+    record_event(session, actor, "system.re_review_required", "system", system.id, system_id=system.id,
+                 summary=f"Re-review required after a material change: {'; '.join(reasons)}",
+                 after={"re_review_required": "Yes", "changes": "; ".join(reasons)})
+    return reasons
+
+
+def changes_since(decision: Decision, system: AISystem) -> list[tuple[str, str, str]]:
+    """(field, at the decision, now) for every profile field that differs from the decision's snapshot."""
+    from registry.inventory.services import FIELD_LABELS
+
+    then = decision.snapshot.get("system", {})
+    now = system_snapshot(system)
+    return [(FIELD_LABELS.get(k, k), str(then.get(k) or "—"), str(now.get(k) or "—"))
+            for k in now if k in then and then.get(k) != now.get(k)]
+
+
+def require_system(session: Session, system_id: int) -> AISystem:
+    system = session.get(AISystem, system_id)
+    if system is None or system.deleted_at is not None:
+        raise NotFound(f"There is no AI system #{system_id}.")
+    return system

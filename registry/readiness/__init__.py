@@ -1,0 +1,1 @@
+"""The five scaling-readiness questions: structured answers, their lifecycle and what is missing."""
