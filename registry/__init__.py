@@ -42,6 +42,9 @@ def register_extensions(app: Flask) -> None:
     write, read = make_session_factory(engine)
     app.extensions["registry.engine"] = engine
     app.extensions["registry.sessions"] = (write, read)
+    from registry.controls.evidence_store import EvidenceStore
+
+    app.extensions["registry.evidence"] = EvidenceStore(app.config["EVIDENCE_DIR"], app.config["EVIDENCE_MAX_BYTES"])
     passwords.configure(cheap=bool(app.config.get("TESTING_CHEAP_PASSWORDS")))
 
     csrf.init_app(app)
@@ -125,10 +128,14 @@ def register_blueprints(app: Flask) -> None:
     from registry.admin.views import bp as admin_bp
     from registry.audit.views import bp as audit_bp
     from registry.auth.views import bp as auth_bp
+    from registry.controls.views import bp as controls_bp
+    from registry.decisions.views import bp as decisions_bp
     from registry.inventory.views import bp as inventory_bp
     from registry.main.views import bp as main_bp
+    from registry.readiness.views import bp as readiness_bp
+    from registry.review.views import bp as review_bp
 
-    for bp in (main_bp, auth_bp, inventory_bp, audit_bp, admin_bp):
+    for bp in (main_bp, auth_bp, inventory_bp, readiness_bp, controls_bp, decisions_bp, review_bp, audit_bp, admin_bp):
         app.register_blueprint(bp)
     if app.config.get("TRUST_PROXY_HEADERS"):
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -141,6 +142,52 @@ def users_list() -> None:
     with _sessions()() as session:
         for user in list_users(session):
             click.echo(f"{user.email}\t{user.role.value}\t{'active' if user.is_active else 'inactive'}")
+
+
+@main.group()
+def catalogue() -> None:
+    """Control catalogues (frameworks as data: seed_data/catalogues/*.yaml)."""
+
+
+@catalogue.command("load")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+def catalogue_load(files: tuple[Path, ...]) -> None:
+    """Load or update catalogues: the given YAML FILES, or every default catalogue."""
+    from registry.controls.catalogue import load_catalogue, load_default_catalogues
+
+    with _sessions()() as session:
+        try:
+            if files:
+                for path in files:
+                    if not path.exists():
+                        _fail(f"no such file: {path}")
+                results = [load_catalogue(session, None, path) for path in files]
+            else:
+                results = load_default_catalogues(session)
+            session.commit()
+        except DomainError as err:
+            session.rollback()
+            _fail(_describe(err))
+    for framework, counts in results:
+        click.echo(f"{framework.key}\t{framework.name}\t{counts['added']} added, {counts['updated']} updated, "
+                   f"{counts['retired']} retired")
+
+
+@catalogue.command("list")
+def catalogue_list() -> None:
+    """One line per framework: key, name, live controls."""
+    from sqlalchemy import func, select
+
+    from registry.controls.models import Control, Framework
+
+    with current_app.extensions["registry.sessions"][1]() as session:
+        rows = session.execute(
+            select(Framework.key, Framework.name, Framework.active, func.count(Control.id))
+            .outerjoin(Control, (Control.framework_id == Framework.id) & Control.retired.is_(False))
+            .group_by(Framework.id).order_by(Framework.position, Framework.id)
+        ).all()
+    for key, name, active, n in rows:
+        click.echo(f"{key}\t{name}\t{n} controls\t{'active' if active else 'inactive'}")
 
 
 @main.group()

@@ -54,6 +54,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "PAGE_SIZE": int(os.environ.get("PAGE_SIZE", "25")),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(20 * 1024 * 1024))),
         "TRUST_PROXY_HEADERS": _bool("TRUST_PROXY_HEADERS", False),
+        # Evidence files live outside the web root (static/), under generated names.
+        "EVIDENCE_DIR": os.environ.get("EVIDENCE_DIR") or str(INSTANCE_DIR / "evidence"),
+        "EVIDENCE_MAX_BYTES": int(os.environ.get("EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024))),
+        "EVIDENCE_MAX_AGE_DAYS": int(os.environ.get("EVIDENCE_MAX_AGE_DAYS", "365")),
     }
     if overrides:
         config.update(overrides)

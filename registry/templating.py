@@ -56,8 +56,22 @@ def url_with(**changes) -> str:
     return url_for(request.endpoint, **(request.view_args or {}), **args)
 
 
+def fix_url(system_id: int, target: str) -> str:
+    """The page that fixes a blocker (see ``registry.decisions.recommendation.Blocker.target``)."""
+    kind, _, key = target.partition(":")
+    if kind == "readiness":
+        return url_for("readiness.question", system_id=system_id, key=key)
+    if kind == "control":
+        return url_for("controls.show", system_id=system_id, control_id=int(key))
+    if kind == "metrics":
+        return url_for("inventory.show", system_id=system_id) + "#metrics"
+    if kind == "decisions":
+        return url_for("decisions.index", system_id=system_id)
+    return url_for("inventory.edit", system_id=system_id)
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(dt=_fmt_dt, date=_fmt_date, num=_fmt_number, label=_label, measure=_measure)
-    app.jinja_env.globals.update(url_with=url_with)
+    app.jinja_env.globals.update(url_with=url_with, fix_url=fix_url)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from registry import create_app
 from registry.auth.models import User
 from registry.auth.services import create_user
+from registry.controls.catalogue import load_default_catalogues
 from registry.db import Base
 from registry.inventory.services import create_system
 from registry.migrate import fresh_database
@@ -31,10 +32,18 @@ def database_url(tmp_path_factory) -> str:
     return fresh_database(str(tmp_path_factory.mktemp("db") / "test.sqlite3"))
 
 
+CATALOGUE_TABLES = {"frameworks", "controls"}
+
+
 @pytest.fixture(scope="session")
-def app(database_url):
+def app(database_url, tmp_path_factory):
     app = create_app({"DATABASE_URL": database_url, "TESTING": True, "TESTING_CHEAP_PASSWORDS": True,
-                      "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": True})
+                      "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": True,
+                      "EVIDENCE_DIR": str(tmp_path_factory.mktemp("evidence"))})
+    with app.extensions["registry.sessions"][0]() as s:
+        load_default_catalogues(s)  # kept across tests (see _empty_database); its audit events are not
+        s.execute(text("DELETE FROM audit_events"))
+        s.commit()
     yield app
     app.extensions["registry.engine"].dispose()
 
@@ -48,11 +57,12 @@ def _empty_database(request):
     app = request.getfixturevalue("app")
     engine = app.extensions["registry.engine"]
     with engine.begin() as conn:
+        tables = [t for t in Base.metadata.sorted_tables if t.name not in CATALOGUE_TABLES]
         if engine.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            names = ", ".join(t.name for t in tables)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
-            for table in reversed(Base.metadata.sorted_tables):
+            for table in reversed(tables):
                 conn.execute(table.delete())
 
 

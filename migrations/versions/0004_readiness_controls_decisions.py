@@ -143,11 +143,9 @@ def upgrade() -> None:
     with op.batch_alter_table('evidence', schema=None) as batch_op:
         batch_op.create_index('ix_evidence_assessment', ['assessment_id', 'removed_at'], unique=False)
 
-    with op.batch_alter_table('ai_systems', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('re_review_required_at', registry.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('re_review_reasons', sa.JSON(), nullable=False, server_default='[]'))
-    with op.batch_alter_table('ai_systems', schema=None) as batch_op:
-        batch_op.alter_column('re_review_reasons', server_default=None)
+    # Plain ADD COLUMN (not batch mode): SQLite's batch copy would drop the expression index on lower(name).
+    op.add_column('ai_systems', sa.Column('re_review_required_at', registry.db.UTCDateTime(timezone=True), nullable=True))
+    op.add_column('ai_systems', sa.Column('re_review_reasons', sa.JSON(), nullable=False, server_default='[]'))
 
     # Recorded decisions are immutable: the database itself refuses an UPDATE.
     if op.get_bind().dialect.name == "postgresql":
@@ -168,9 +166,8 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER IF EXISTS decisions_no_update" + (" ON decisions" if op.get_bind().dialect.name == "postgresql" else ""))
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS decisions_immutable()")
-    with op.batch_alter_table('ai_systems', schema=None) as batch_op:
-        batch_op.drop_column('re_review_reasons')
-        batch_op.drop_column('re_review_required_at')
+    op.drop_column('ai_systems', 're_review_reasons')
+    op.drop_column('ai_systems', 're_review_required_at')
 
     with op.batch_alter_table('evidence', schema=None) as batch_op:
         batch_op.drop_index('ix_evidence_assessment')

@@ -1,9 +1,10 @@
-"""One audit event: indexed columns for lookups, a canonical JSON payload, and the chain hash.
+"""One audit event: a hashed record, indexed columns for lookups, and the chain hash.
 
-The hash covers ``prev_hash``, the indexed columns and the payload (see
-``registry.audit.services.chain_text``).  What people read (summary, actor, time,
-before/after) comes from the payload, so whatever the history page shows is covered by
-the chain.
+``record`` is the exact text the hash covers, in three lines: the previous event's hash;
+the indexed columns (``seq|actor_id|action|entity_type|entity_id|system_id``); and the
+canonical JSON of what people read (time, actor, summary, before/after, address).  Pages
+read that JSON, so whatever the history shows is covered by the chain, and verification
+checks that the indexed columns say the same as the record's second line.
 """
 
 from __future__ import annotations
@@ -31,13 +32,16 @@ class AuditEvent(Base):
     entity_type: Mapped[str] = mapped_column(String(40))
     entity_id: Mapped[str | None] = mapped_column(String(64))
     system_id: Mapped[int | None] = mapped_column(index=True)
-    payload: Mapped[str] = mapped_column(Text)
-    prev_hash: Mapped[str] = mapped_column(String(64))
+    record: Mapped[str] = mapped_column(Text)
     hash: Mapped[str] = mapped_column(String(64))
+
+    @property
+    def prev_hash(self) -> str:
+        return self.record[:64]
 
     @cached_property
     def data(self) -> dict[str, Any]:
-        return json.loads(self.payload)
+        return json.loads(self.record.split("\n", 2)[2])
 
     @property
     def actor_label(self) -> str:

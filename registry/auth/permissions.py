@@ -70,6 +70,10 @@ def can_record_decision(user, system, answers: dict | None = None) -> bool:
     return has_role(user, RECORD_DECISION) and user.id not in people_named_on(system, answers)
 
 
+def can_see_review_queue(user) -> bool:
+    return has_role(user, {Role.COMPLIANCE, Role.ADMIN})
+
+
 def require(allowed: bool, message: str = "Your role does not allow this.") -> None:
     if not allowed:
         raise PermissionDenied(message)

@@ -8,6 +8,7 @@ so a failed upload leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -124,7 +125,5 @@ class EvidenceStore:
 
     def discard(self, stored_name: str) -> None:
         """Remove a file whose database row was never committed."""
-        try:
+        with contextlib.suppress(FileNotFoundError, ValidationFailed):
             self.path(stored_name).unlink()
-        except (FileNotFoundError, ValidationFailed):
-            pass

@@ -80,9 +80,13 @@ def show(system_id: int):
     session = db_session()
     system = services.get_system(session, _actor(), system_id)
     assessment = services.assessment_for(system)
+    from registry.decisions.services import assess_system
+
     return render_template(
         "inventory/show.html",
         system=system,
+        state=assess_system(session, system, max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"]),
+        tab="overview",
         assessment=assessment,
         override_form=TierOverrideForm(tier=system.tier_override.value if system.tier_override else ""),
         metric_form=MetricForm(),

@@ -69,7 +69,7 @@ def test_seed_synthetic_and_audit_verify(cli, session):
     assert session.scalar(select(func.count(AISystem.id))) == 200
     verify = cli("audit", "verify")
     assert verify.exit_code == 0 and "200 events verified" in verify.output
-    session.execute(update(AuditEvent).where(AuditEvent.seq == 17).values(payload=AuditEvent.payload + " "))
+    session.execute(update(AuditEvent).where(AuditEvent.seq == 17).values(record=AuditEvent.record + " "))
     session.commit()
     broken = cli("audit", "verify")
     assert broken.exit_code == 1 and "BROKEN at event #17" in broken.output

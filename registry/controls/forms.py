@@ -1,0 +1,51 @@
+"""HTML forms for a control's status, its evidence and its verification."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import DateField, HiddenField, RadioField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from registry.enums import ControlStatus
+from registry.inventory.forms import options
+
+
+class _Versioned(FlaskForm):
+    version = HiddenField()
+
+    def expected_version(self) -> int | None:
+        try:
+            return int(self.version.data)
+        except (TypeError, ValueError):
+            return None
+
+
+class AssessmentForm(_Versioned):
+    status = RadioField("Status", choices=options(ControlStatus.choices()), validators=[DataRequired()])
+    due_on = DateField("Due date (when in progress)", validators=[Optional()],
+                       description="For low and medium tier, an in-progress control with a due date allows a CONDITIONAL GO.")
+    na_reason = TextAreaField("Why it does not apply (when not applicable)", validators=[Length(max=2000)])
+    notes = TextAreaField("Notes", validators=[Length(max=4000)])
+
+    def payload(self) -> dict:
+        return {"status": self.status.data, "due_on": self.due_on.data.isoformat() if self.due_on.data else None,
+                "na_reason": self.na_reason.data or "", "notes": self.notes.data or ""}
+
+
+class EvidenceForm(FlaskForm):
+    description = StringField("Description", validators=[DataRequired(message="Describe the evidence."), Length(max=2000)],
+                              description="What it shows, e.g. “Red-team report, March 2026, 212 prompts”.")
+    file = FileField("File", description="PDF, image, text, CSV, JSON, Word, Excel or PowerPoint; at most 10 MB.")
+    url = StringField("…or a link", validators=[Optional(), Length(max=2000)],
+                      description="An https:// link to where the evidence lives (wiki page, ticket, dashboard).")
+    collected_on = DateField("Collected on", validators=[Optional()],
+                             description="When the evidence was produced; defaults to today. Old evidence goes stale.")
+
+    def payload(self) -> dict:
+        return {"description": self.description.data or "", "url": (self.url.data or "").strip() or None,
+                "collected_on": self.collected_on.data.isoformat() if self.collected_on.data else None}
+
+
+class VerifyForm(_Versioned):
+    pass

@@ -1,0 +1,188 @@
+"""Control pages: a system's controls by function, one control with guidance, evidence, verification."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+
+from registry import db_session
+from registry.audit.services import record_event
+from registry.auth.permissions import can_edit_system, can_review
+from registry.controls import services
+from registry.controls.forms import AssessmentForm, EvidenceForm, VerifyForm
+from registry.decisions.services import assess_system
+from registry.enums import ControlStatus
+from registry.errors import Conflict, ValidationFailed
+from registry.inventory import services as inventory
+from registry.inventory.forms import attach_errors
+
+bp = Blueprint("controls", __name__)
+
+
+def _actor():
+    return current_user._get_current_object()
+
+
+def _max_age() -> int:
+    return current_app.config["EVIDENCE_MAX_AGE_DAYS"]
+
+
+def _store():
+    return current_app.extensions["registry.evidence"]
+
+
+@bp.get("/systems/<int:system_id>/controls")
+@login_required
+def index(system_id: int):
+    session = db_session()
+    system = inventory.get_system(session, _actor(), system_id)
+    state = assess_system(session, system, max_age_days=_max_age())
+    status = request.args.get("status", "")
+    groups: dict[str, list] = {}
+    counts = {s: 0 for s in ControlStatus}
+    for row in state.rows:
+        if row.required:
+            counts[row.status] += 1
+        if status and row.status.value != status:
+            continue
+        groups.setdefault(row.control.function if row.required else "No longer required", []).append(row)
+    required = sum(1 for r in state.rows if r.required)
+    return render_template("controls/index.html", system=system, state=state, groups=groups, counts=counts,
+                           required=required, status=status, tab="controls",
+                           stale=lambda e: services.is_stale(e, state.today, state.max_age_days))
+
+
+def _render_control(session, system, control_id, *, form=None, evidence_form=None, status=200):
+    state = assess_system(session, system, max_age_days=_max_age())
+    row = next((r for r in state.rows if r.control.id == control_id), None)
+    if row is None:
+        control = session.get(services.Control, control_id)
+        if control is None:
+            abort(404)
+        row = services.ControlRow(control, None, False)
+    a = row.assessment
+    if form is None:
+        form = AssessmentForm(status=row.status.value, due_on=a.due_on if a else None,
+                              na_reason=a.na_reason if a else "", notes=a.notes if a else "",
+                              version=str(a.version if a else 0))
+    blockers = [b for b in state.recommendation.blockers if b.target == f"control:{control_id}"]
+    return render_template(
+        "controls/show.html", system=system, state=state, row=row, form=form,
+        evidence_form=evidence_form or EvidenceForm(), verify_form=VerifyForm(version=str(a.version if a else 0)),
+        blockers=blockers, can_edit=can_edit_system(current_user, system),
+        can_verify=can_review(current_user, system, state.answers), tab="controls",
+        stale=lambda e: services.is_stale(e, state.today, state.max_age_days),
+    ), status
+
+
+@bp.route("/systems/<int:system_id>/controls/<int:control_id>", methods=["GET", "POST"])
+@login_required
+def show(system_id: int, control_id: int):
+    session = db_session()
+    system = inventory.get_system(session, _actor(), system_id)
+    if request.method == "GET":
+        return _render_control(session, system, control_id)
+    if not can_edit_system(current_user, system):
+        abort(403)
+    form = AssessmentForm()
+    if not form.validate_on_submit():
+        return _render_control(session, system, control_id, form=form, status=422)
+    try:
+        services.assess_control(session, _actor(), system_id, control_id, form.payload(),
+                                expected_version=form.expected_version())
+    except (ValidationFailed, Conflict) as err:
+        session.rollback()
+        attach_errors(form, err.errors)
+        if not err.errors:
+            form.form_errors.append(err.message)
+        return _render_control(session, system, control_id, form=form, status=err.status)
+    session.commit()
+    flash("Control status saved.", "success")
+    return redirect(url_for("controls.show", system_id=system_id, control_id=control_id))
+
+
+@bp.post("/systems/<int:system_id>/controls/<int:control_id>/evidence")
+@login_required
+def add_evidence(system_id: int, control_id: int):
+    session = db_session()
+    system = inventory.get_system(session, _actor(), system_id)
+    if not can_edit_system(current_user, system):
+        abort(403)
+    form = EvidenceForm()
+    if not form.validate_on_submit():
+        return _render_control(session, system, control_id, evidence_form=form, status=422)
+    upload = form.file.data
+    stored = None
+    try:
+        if upload is not None and upload.filename:
+            stored = _store().save(upload.stream, upload.filename)
+        services.add_evidence(session, _actor(), system_id, control_id, form.payload(), stored=stored)
+        session.commit()
+    except (ValidationFailed, Conflict) as err:
+        session.rollback()
+        if stored:
+            _store().discard(stored.stored_name)
+        attach_errors(form, err.errors)
+        if not err.errors:
+            form.form_errors.append(err.message)
+        return _render_control(session, system, control_id, evidence_form=form, status=err.status)
+    except Exception:
+        session.rollback()
+        if stored:
+            _store().discard(stored.stored_name)
+        raise
+    flash("Evidence attached." + (f" SHA-256 {stored.sha256[:12]}…" if stored else ""), "success")
+    return redirect(url_for("controls.show", system_id=system_id, control_id=control_id) + "#evidence")
+
+
+@bp.get("/systems/<int:system_id>/evidence/<int:evidence_id>")
+@login_required
+def download_evidence(system_id: int, evidence_id: int):
+    session = db_session()
+    inventory.get_system(session, _actor(), system_id)
+    evidence = services.get_evidence(session, system_id, evidence_id)
+    if evidence.stored_name is None:
+        return redirect(evidence.url)
+    path = _store().path(evidence.stored_name)
+    if not path.exists():
+        abort(410, "The evidence file is no longer in the store. Ask an admin to restore it from backup.")
+    with current_app.extensions["registry.sessions"][0]() as audit_session:
+        record_event(audit_session, _actor(), "evidence.download", "evidence", evidence.id, system_id=system_id,
+                     summary=f"Downloaded evidence {evidence.file_name}", after={"sha256": evidence.sha256})
+        audit_session.commit()
+    response = send_file(path, mimetype=evidence.content_type, as_attachment=True, download_name=evidence.file_name,
+                         max_age=0)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.post("/systems/<int:system_id>/evidence/<int:evidence_id>/remove")
+@login_required
+def remove_evidence(system_id: int, evidence_id: int):
+    session = db_session()
+    if not VerifyForm().validate_on_submit():
+        abort(400)
+    evidence = services.remove_evidence(session, _actor(), system_id, evidence_id)
+    control_id = evidence.assessment.control_id
+    session.commit()
+    flash("Evidence withdrawn. It stays in the history and in any decision that cited it.", "success")
+    return redirect(url_for("controls.show", system_id=system_id, control_id=control_id) + "#evidence")
+
+
+@bp.post("/systems/<int:system_id>/controls/<int:control_id>/verify")
+@login_required
+def verify(system_id: int, control_id: int):
+    session = db_session()
+    form = VerifyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        services.verify_control(session, _actor(), system_id, control_id, expected_version=form.expected_version(),
+                                max_age_days=_max_age())
+    except (ValidationFailed, Conflict) as err:
+        session.rollback()
+        flash(err.message, "error")
+        return redirect(url_for("controls.show", system_id=system_id, control_id=control_id)), 303
+    session.commit()
+    flash("Control verified.", "success")
+    return redirect(url_for("controls.show", system_id=system_id, control_id=control_id))

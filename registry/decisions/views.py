@@ -1,0 +1,97 @@
+"""Decision pages: the recommendation with its blockers, recording a decision, past decisions."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from registry import db_session
+from registry.audit.services import record_event
+from registry.auth.permissions import can_record_decision
+from registry.decisions import services
+from registry.decisions.forms import DecisionForm
+from registry.errors import ValidationFailed
+from registry.inventory import services as inventory
+from registry.inventory.forms import attach_errors
+
+bp = Blueprint("decisions", __name__)
+
+
+def _actor():
+    return current_user._get_current_object()
+
+
+def _render(session, system, form=None, status=200):
+    max_age = current_app.config["EVIDENCE_MAX_AGE_DAYS"]
+    state = services.assess_system(session, system, max_age_days=max_age)
+    review = services.assess_system(session, system, max_age_days=max_age, for_new_decision=True).recommendation
+    if form is None:
+        form = DecisionForm(verdict=review.verdict.value,
+                            conditions="\n".join(b.message for b in review.conditions),
+                            expires_on=services.default_expiry(system.tier, state.today))
+    decisions = services.decisions_for(session, system.id)
+    changes = services.changes_since(decisions[0], system) if decisions and system.re_review_required_at else []
+    return render_template(
+        "decisions/index.html", system=system, state=state, review=review, form=form, decisions=decisions,
+        changes=changes, can_decide=can_record_decision(current_user, system, state.answers), tab="decisions",
+        default_expiry=services.default_expiry(system.tier, state.today),
+    ), status
+
+
+@bp.route("/systems/<int:system_id>/decisions", methods=["GET", "POST"])
+@login_required
+def index(system_id: int):
+    session = db_session()
+    system = inventory.get_system(session, _actor(), system_id)
+    if request.method == "GET":
+        return _render(session, system)
+    form = DecisionForm()
+    if not form.validate_on_submit():
+        return _render(session, system, form, 422)
+    try:
+        decision = services.record_decision(session, _actor(), system_id, form.payload(),
+                                            max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"])
+    except ValidationFailed as err:
+        session.rollback()
+        attach_errors(form, err.errors)
+        if not err.errors:
+            form.form_errors.append(err.message)
+        return _render(session, system, form, 422)
+    session.commit()
+    flash(f"Recorded {decision.verdict.label}. The snapshot it was based on is frozen "
+          f"(SHA-256 {decision.snapshot_sha256[:12]}…).", "success")
+    return redirect(url_for("decisions.show", system_id=system_id, decision_id=decision.id))
+
+
+@bp.get("/systems/<int:system_id>/decisions/<int:decision_id>")
+@login_required
+def show(system_id: int, decision_id: int):
+    session = db_session()
+    system = inventory.get_system(session, _actor(), system_id)
+    decision = services.get_decision(session, system_id, decision_id)
+    latest = services.latest_decision(session, system_id)
+    state = services.assess_system(session, system, max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"])
+    return render_template("decisions/show.html", system=system, state=state, decision=decision,
+                           snap=decision.snapshot, superseded=latest is not None and latest.id != decision.id,
+                           tab="decisions")
+
+
+@bp.get("/systems/<int:system_id>/decisions/<int:decision_id>/snapshot.json")
+@login_required
+def snapshot(system_id: int, decision_id: int):
+    session = db_session()
+    inventory.get_system(session, _actor(), system_id)
+    decision = services.get_decision(session, system_id, decision_id)
+    if services.snapshot_hash(decision.snapshot) != decision.snapshot_sha256:
+        abort(409, "The stored snapshot no longer matches its recorded hash; it may have been altered.")
+    with current_app.extensions["registry.sessions"][0]() as audit_session:
+        record_event(audit_session, _actor(), "decision.export_snapshot", "decision", decision.id, system_id=system_id,
+                     summary=f"Exported the snapshot of decision #{decision.id}",
+                     after={"snapshot_sha256": decision.snapshot_sha256})
+        audit_session.commit()
+    body = json.dumps(decision.snapshot, indent=2, sort_keys=True, ensure_ascii=False)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="decision-{decision.id}-snapshot.json"',
+        "X-Snapshot-SHA256": decision.snapshot_sha256})

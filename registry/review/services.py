@@ -1,0 +1,95 @@
+"""Queries behind the review queue.  Each is one SQL statement, whatever the portfolio's size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from registry.controls.models import Control, ControlAssessment
+from registry.decisions.models import Decision
+from registry.enums import AnswerStatus, ControlStatus, Question
+from registry.inventory.models import AISystem
+from registry.readiness.models import ReadinessAnswer
+
+LIMIT = 100
+
+
+def _live():
+    return AISystem.deleted_at.is_(None)
+
+
+def _not_named(actor_id: int):
+    return and_(AISystem.accountable_owner_id != actor_id,
+                or_(AISystem.technical_owner_id.is_(None), AISystem.technical_owner_id != actor_id))
+
+
+def latest_decisions():
+    """Subquery: the newest decision id of every decided system."""
+    return select(Decision.system_id, func.max(Decision.id).label("decision_id")).group_by(Decision.system_id).subquery()
+
+
+@dataclass
+class Queue:
+    answers: list
+    answers_total: int
+    to_verify: list
+    to_verify_total: int
+    decisions_due: list
+    overdue: list
+    due_soon: list
+    changed: list
+
+
+def review_queue(session: Session, actor, today: date) -> Queue:
+    answers_q = (
+        select(ReadinessAnswer.system_id, ReadinessAnswer.question, ReadinessAnswer.submitted_at, AISystem.name)
+        .join(AISystem, AISystem.id == ReadinessAnswer.system_id)
+        .where(ReadinessAnswer.status == AnswerStatus.SUBMITTED, _live(), _not_named(actor.id))
+    )
+    verify_q = (
+        select(ControlAssessment.system_id, ControlAssessment.control_id, Control.ref, Control.title,
+               ControlAssessment.status, ControlAssessment.updated_at, AISystem.name)
+        .join(AISystem, AISystem.id == ControlAssessment.system_id)
+        .join(Control, Control.id == ControlAssessment.control_id)
+        .where(ControlAssessment.status.in_([ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE]),
+               ControlAssessment.verified_at.is_(None), _live(), _not_named(actor.id))
+    )
+    accepted = (
+        select(ReadinessAnswer.system_id)
+        .where(ReadinessAnswer.status == AnswerStatus.ACCEPTED)
+        .group_by(ReadinessAnswer.system_id)
+        .having(func.count(ReadinessAnswer.id) == len(Question))
+    )
+    latest = latest_decisions()
+    due_q = (
+        select(AISystem.id, AISystem.name, AISystem.tier)
+        .where(_live(), AISystem.id.in_(accepted), AISystem.id.not_in(select(latest.c.system_id)))
+        .order_by(AISystem.name).limit(LIMIT)
+    )
+    decided = (
+        select(AISystem.id, AISystem.name, AISystem.tier, Decision.verdict, Decision.expires_on,
+               AISystem.re_review_required_at, AISystem.re_review_reasons)
+        .join(latest, latest.c.system_id == AISystem.id)
+        .join(Decision, Decision.id == latest.c.decision_id)
+        .where(_live())
+    )
+    soon = today + timedelta(days=30)
+
+    def total(q):
+        return session.scalar(select(func.count()).select_from(q.subquery()))
+
+    return Queue(
+        answers=session.execute(answers_q.order_by(ReadinessAnswer.submitted_at).limit(LIMIT)).all(),
+        answers_total=total(answers_q),
+        to_verify=session.execute(verify_q.order_by(ControlAssessment.updated_at).limit(LIMIT)).all(),
+        to_verify_total=total(verify_q),
+        decisions_due=session.execute(due_q).all(),
+        overdue=session.execute(decided.where(Decision.expires_on < today).order_by(Decision.expires_on).limit(LIMIT)).all(),
+        due_soon=session.execute(decided.where(Decision.expires_on >= today, Decision.expires_on <= soon)
+                                 .order_by(Decision.expires_on).limit(LIMIT)).all(),
+        changed=session.execute(decided.where(AISystem.re_review_required_at.is_not(None))
+                                .order_by(AISystem.re_review_required_at).limit(LIMIT)).all(),
+    )

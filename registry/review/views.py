@@ -1,0 +1,21 @@
+"""The review queue page (compliance officers; admins may look)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_login import current_user, login_required
+
+from registry import db_session
+from registry.auth.permissions import can_see_review_queue, require
+from registry.db import utcnow
+from registry.review.services import review_queue
+
+bp = Blueprint("review", __name__)
+
+
+@bp.get("/review")
+@login_required
+def queue():
+    require(can_see_review_queue(current_user), "The review queue is for compliance officers.")
+    today = utcnow().date()
+    return render_template("review/queue.html", queue=review_queue(db_session(), current_user, today), today=today)
