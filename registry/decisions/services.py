@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -171,11 +171,15 @@ def _conditions(raw) -> list[str]:
     return [c.strip() for c in (raw or []) if c and c.strip()]
 
 
-def record_decision(session: Session, actor: User, system_id: int, payload: dict, *, today: date | None = None,
+def record_decision(session: Session, actor: User, system_id: int, payload: dict, *, now: datetime | None = None,
                     max_age_days: int = DEFAULT_MAX_EVIDENCE_AGE_DAYS) -> Decision:
-    """Record GO / CONDITIONAL GO / NO-GO with rationale, conditions and expiry; freeze the snapshot."""
+    """Record GO / CONDITIONAL GO / NO-GO with rationale, conditions and expiry; freeze the snapshot.
+
+    ``now`` exists for the demo seeder (decisions taken in the past); everything else uses the clock.
+    """
     system = _system_for_update(session, system_id)
-    today = today or utcnow().date()
+    now = now or utcnow()
+    today = now.date()
     state = assess_system(session, system, today=today, max_age_days=max_age_days, for_new_decision=True)
     require(actor is not None and can_record_decision(actor, system, state.answers),
             "Only a compliance officer who is not named on the system can record its decision.")
@@ -217,7 +221,7 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
         raise ValidationFailed("The decision was not recorded: some fields need attention.", errors=errors)
     previous = state.decision
     snapshot = build_snapshot(session, state)
-    decided_at = utcnow()
+    decided_at = now
     snapshot["decision"] = {
         "verdict": verdict.value, "label": verdict.label, "recommended": recommended.value,
         "differs_from_recommendation": verdict is not recommended, "rationale": rationale,

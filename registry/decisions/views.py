@@ -9,12 +9,13 @@ from flask_login import current_user, login_required
 
 from registry import db_session
 from registry.audit.services import record_event
-from registry.auth.permissions import can_record_decision
+from registry.auth.permissions import can_record_decision, require
 from registry.decisions import services
 from registry.decisions.forms import DecisionForm
 from registry.errors import ValidationFailed
 from registry.inventory import services as inventory
 from registry.inventory.forms import attach_errors
+from registry.readiness.services import answers_for
 
 bp = Blueprint("decisions", __name__)
 
@@ -47,6 +48,8 @@ def index(system_id: int):
     system = inventory.get_system(session, _actor(), system_id)
     if request.method == "GET":
         return _render(session, system)
+    require(can_record_decision(current_user, system, answers_for(session, system.id)),
+            "Only a compliance officer who is not named on the system can record its decision.")
     form = DecisionForm()
     if not form.validate_on_submit():
         return _render(session, system, form, 422)

@@ -17,9 +17,12 @@ from registry.auth.models import User
 from registry.auth.passwords import hash_password
 from registry.auth.services import create_user
 from registry.config import ROOT
+from registry.controls.catalogue import load_default_catalogues
+from registry.controls.models import Framework
 from registry.errors import ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.services import create_system, override_tier
+from registry.seed.demo_readiness import READINESS_FILE, load_readiness
 
 DEMO_FILE = ROOT / "seed_data" / "demo_portfolio.yaml"
 
@@ -33,8 +36,17 @@ def database_is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count(User.id))) and not session.scalar(select(func.count(AISystem.id)))
 
 
-def load_demo(session: Session, path: Path = DEMO_FILE) -> dict[str, int]:
-    """Create the demo users and systems in the caller's transaction; return counts."""
+def load_demo(session: Session, path: Path = DEMO_FILE, *, readiness_path: Path = READINESS_FILE,
+              evidence_dir: str | Path | None = None) -> dict[str, int]:
+    """Create the demo users and systems, then their readiness state (answers, controls,
+    evidence, decisions), in the caller's transaction; return counts.
+
+    The control catalogues are loaded first when there are none (a fresh database), since the
+    readiness state assesses controls.  ``evidence_dir`` receives the demo's few evidence
+    files (default: the configured EVIDENCE_DIR).
+    """
+    if not session.scalar(select(func.count(Framework.id))):
+        load_default_catalogues(session)
     data = read_demo(path)
     shared_hash = hash_password(data["demo_password"])  # one hash: demo accounts share a password
     users: dict[str, User] = {}
@@ -53,4 +65,6 @@ def load_demo(session: Session, path: Path = DEMO_FILE) -> dict[str, int]:
         if override:
             override_tier(session, users[override["by"]], system.id, override["tier"], override["reason"])
         systems += 1
-    return {"users": len(users), "systems": systems}
+    readiness = load_readiness(session, path=readiness_path, evidence_dir=evidence_dir)
+    return {"users": len(users), "systems": systems,
+            **{f"readiness_{key}": value for key, value in readiness.items()}}

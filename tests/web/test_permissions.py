@@ -31,12 +31,33 @@ MATRIX = {
     ("GET", "/admin/users"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
     ("POST", "/admin/users"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
     ("POST", "/admin/users/{user}"): {"anonymous": LOGIN, "admin": 302, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
+    # readiness: owners draft, only the accountable owner submits, compliance reviews
+    ("GET", "/systems/{id}/readiness"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("GET", "/systems/{id}/readiness/{key}"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("POST", "/systems/{id}/readiness/{key}"): {"anonymous": LOGIN, "admin": 302, "compliance": 403, "owner": 302, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/readiness/{key}/submit"): {"anonymous": LOGIN, "admin": 403, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/readiness/{key}/review"): {"anonymous": LOGIN, "admin": 403, "compliance": 422, "owner": 403, "other_owner": 403, "executive": 403},
+    # controls and evidence
+    ("GET", "/systems/{id}/controls"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("GET", "/systems/{id}/controls/{control}"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("POST", "/systems/{id}/controls/{control}"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/controls/{control}/evidence"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/controls/{control}/verify"): {"anonymous": LOGIN, "admin": 403, "compliance": 303, "owner": 403, "other_owner": 403, "executive": 403},
+    ("GET", "/systems/{id}/evidence/{evidence}"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("POST", "/systems/{id}/evidence/{evidence}/remove"): {"anonymous": LOGIN, "admin": 302, "compliance": 403, "owner": 302, "other_owner": 403, "executive": 403},
+    # decisions: only a compliance officer not named on the system records one
+    ("GET", "/systems/{id}/decisions"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("POST", "/systems/{id}/decisions"): {"anonymous": LOGIN, "admin": 403, "compliance": 422, "owner": 403, "other_owner": 403, "executive": 403},
+    ("GET", "/systems/{id}/decisions/{decision}"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("GET", "/systems/{id}/decisions/{decision}/snapshot.json"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("GET", "/review"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 403},
     ("GET", "/healthz"): dict.fromkeys(ROLES, 200),
     ("GET", "/login"): {"anonymous": 200, "admin": 302, "compliance": 302, "owner": 302, "other_owner": 302, "executive": 302},
 }
 
 FORM_DATA = {
     "/systems/{id}/tier": {"tier": "high", "reason": "Matrix test"},
+    "/systems/{id}/readiness/{key}/review": {"outcome": "accept"},
     "/admin/users/{user}": {"u{user}-role": "owner", "u{user}-active": "y"},
 }
 
@@ -45,10 +66,15 @@ CELLS = [(method, route, role, expected) for (method, route), row in MATRIX.item
 
 @pytest.mark.parametrize(("method", "route", "role", "expected"), CELLS,
                          ids=[f"{m} {r} as {role}" for m, r, role, _ in CELLS])
-def test_role_route_matrix(session, people, as_role, method, route, role, expected):
+def test_role_route_matrix(app, session, people, as_role, method, route, role, expected):
     system = make_system(session, people["owner"])
     target = people["other_owner"]
-    url = route.format(id=system.id, user=target.id)
+    ids = {"id": system.id, "user": target.id, "key": "outcome"}
+    if "{control}" in route or "{evidence}" in route:
+        ids["control"], ids["evidence"] = _control_with_evidence(app, session, people["owner"], system)
+    if "{decision}" in route:
+        ids["decision"] = _decision(session, people["compliance"], system)
+    url = route.format(**ids)
     browser = as_role(role)
     if method == "GET":
         response = browser.get(url)
@@ -64,13 +90,37 @@ def test_role_route_matrix(session, people, as_role, method, route, role, expect
         assert response.status_code == expected, response.get_data(as_text=True)[:300]
 
 
+def _control_with_evidence(app, session, owner, system) -> tuple[int, int]:
+    import io
+
+    from registry.controls.services import add_evidence, control_rows
+
+    control = next(r.control for r in control_rows(session, system) if r.required)
+    stored = app.extensions["registry.evidence"].save(io.BytesIO(b"matrix evidence\n"), "note.txt")
+    evidence = add_evidence(session, owner, system.id, control.id, {"description": "Matrix"}, stored=stored)
+    session.commit()
+    return control.id, evidence.id
+
+
+def _decision(session, officer, system) -> int:
+    from registry.decisions.services import record_decision
+
+    decision = record_decision(session, officer, system.id, {"verdict": "no_go", "rationale": "Not ready: matrix."})
+    session.commit()
+    return decision.id
+
+
 def test_every_route_is_in_the_matrix(app):
     """A new route must be added to the matrix above (static files excepted)."""
     routes = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        path = str(rule.rule).replace("<int:system_id>", "{id}").replace("<int:user_id>", "{user}")
+        path = str(rule.rule)
+        for old, new in (("<int:system_id>", "{id}"), ("<int:user_id>", "{user}"), ("<key>", "{key}"),
+                         ("<int:control_id>", "{control}"), ("<int:evidence_id>", "{evidence}"),
+                         ("<int:decision_id>", "{decision}")):
+            path = path.replace(old, new)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             routes.add((method, path))
     covered = set(MATRIX) | {("GET", "/logout"), ("POST", "/logout"), ("POST", "/login"),

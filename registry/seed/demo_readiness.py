@@ -1,0 +1,351 @@
+"""Load the demo readiness state (seed_data/demo_readiness.yaml) through the ordinary services.
+
+Runs after the demo portfolio exists: for the systems the file names it saves, submits and
+reviews readiness answers, assesses controls with evidence (links, and a few small files),
+verifies them, records go / no-go decisions in the past and makes material changes after a
+decision.  Nothing is written around the services, so permissions, completeness rules and
+the audit chain apply exactly as they do for people using the application.
+
+The file is data; this module is generic.  It refuses an entry that would tell an
+inconsistent story — a GO the recommendation does not support, evidence collected after the
+decision that cites it, a control the system does not need — naming the system, so a demo
+edit that breaks the story fails loudly instead of loading quietly.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import textwrap
+from collections import Counter
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.auth.models import User
+from registry.config import ROOT, load_config
+from registry.controls.evidence_store import EvidenceStore, StoredFile
+from registry.controls.services import assessments_for, control_rows, is_stale, verify_control
+from registry.controls.services import add_evidence as add_control_evidence
+from registry.controls.services import assess_control as assess_control_status
+from registry.decisions.services import assess_system, record_decision
+from registry.enums import ControlStatus, Question, Verdict
+from registry.errors import DomainError, ValidationFailed
+from registry.inventory.models import AISystem
+from registry.inventory.services import system_payload, update_system
+from registry.readiness.services import review_answer, save_answer, submit_answer
+
+READINESS_FILE = ROOT / "seed_data" / "demo_readiness.yaml"
+
+ANSWER_STATES = ("draft", "submitted", "accepted", "returned")
+# Keys of an answer entry that describe its lifecycle, not its content.
+FLOW_KEYS = {"status", "saved_by", "reviewed_by", "comment", "returned_before", "metrics"}
+CONTROL_KEYS = {"status", "due_on", "na_reason", "notes", "collected_on", "evidence"}
+# What a generated evidence link is called, by the catalogue function of its control.
+EVIDENCE_KIND = {
+    "GOVERN": "Policy, RACI and sign-off record",
+    "MAP": "Context and impact assessment",
+    "MEASURE": "Test and measurement report",
+    "MANAGE": "Runbook and monitoring record",
+    "PRODUCTION FAILURE MODES": "Failure-mode test results and mitigation",
+    "GENAI RISKS (NIST AI 600-1)": "GenAI risk review and suggested-action record",
+}
+DECISION_HOUR = time(15, 0, tzinfo=UTC)  # a decision given as a bare date was taken at 15:00 UTC
+
+
+def read_readiness(path: Path = READINESS_FILE) -> dict:
+    with path.open(encoding="utf-8") as fh:
+        data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    if not isinstance(data.get("systems"), dict):
+        raise ValidationFailed(f"{path.name}: expected a mapping 'systems' keyed by system name.")
+    return data
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def minimal_pdf(title: str, lines: list[str]) -> bytes:
+    """A one-page PDF (Helvetica, WinAnsi) with a title and wrapped lines: small but valid."""
+    ascii_map = str.maketrans({"–": "-", "—": "-", "’": "'", "‘": "'", "“": '"', "”": '"', "≥": ">=",
+                               "≤": "<=", "→": "->", "×": "x", "…": "...", "€": "EUR "})
+
+    def text(s: str) -> str:
+        s = s.translate(ascii_map).encode("latin-1", "replace").decode("latin-1")
+        return "(" + s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
+
+    ops = ["BT", "/F1 14 Tf", "18 TL", "56 786 Td", f"{text(title)} Tj", "/F1 10 Tf", "14 TL", "T*"]
+    for line in lines:
+        for part in textwrap.wrap(line, 96) or [""]:
+            ops.append(f"T* {text(part)} Tj")
+    stream = "\n".join([*ops, "ET"]).encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> "
+        b"/Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def _plain(value: Any) -> Any:
+    """YAML dates as ISO strings, recursively: the service schemas read strings."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _day(value: Any, what: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ValidationFailed(f"{what}: {value!r} is not a date (YYYY-MM-DD).") from exc
+
+
+def _moment(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.combine(_day(value, "decision 'at'"), DECISION_HOUR)
+
+
+class _Loader:
+    def __init__(self, session: Session, store: EvidenceStore, today: date):
+        self.session = session
+        self.store = store
+        self.today = today
+        self.users = {u.email: u for u in session.scalars(select(User))}
+        self.systems = {s.name: s for s in session.scalars(select(AISystem).where(AISystem.deleted_at.is_(None)))}
+        self.counts: Counter[str] = Counter()
+        self.stored: list[StoredFile] = []
+
+    # -- helpers ---------------------------------------------------------------------------
+    def user(self, email: str, what: str) -> User:
+        user = self.users.get((email or "").strip().lower())
+        if user is None:
+            raise ValidationFailed(f"{what}: {email!r} is not a demo account.")
+        return user
+
+    # -- one system ------------------------------------------------------------------------
+    def load_system(self, name: str, entry: dict) -> None:
+        system = self.systems.get(name)
+        if system is None:
+            raise ValidationFailed("there is no demo system of that name in demo_portfolio.yaml.")
+        reviewer = self.user(entry["reviewer"], "reviewer") if entry.get("reviewer") else None
+        decision = entry.get("decision")
+        decided_at = _moment(decision["at"]) if decision else None
+        if decided_at and decided_at.date() >= self.today:
+            raise ValidationFailed(f"the decision date {decided_at.date()} is not in the past.")
+        answers = entry.get("answers") or {}
+        unknown = set(answers) - set(Question.values())
+        if unknown:
+            raise ValidationFailed(f"unknown readiness questions: {', '.join(sorted(unknown))}.")
+        for question in Question:  # in the order they are asked
+            if question.value in answers:
+                self.answer(system, question, dict(answers[question.value] or {}), reviewer, decided_at)
+        if entry.get("controls"):
+            self.controls(system, entry["controls"], decided_at)
+        if decision:
+            self.decide(system, decision, decided_at)
+        if (entry.get("controls") or {}).get("verified_by"):
+            # After the decision: verification is stamped with today's date, and the decision's
+            # frozen snapshot must not show a verification dated after the decision itself.
+            self.verify(system, self.user(entry["controls"]["verified_by"], "controls: verified_by"))
+        if entry.get("after_decision"):
+            if not decision:
+                raise ValidationFailed("'after_decision' needs a recorded decision first.")
+            self.change(system, entry["after_decision"])
+
+    def answer(self, system: AISystem, question: Question, spec: dict, reviewer: User | None,
+               decided_at: datetime | None) -> None:
+        what = f"answer “{question.label}”"
+        status = spec.get("status", "draft")
+        if status not in ANSWER_STATES:
+            raise ValidationFailed(f"{what}: status must be one of {', '.join(ANSWER_STATES)}.")
+        if status == "returned" and not (spec.get("comment") or "").strip():
+            raise ValidationFailed(f"{what}: a returned answer needs the reviewer's comment.")
+        if status in ("accepted", "returned") or spec.get("returned_before"):
+            reviewer = self.user(spec["reviewed_by"], f"{what}: reviewed_by") if spec.get("reviewed_by") else reviewer
+            if reviewer is None:
+                raise ValidationFailed(f"{what}: say who reviews it ('reviewer' on the system or 'reviewed_by').")
+        saver = self.user(spec.get("saved_by") or system.accountable_owner.email, f"{what}: saved_by")
+        payload = {k: v for k, v in spec.items() if k not in FLOW_KEYS}
+        if question is Question.OUTCOME:
+            by_name = {m.name: m for m in system.metrics}
+            missing = [n for n in spec.get("metrics") or [] if n not in by_name]
+            if missing:
+                raise ValidationFailed(f"{what}: the system has no baseline metric named {', '.join(map(repr, missing))}.")
+            payload["metric_ids"] = [by_name[n].id for n in spec.get("metrics") or []]
+            if decided_at:
+                late = [m.name for m in system.metrics if m.measured_on and m.measured_on > decided_at.date()]
+                if late:
+                    raise ValidationFailed(f"baselines measured after the decision date: {', '.join(late)}.")
+        if question is Question.ROLLBACK and decided_at and payload.get("last_rehearsal"):
+            if _day(payload["last_rehearsal"], "last_rehearsal") > decided_at.date():
+                raise ValidationFailed(f"{what}: the rehearsal is dated after the decision.")
+        payload = _plain(payload)
+        owner = system.accountable_owner
+        first = spec.get("returned_before")
+        if first:  # an earlier version that compliance returned, then the owner's revision
+            save_answer(self.session, saver, system.id, question, {**payload, **_plain(first.get("changes") or {})})
+            submit_answer(self.session, owner, system.id, question, attest=True)
+            review_answer(self.session, reviewer, system.id, question, {"outcome": "return", "comment": first["comment"]})
+            self.counts["answers_returned"] += 1
+        save_answer(self.session, saver, system.id, question, payload)
+        self.counts["answers"] += 1
+        if status == "draft":
+            return
+        submit_answer(self.session, owner, system.id, question, attest=True)
+        if status == "submitted":
+            return
+        review_answer(self.session, reviewer, system.id, question,
+                      {"outcome": "accept" if status == "accepted" else "return", "comment": spec.get("comment") or ""})
+        if status == "returned":
+            self.counts["answers_returned"] += 1
+
+    def controls(self, system: AISystem, spec: dict, decided_at: datetime | None) -> None:
+        required = {r.control.ref: r.control for r in control_rows(self.session, system) if r.required}
+        refs = spec.get("refs") or {}
+        unknown = [ref for ref in refs if ref not in required]
+        if unknown:
+            raise ValidationFailed(f"not required controls of this {system.tier.value}-tier {system.kind.value}: "
+                                   f"{', '.join(unknown)}.")
+        default = spec.get("default", ControlStatus.NOT_STARTED.value)
+        groups = spec.get("groups") or {}  # "MEASURE": status, by the letters a ref starts with
+        idle = [g for g in groups if not any(re.match(r"[A-Z]*", ref).group() == g for ref in required)]
+        if idle:
+            raise ValidationFailed(f"control groups match no required control: {', '.join(idle)}.")
+        actor = self.user(spec.get("by") or system.accountable_owner.email, "controls: by")
+        base = f"https://wiki.northwind.example/ai/{slug(system.name)}"
+        for ref, control in required.items():
+            group = re.match(r"[A-Z]*", ref).group()
+            item = {"status": groups.get(group, default), **(refs.get(ref) or {})}
+            bad = set(item) - CONTROL_KEYS
+            if bad:
+                raise ValidationFailed(f"control {ref}: unknown keys {', '.join(sorted(bad))}.")
+            status = ControlStatus(item["status"])
+            if "evidence" in item:
+                evidence = list(item["evidence"] or [])
+            elif status is ControlStatus.IMPLEMENTED:
+                collected = item.get("collected_on") or spec.get("collected_on")
+                if not collected:
+                    raise ValidationFailed(f"control {ref}: give 'collected_on' for its generated evidence link.")
+                kind = EVIDENCE_KIND.get(control.function, "Control record")
+                evidence = [{"description": f"{kind}: {ref}, {system.name}",
+                             "url": f"{base}/{slug(ref)}", "collected_on": collected}]
+            else:
+                evidence = []
+            if status is ControlStatus.NOT_STARTED and not evidence and not item.get("notes"):
+                continue
+            due = item.get("due_on")
+            if status is ControlStatus.IN_PROGRESS and decided_at and due and _day(due, "due_on") <= decided_at.date():
+                raise ValidationFailed(f"control {ref}: due on {due}, not after the decision it conditions.")
+            assess_control_status(self.session, actor, system.id, control.id, _plain({
+                "status": status.value, "due_on": due, "na_reason": item.get("na_reason") or "",
+                "notes": item.get("notes") or ""}))
+            self.counts["assessments"] += 1
+            for ev in evidence:
+                self.evidence(system, control, actor, ev, decided_at)
+
+    def evidence(self, system: AISystem, control, actor: User, ev: dict, decided_at: datetime | None) -> None:
+        what = f"evidence for {control.ref}"
+        collected = _day(ev.get("collected_on"), f"{what}: collected_on")
+        if decided_at and collected > decided_at.date():
+            raise ValidationFailed(f"{what}: collected on {collected}, after the decision that relies on it.")
+        stored = None
+        if ev.get("file"):
+            name = ev["file"]
+            content = ev.get("content") or ""
+            data = (minimal_pdf(ev.get("title") or ev["description"], content.splitlines())
+                    if name.lower().endswith(".pdf") else content.encode("utf-8"))
+            stored = self.store.save(io.BytesIO(data), name)
+            self.stored.append(stored)
+            self.counts["evidence_files"] += 1
+        add_control_evidence(self.session, actor, system.id, control.id,
+                             {"description": ev["description"], "url": None if stored else ev.get("url"),
+                              "collected_on": collected.isoformat()}, stored=stored)
+        self.counts["evidence"] += 1
+
+    def verify(self, system: AISystem, officer: User) -> None:
+        """Verify every assessed control that can be: implemented with current evidence, or not applicable."""
+        for assessment in assessments_for(self.session, system.id).values():
+            ok = assessment.status is ControlStatus.NOT_APPLICABLE or (
+                assessment.status is ControlStatus.IMPLEMENTED
+                and any(not is_stale(e, self.today, 365) for e in assessment.evidence))
+            if ok:
+                verify_control(self.session, officer, system.id, assessment.control_id)
+                self.counts["verified"] += 1
+
+    def decide(self, system: AISystem, spec: dict, decided_at: datetime) -> None:
+        verdict = Verdict(spec["verdict"])
+        state = assess_system(self.session, system, today=decided_at.date(), for_new_decision=True)
+        recommended = state.recommendation.verdict
+        if recommended is not verdict and not spec.get("differs_from_recommendation"):
+            blockers = "; ".join(b.message for b in state.recommendation.blockers) or "none"
+            raise ValidationFailed(
+                f"the {verdict.label} decision of {decided_at.date()} does not match the recommendation "
+                f"({recommended.label}; blockers: {blockers}). Fix the data, or mark the entry "
+                "'differs_from_recommendation: true' with a rationale that explains why.")
+        record_decision(self.session, self.user(spec["by"], "decision: by"), system.id, _plain({
+            "verdict": verdict.value, "rationale": spec.get("rationale") or "",
+            "conditions": spec.get("conditions") or [], "expires_on": spec.get("expires_on")}), now=decided_at)
+        self.counts["decisions"] += 1
+
+    def change(self, system: AISystem, spec: dict) -> None:
+        actor = self.user(spec.get("by") or system.accountable_owner.email, "after_decision: by")
+        payload = {**system_payload(system), **_plain(spec.get("set") or {})}
+        update_system(self.session, actor, system.id, payload, expected_version=system.version)
+        if system.re_review_required_at is None:
+            raise ValidationFailed("the change after the decision is not material: no re-review was triggered.")
+        self.counts["re_reviews"] += 1
+
+
+def load_readiness(session: Session, *, path: Path = READINESS_FILE, evidence_dir: str | Path | None = None,
+                   max_bytes: int | None = None, today: date | None = None) -> dict[str, int]:
+    """Apply the demo readiness file to the demo portfolio in the caller's transaction; return counts.
+
+    ``evidence_dir`` is where the few evidence files go (default: the configured EVIDENCE_DIR);
+    if loading fails, files already written there are removed again.
+    """
+    data = read_readiness(path)
+    if evidence_dir is None or max_bytes is None:
+        config = load_config()
+        evidence_dir = evidence_dir or config["EVIDENCE_DIR"]
+        max_bytes = max_bytes or config["EVIDENCE_MAX_BYTES"]
+    loader = _Loader(session, EvidenceStore(evidence_dir, max_bytes), today or datetime.now(UTC).date())
+    try:
+        for name, entry in data["systems"].items():
+            try:
+                loader.load_system(name, entry or {})
+            except DomainError as err:
+                raise ValidationFailed(f"Demo readiness for “{name}”: {err.message}", errors=err.errors) from err
+            except (KeyError, TypeError, ValueError) as err:
+                raise ValidationFailed(f"Demo readiness for “{name}”: malformed entry ({err!r}).") from err
+            loader.counts["systems"] += 1
+    except Exception:
+        for stored in loader.stored:
+            loader.store.discard(stored.stored_name)
+        raise
+    return dict(loader.counts)

@@ -1,0 +1,126 @@
+"""The go / no-go rules, one table: every rule alone, then in combination.
+
+Each case starts from facts that give GO (all answers accepted, an owner, a measured
+baseline, every required control implemented) and changes what the case names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from registry.decisions.recommendation import AnswerFact, ControlFact, ReadinessFacts, recommend
+from registry.enums import AnswerStatus, ControlStatus, Question, Tier, Verdict
+
+TODAY = date(2026, 11, 23)
+LATER = date(2027, 1, 31)
+EARLIER = date(2026, 10, 1)
+
+
+def control(i: int, status=ControlStatus.IMPLEMENTED, due=None, stale=0) -> ControlFact:
+    return ControlFact(i, f"MAP {i}.1", f"Control {i}", status, due, stale)
+
+
+def facts(tier=Tier.MEDIUM, **changes) -> ReadinessFacts:
+    base = ReadinessFacts(
+        tier=tier, owner_active=True, measured_baselines=1,
+        answers=[AnswerFact(q, AnswerStatus.ACCEPTED) for q in Question],
+        controls=[control(1), control(2), control(3, ControlStatus.NOT_APPLICABLE)],
+        today=TODAY,
+    )
+    return replace(base, **changes)
+
+
+def answers_with(question: Question, status, comment=None) -> list[AnswerFact]:
+    return [AnswerFact(q, status if q is question else AnswerStatus.ACCEPTED, comment if q is question else None)
+            for q in Question]
+
+
+CASES = {
+    # name: (facts, expected verdict, expected rules)
+    "all clear, medium": (facts(), Verdict.GO, []),
+    "all clear, low": (facts(Tier.LOW), Verdict.GO, []),
+    "all clear, high": (facts(Tier.HIGH), Verdict.GO, []),
+    "unacceptable tier": (facts(Tier.UNACCEPTABLE, controls=[]), Verdict.NO_GO, ["unacceptable_tier"]),
+    "no accountable owner": (facts(owner_active=False), Verdict.NO_GO, ["no_owner"]),
+    "no measured baseline": (facts(measured_baselines=0), Verdict.NO_GO, ["no_baseline"]),
+    "answer never given": (facts(answers=[a for a in facts().answers if a.question is not Question.DRIFT]),
+                           Verdict.NO_GO, ["answer_not_accepted"]),
+    "answer in draft": (facts(answers=answers_with(Question.ROLLBACK, AnswerStatus.DRAFT)), Verdict.NO_GO,
+                        ["answer_not_accepted"]),
+    "answer submitted": (facts(answers=answers_with(Question.OWNERSHIP, AnswerStatus.SUBMITTED)), Verdict.NO_GO,
+                         ["answer_not_accepted"]),
+    "answer returned": (facts(answers=answers_with(Question.OUTCOME, AnswerStatus.RETURNED, "No source")),
+                        Verdict.NO_GO, ["answer_not_accepted"]),
+    "control not started": (facts(controls=[control(1, ControlStatus.NOT_STARTED)]), Verdict.NO_GO,
+                            ["control_not_started"]),
+    "high: control in progress with a due date": (
+        facts(Tier.HIGH, controls=[control(1, ControlStatus.IN_PROGRESS, LATER)]), Verdict.NO_GO,
+        ["control_not_implemented"]),
+    "medium: control in progress with a due date": (
+        facts(controls=[control(1, ControlStatus.IN_PROGRESS, LATER)]), Verdict.CONDITIONAL_GO, ["control_in_progress"]),
+    "low: control in progress with a due date": (
+        facts(Tier.LOW, controls=[control(1, ControlStatus.IN_PROGRESS, LATER)]), Verdict.CONDITIONAL_GO,
+        ["control_in_progress"]),
+    "medium: control in progress without a due date": (
+        facts(controls=[control(1, ControlStatus.IN_PROGRESS)]), Verdict.NO_GO, ["control_no_due_date"]),
+    "medium: control in progress, due date passed": (
+        facts(controls=[control(1, ControlStatus.IN_PROGRESS, EARLIER)]), Verdict.NO_GO, ["control_overdue"]),
+    "stale evidence on a required control": (facts(controls=[control(1, stale=2)]), Verdict.NO_GO, ["stale_evidence"]),
+    "re-review date passed": (facts(decision_expires_on=EARLIER), Verdict.NO_GO, ["review_overdue"]),
+    "re-review date ahead": (facts(decision_expires_on=LATER), Verdict.GO, []),
+    "material change since the decision": (facts(re_review_reasons=["Risk tier: Medium → High"]), Verdict.NO_GO,
+                                           ["material_change"]),
+    # combinations
+    "conditions and a blocker: the blocker wins": (
+        facts(controls=[control(1, ControlStatus.IN_PROGRESS, LATER), control(2, ControlStatus.NOT_STARTED)]),
+        Verdict.NO_GO, ["control_in_progress", "control_not_started"]),
+    "two conditions": (
+        facts(Tier.LOW, controls=[control(1, ControlStatus.IN_PROGRESS, LATER), control(2, ControlStatus.IN_PROGRESS, LATER)]),
+        Verdict.CONDITIONAL_GO, ["control_in_progress", "control_in_progress"]),
+    "everything missing": (
+        facts(Tier.HIGH, owner_active=False, measured_baselines=0, answers=[],
+              controls=[control(1, ControlStatus.NOT_STARTED), control(2, ControlStatus.IN_PROGRESS, LATER, stale=1)],
+              decision_expires_on=EARLIER, re_review_reasons=["Kind: a → b"]),
+        Verdict.NO_GO,
+        ["no_owner", "no_baseline"] + ["answer_not_accepted"] * 5
+        + ["control_not_started", "control_not_implemented", "stale_evidence", "review_overdue", "material_change"]),
+    "unacceptable even with everything else in order": (facts(Tier.UNACCEPTABLE), Verdict.NO_GO, ["unacceptable_tier"]),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_rules(name):
+    given, verdict, rules = CASES[name]
+    result = recommend(given)
+    assert result.verdict is verdict
+    assert [b.rule for b in result.blockers] == rules
+
+
+def test_every_blocker_names_the_page_that_fixes_it():
+    result = recommend(CASES["everything missing"][0])
+    targets = {b.rule: b.target for b in result.blockers}
+    assert targets["no_owner"] == "profile" and targets["no_baseline"] == "metrics"
+    assert targets["control_not_started"] == "control:1" and targets["review_overdue"] == "decisions"
+    assert {b.target for b in result.blockers if b.rule == "answer_not_accepted"} == {
+        f"readiness:{q.value}" for q in Question}
+
+
+def test_a_returned_answer_quotes_the_reviewers_comment():
+    result = recommend(CASES["answer returned"][0])
+    assert "No source" in result.blockers[0].message and "returned" in result.blockers[0].message
+
+
+def test_a_new_decision_resolves_an_overdue_review_and_a_material_change():
+    """Recording the re-review must not be blocked by the very thing it resolves."""
+    given = facts(decision_expires_on=EARLIER, re_review_reasons=["Autonomy: a → b"])
+    assert recommend(given).verdict is Verdict.NO_GO
+    assert recommend(given, for_new_decision=True).verdict is Verdict.GO
+
+
+def test_only_conditions_are_conditions():
+    result = recommend(CASES["medium: control in progress with a due date"][0])
+    assert result.conditions and not result.blocking
+    assert "2027-01-31" in result.conditions[0].message
