@@ -23,20 +23,28 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
 from registry.config import ROOT, load_config
 from registry.controls.evidence_store import EvidenceStore, StoredFile
-from registry.controls.services import assessments_for, control_rows, is_stale, verify_control
-from registry.controls.services import add_evidence as add_control_evidence
-from registry.controls.services import assess_control as assess_control_status
+from registry.controls.services import (
+    add_evidence,
+    assess_control,
+    assessments_for,
+    control_rows,
+    is_stale,
+    verify_control,
+)
+from registry.db import utcnow
 from registry.decisions.services import assess_system, record_decision
 from registry.enums import ControlStatus, Question, Verdict
 from registry.errors import DomainError, ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.services import system_payload, update_system
+from registry.readiness.schemas import SCHEMAS
 from registry.readiness.services import review_answer, save_answer, submit_answer
 
 READINESS_FILE = ROOT / "seed_data" / "demo_readiness.yaml"
@@ -70,7 +78,8 @@ def slug(text: str) -> str:
 
 
 def minimal_pdf(title: str, lines: list[str]) -> bytes:
-    """A one-page PDF (Helvetica, WinAnsi) with a title and wrapped lines: small but valid."""
+    """A one-page PDF (Helvetica, WinAnsi) with a title and wrapped lines: small but valid.
+    Meant for a few short paragraphs; longer text runs off the page."""
     ascii_map = str.maketrans({"–": "-", "—": "-", "’": "'", "‘": "'", "“": '"', "”": '"', "≥": ">=",
                                "≤": "<=", "→": "->", "×": "x", "…": "...", "€": "EUR "})
 
@@ -78,7 +87,10 @@ def minimal_pdf(title: str, lines: list[str]) -> bytes:
         s = s.translate(ascii_map).encode("latin-1", "replace").decode("latin-1")
         return "(" + s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
 
-    ops = ["BT", "/F1 14 Tf", "18 TL", "56 786 Td", f"{text(title)} Tj", "/F1 10 Tf", "14 TL", "T*"]
+    ops = ["BT", "/F1 14 Tf", "18 TL", "56 786 Td"]
+    for n, part in enumerate(textwrap.wrap(title, 64)):
+        ops.append(f"{'T* ' if n else ''}{text(part)} Tj")
+    ops += ["/F1 10 Tf", "14 TL", "T*"]
     for line in lines:
         for part in textwrap.wrap(line, 96) or [""]:
             ops.append(f"T* {text(part)} Tj")
@@ -192,6 +204,9 @@ class _Loader:
                 raise ValidationFailed(f"{what}: say who reviews it ('reviewer' on the system or 'reviewed_by').")
         saver = self.user(spec.get("saved_by") or system.accountable_owner.email, f"{what}: saved_by")
         payload = {k: v for k, v in spec.items() if k not in FLOW_KEYS}
+        unknown = set(payload) - set(SCHEMAS[question]().fields)
+        if unknown:  # the schema would drop them silently
+            raise ValidationFailed(f"{what}: unknown fields {', '.join(sorted(unknown))}.")
         if question is Question.OUTCOME:
             by_name = {m.name: m for m in system.metrics}
             missing = [n for n in spec.get("metrics") or [] if n not in by_name]
@@ -202,9 +217,9 @@ class _Loader:
                 late = [m.name for m in system.metrics if m.measured_on and m.measured_on > decided_at.date()]
                 if late:
                     raise ValidationFailed(f"baselines measured after the decision date: {', '.join(late)}.")
-        if question is Question.ROLLBACK and decided_at and payload.get("last_rehearsal"):
-            if _day(payload["last_rehearsal"], "last_rehearsal") > decided_at.date():
-                raise ValidationFailed(f"{what}: the rehearsal is dated after the decision.")
+        rehearsal = payload.get("last_rehearsal") if question is Question.ROLLBACK else None
+        if decided_at and rehearsal and _day(rehearsal, "last_rehearsal") > decided_at.date():
+            raise ValidationFailed(f"{what}: the rehearsal is dated after the decision.")
         payload = _plain(payload)
         owner = system.accountable_owner
         first = spec.get("returned_before")
@@ -262,7 +277,7 @@ class _Loader:
             due = item.get("due_on")
             if status is ControlStatus.IN_PROGRESS and decided_at and due and _day(due, "due_on") <= decided_at.date():
                 raise ValidationFailed(f"control {ref}: due on {due}, not after the decision it conditions.")
-            assess_control_status(self.session, actor, system.id, control.id, _plain({
+            assess_control(self.session, actor, system.id, control.id, _plain({
                 "status": status.value, "due_on": due, "na_reason": item.get("na_reason") or "",
                 "notes": item.get("notes") or ""}))
             self.counts["assessments"] += 1
@@ -278,12 +293,13 @@ class _Loader:
         if ev.get("file"):
             name = ev["file"]
             content = ev.get("content") or ""
-            data = (minimal_pdf(ev.get("title") or ev["description"], content.splitlines())
+            lines = content.splitlines()
+            data = (minimal_pdf(lines[0] if lines else ev["description"], lines[1:])
                     if name.lower().endswith(".pdf") else content.encode("utf-8"))
             stored = self.store.save(io.BytesIO(data), name)
             self.stored.append(stored)
             self.counts["evidence_files"] += 1
-        add_control_evidence(self.session, actor, system.id, control.id,
+        add_evidence(self.session, actor, system.id, control.id,
                              {"description": ev["description"], "url": None if stored else ev.get("url"),
                               "collected_on": collected.isoformat()}, stored=stored)
         self.counts["evidence"] += 1
@@ -303,7 +319,7 @@ class _Loader:
         state = assess_system(self.session, system, today=decided_at.date(), for_new_decision=True)
         recommended = state.recommendation.verdict
         if recommended is not verdict and not spec.get("differs_from_recommendation"):
-            blockers = "; ".join(b.message for b in state.recommendation.blockers) or "none"
+            blockers = " ".join(b.message for b in state.recommendation.blockers) or "none"
             raise ValidationFailed(
                 f"the {verdict.label} decision of {decided_at.date()} does not match the recommendation "
                 f"({recommended.label}; blockers: {blockers}). Fix the data, or mark the entry "
@@ -323,18 +339,20 @@ class _Loader:
 
 
 def load_readiness(session: Session, *, path: Path = READINESS_FILE, evidence_dir: str | Path | None = None,
-                   max_bytes: int | None = None, today: date | None = None) -> dict[str, int]:
+                   max_bytes: int | None = None) -> dict[str, int]:
     """Apply the demo readiness file to the demo portfolio in the caller's transaction; return counts.
 
-    ``evidence_dir`` is where the few evidence files go (default: the configured EVIDENCE_DIR);
-    if loading fails, files already written there are removed again.
+    ``evidence_dir`` is where the few evidence files go (default: the EVIDENCE_DIR of the running
+    app, as for ``registry seed --demo``, else of the environment); if loading fails, files
+    already written there are removed again.
     """
     data = read_readiness(path)
     if evidence_dir is None or max_bytes is None:
-        config = load_config()
+        config = current_app.config if has_app_context() else load_config()
         evidence_dir = evidence_dir or config["EVIDENCE_DIR"]
         max_bytes = max_bytes or config["EVIDENCE_MAX_BYTES"]
-    loader = _Loader(session, EvidenceStore(evidence_dir, max_bytes), today or datetime.now(UTC).date())
+    # The services date everything by the clock, so "today" is the clock's too.
+    loader = _Loader(session, EvidenceStore(evidence_dir, max_bytes), utcnow().date())
     try:
         for name, entry in data["systems"].items():
             try:
