@@ -32,6 +32,7 @@ class ControlFact:
     status: ControlStatus
     due_on: date | None = None
     stale_evidence: int = 0  # evidence items older than the allowed age
+    current_evidence: int = 1  # evidence items within the allowed age
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,9 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
                 add("control_overdue", f"Required control {name} was due on {control.due_on.isoformat()}.", target)
             else:
                 add("control_in_progress", f"Implement {name} by {control.due_on.isoformat()}.", target, CONDITION)
+        elif control.status is ControlStatus.IMPLEMENTED and not control.current_evidence and not control.stale_evidence:
+            add("control_no_evidence", f"Required control {name} is marked implemented but has no evidence: "
+                "attach a file or a link that shows it.", target)
         if control.stale_evidence:
             add("stale_evidence", f"Evidence for required control {name} is stale: "
                 f"{control.stale_evidence} item{'s' if control.stale_evidence != 1 else ''} too old to rely on.", target)

@@ -93,10 +93,7 @@ def assess_system(session: Session, system: AISystem, *, today: date | None = No
         measured_baselines=sum(1 for m in system.metrics if m.baseline_value is not None),
         answers=[AnswerFact(q, a.status, a.review_comment) for q, a in answers.items()],
         controls=[
-            ControlFact(r.control.id, r.control.ref, r.control.title, r.status,
-                        r.assessment.due_on if r.assessment else None,
-                        sum(1 for e in r.assessment.evidence if is_stale(e, today, max_age_days)) if r.assessment else 0)
-            for r in rows if r.required
+            _control_fact(r, today, max_age_days) for r in rows if r.required
         ],
         today=today,
         decision_expires_on=decision.expires_on if decision else None,
@@ -106,7 +103,14 @@ def assess_system(session: Session, system: AISystem, *, today: date | None = No
                            decision, today, max_age_days)
 
 
-def build_snapshot(session: Session, state: SystemReadiness) -> dict:
+def _control_fact(row, today: date, max_age_days: int) -> ControlFact:
+    evidence = row.assessment.evidence if row.assessment else []
+    stale = sum(1 for e in evidence if is_stale(e, today, max_age_days))
+    return ControlFact(row.control.id, row.control.ref, row.control.title, row.status,
+                       row.assessment.due_on if row.assessment else None, stale, len(evidence) - stale)
+
+
+def build_snapshot(session: Session, state: SystemReadiness, now: datetime | None = None) -> dict:
     """The frozen record of what a decision was based on (JSON-ready, names not ids)."""
     system, today = state.system, state.today
     ctx = context_for(session, system, state.answers, today=today)
@@ -147,7 +151,7 @@ def build_snapshot(session: Session, state: SystemReadiness) -> dict:
     rec = state.recommendation
     return {
         "schema": SNAPSHOT_SCHEMA,
-        "taken_at": utcnow().isoformat(timespec="seconds"),
+        "taken_at": (now or utcnow()).isoformat(timespec="seconds"),
         "system": {"id": system.id, **system_snapshot(system)},
         "tier": {"effective": Tier(system.tier).label, "computed": Tier(system.computed_tier).label,
                  "reasons": list(system.tier_reasons or []),
@@ -220,7 +224,7 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
     if errors:
         raise ValidationFailed("The decision was not recorded: some fields need attention.", errors=errors)
     previous = state.decision
-    snapshot = build_snapshot(session, state)
+    snapshot = build_snapshot(session, state, now)
     decided_at = now
     snapshot["decision"] = {
         "verdict": verdict.value, "label": verdict.label, "recommended": recommended.value,

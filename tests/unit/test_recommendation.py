@@ -19,8 +19,8 @@ LATER = date(2027, 1, 31)
 EARLIER = date(2026, 10, 1)
 
 
-def control(i: int, status=ControlStatus.IMPLEMENTED, due=None, stale=0) -> ControlFact:
-    return ControlFact(i, f"MAP {i}.1", f"Control {i}", status, due, stale)
+def control(i: int, status=ControlStatus.IMPLEMENTED, due=None, stale=0, current=1) -> ControlFact:
+    return ControlFact(i, f"MAP {i}.1", f"Control {i}", status, due, stale, current)
 
 
 def facts(tier=Tier.MEDIUM, **changes) -> ReadinessFacts:
@@ -69,6 +69,11 @@ CASES = {
     "medium: control in progress, due date passed": (
         facts(controls=[control(1, ControlStatus.IN_PROGRESS, EARLIER)]), Verdict.NO_GO, ["control_overdue"]),
     "stale evidence on a required control": (facts(controls=[control(1, stale=2)]), Verdict.NO_GO, ["stale_evidence"]),
+    "only stale evidence": (facts(controls=[control(1, stale=1, current=0)]), Verdict.NO_GO, ["stale_evidence"]),
+    "implemented without any evidence": (facts(controls=[control(1, current=0)]), Verdict.NO_GO,
+                                         ["control_no_evidence"]),
+    "not applicable needs no evidence": (facts(controls=[control(1, ControlStatus.NOT_APPLICABLE, current=0)]),
+                                         Verdict.GO, []),
     "re-review date passed": (facts(decision_expires_on=EARLIER), Verdict.NO_GO, ["review_overdue"]),
     "re-review date ahead": (facts(decision_expires_on=LATER), Verdict.GO, []),
     "material change since the decision": (facts(re_review_reasons=["Risk tier: Medium → High"]), Verdict.NO_GO,
