@@ -103,7 +103,7 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
             continue
         message = f"Readiness question “{question.label}” {ANSWER_STATE[status]}"
         if status is AnswerStatus.RETURNED and answer.comment:
-            message += f": “{answer.comment}”"
+            message += f": “{answer.comment.strip().rstrip('.')}”"
         add("answer_not_accepted", message + ".", f"readiness:{question.value}")
     high = facts.tier is Tier.HIGH
     for control in facts.controls:

@@ -7,9 +7,11 @@ from flask_login import current_user
 from sqlalchemy import func, select, text
 
 from registry import db_session
+from registry.db import utcnow
 from registry.enums import Role, Stage, Tier
 from registry.inventory.models import AISystem
 from registry.inventory.queries import counts_by, systems_owned_by
+from registry.review.services import queue_counts, readiness_summaries
 
 bp = Blueprint("main", __name__)
 
@@ -29,7 +31,10 @@ def home():
     }
     if user.role is Role.OWNER:
         context["my_systems"] = systems_owned_by(session, user)
+        context["summaries"] = readiness_summaries(session, [s.id for s in context["my_systems"]])
+        context["today"] = utcnow().date()
     if user.role is Role.COMPLIANCE:
+        context["queue"] = queue_counts(session, user, utcnow().date())
         context["overridden"] = session.scalar(
             select(func.count(AISystem.id)).where(AISystem.deleted_at.is_(None), AISystem.tier_override.is_not(None))
         )

@@ -93,3 +93,41 @@ def review_queue(session: Session, actor, today: date) -> Queue:
         changed=session.execute(decided.where(AISystem.re_review_required_at.is_not(None))
                                 .order_by(AISystem.re_review_required_at).limit(LIMIT)).all(),
     )
+
+
+@dataclass
+class ReadinessSummary:
+    accepted: int = 0
+    returned: int = 0
+    submitted: int = 0
+    verdict: object = None
+    expires_on: date | None = None
+
+
+def readiness_summaries(session: Session, system_ids: list[int]) -> dict[int, ReadinessSummary]:
+    """Per system: answers by status and the latest decision, in two grouped queries (home pages)."""
+    out = {i: ReadinessSummary() for i in system_ids}
+    if not system_ids:
+        return out
+    rows = session.execute(
+        select(ReadinessAnswer.system_id, ReadinessAnswer.status, func.count())
+        .where(ReadinessAnswer.system_id.in_(system_ids))
+        .group_by(ReadinessAnswer.system_id, ReadinessAnswer.status)
+    )
+    for system_id, status, n in rows:
+        if status in (AnswerStatus.ACCEPTED, AnswerStatus.RETURNED, AnswerStatus.SUBMITTED):
+            setattr(out[system_id], status.value, n)
+    latest = latest_decisions()
+    for system_id, verdict, expires_on in session.execute(
+        select(Decision.system_id, Decision.verdict, Decision.expires_on)
+        .join(latest, latest.c.decision_id == Decision.id)
+        .where(Decision.system_id.in_(system_ids))
+    ):
+        out[system_id].verdict, out[system_id].expires_on = verdict, expires_on
+    return out
+
+
+def queue_counts(session: Session, actor, today: date) -> dict[str, int]:
+    queue = review_queue(session, actor, today)
+    return {"answers": queue.answers_total, "verify": queue.to_verify_total, "due": len(queue.decisions_due),
+            "overdue": len(queue.overdue), "changed": len(queue.changed)}
