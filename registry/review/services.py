@@ -43,55 +43,57 @@ class Queue:
     changed: list
 
 
+def _with_total(session: Session, stmt) -> tuple[list, int]:
+    """The first LIMIT rows and the total, in one query (a window count)."""
+    rows = session.execute(stmt.add_columns(func.count().over().label("total")).limit(LIMIT)).all()
+    return rows, (rows[0].total if rows else 0)
+
+
 def review_queue(session: Session, actor, today: date) -> Queue:
-    answers_q = (
+    answers, answers_total = _with_total(session, (
         select(ReadinessAnswer.system_id, ReadinessAnswer.question, ReadinessAnswer.submitted_at, AISystem.name)
         .join(AISystem, AISystem.id == ReadinessAnswer.system_id)
         .where(ReadinessAnswer.status == AnswerStatus.SUBMITTED, _live(), _not_named(actor.id))
-    )
-    verify_q = (
+        .order_by(ReadinessAnswer.submitted_at)
+    ))
+    to_verify, to_verify_total = _with_total(session, (
         select(ControlAssessment.system_id, ControlAssessment.control_id, Control.ref, Control.title,
                ControlAssessment.status, ControlAssessment.updated_at, AISystem.name)
         .join(AISystem, AISystem.id == ControlAssessment.system_id)
         .join(Control, Control.id == ControlAssessment.control_id)
         .where(ControlAssessment.status.in_([ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE]),
                ControlAssessment.verified_at.is_(None), _live(), _not_named(actor.id))
-    )
+        .order_by(ControlAssessment.updated_at)
+    ))
     accepted = (
         select(ReadinessAnswer.system_id)
         .where(ReadinessAnswer.status == AnswerStatus.ACCEPTED)
         .group_by(ReadinessAnswer.system_id)
         .having(func.count(ReadinessAnswer.id) == len(Question))
     )
-    latest = latest_decisions()
-    due_q = (
+    undecided = ~select(Decision.id).where(Decision.system_id == AISystem.id).exists()
+    due = session.execute(
         select(AISystem.id, AISystem.name, AISystem.tier)
-        .where(_live(), AISystem.id.in_(accepted), AISystem.id.not_in(select(latest.c.system_id)))
+        .where(_live(), AISystem.id.in_(accepted), undecided)
         .order_by(AISystem.name).limit(LIMIT)
-    )
-    decided = (
+    ).all()
+    latest = latest_decisions()
+    soon = today + timedelta(days=30)
+    decided = session.execute(
         select(AISystem.id, AISystem.name, AISystem.tier, Decision.verdict, Decision.expires_on,
                AISystem.re_review_required_at, AISystem.re_review_reasons)
         .join(latest, latest.c.system_id == AISystem.id)
         .join(Decision, Decision.id == latest.c.decision_id)
-        .where(_live())
-    )
-    soon = today + timedelta(days=30)
-
-    def total(q):
-        return session.scalar(select(func.count()).select_from(q.subquery()))
-
+        .where(_live(), or_(Decision.expires_on <= soon, AISystem.re_review_required_at.is_not(None)))
+        .order_by(Decision.expires_on)
+    ).all()
     return Queue(
-        answers=session.execute(answers_q.order_by(ReadinessAnswer.submitted_at).limit(LIMIT)).all(),
-        answers_total=total(answers_q),
-        to_verify=session.execute(verify_q.order_by(ControlAssessment.updated_at).limit(LIMIT)).all(),
-        to_verify_total=total(verify_q),
-        decisions_due=session.execute(due_q).all(),
-        overdue=session.execute(decided.where(Decision.expires_on < today).order_by(Decision.expires_on).limit(LIMIT)).all(),
-        due_soon=session.execute(decided.where(Decision.expires_on >= today, Decision.expires_on <= soon)
-                                 .order_by(Decision.expires_on).limit(LIMIT)).all(),
-        changed=session.execute(decided.where(AISystem.re_review_required_at.is_not(None))
-                                .order_by(AISystem.re_review_required_at).limit(LIMIT)).all(),
+        answers=answers, answers_total=answers_total, to_verify=to_verify, to_verify_total=to_verify_total,
+        decisions_due=due,
+        overdue=[r for r in decided if r.expires_on < today][:LIMIT],
+        due_soon=[r for r in decided if today <= r.expires_on <= soon][:LIMIT],
+        changed=sorted((r for r in decided if r.re_review_required_at is not None),
+                       key=lambda r: r.re_review_required_at)[:LIMIT],
     )
 
 

@@ -1,4 +1,4 @@
-"""N realistic random systems, with owners, data, metrics and audit events, for benchmarks.
+"""N realistic random systems, with owners, data, metrics, audit events and readiness state, for benchmarks.
 
 Rows go in with bulk INSERTs and the tier comes from the real rules, so a synthetic
 portfolio looks to every page exactly like a typed-in one.  10,000 systems take a few
@@ -161,4 +161,7 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
                 m["measured_on"] = None
         session.execute(BaselineMetric.__table__.insert(), metrics)
     record_events_bulk(session, None, events, actor_label="synthetic seeder")
+    from registry.seed.synthetic_readiness import seed_readiness_state
+
+    seed_readiness_state(session, ids, rng, _insert)
     return count

@@ -51,3 +51,33 @@ def test_system_page_query_count_does_not_grow_with_metrics(app, session, people
                for i in range(15)]
     bigger = make_system(session, people["owner"], metrics=metrics)
     assert queries_for(app, web, f"/systems/{bigger.id}") == few
+
+
+@pytest.mark.parametrize("suffix", ["", "/readiness", "/controls", "/decisions"])
+def test_system_pages_cost_the_same_with_answers_controls_and_evidence(app, session, people, as_role, suffix):
+    """A system with all five answers, every control implemented with evidence and a decision
+    costs no more queries than an empty one (evidence and reviewers are loaded in bulk)."""
+    from registry.decisions.services import record_decision
+    from tests.builders import accept_all_answers, implement_all_controls
+
+    empty = make_system(session, people["owner"])
+    full = make_system(session, people["owner"])
+    accept_all_answers(session, people, full)
+    implement_all_controls(session, people["owner"], full)
+    record_decision(session, people["compliance"], full.id, {"verdict": "go", "rationale": "All clear, verified."})
+    session.commit()
+    web = as_role("owner")
+    queries_for(app, web, f"/systems/{empty.id}{suffix}")  # warm caches
+    few = queries_for(app, web, f"/systems/{empty.id}{suffix}")
+    many = queries_for(app, web, f"/systems/{full.id}{suffix}")
+    assert many <= few + 3, f"{suffix}: {few} queries for an empty system, {many} for a complete one"
+
+
+def test_review_queue_query_count_is_constant(app, session, people, as_role):
+    from tests.builders import accept_all_answers
+
+    web = as_role("compliance")
+    few = queries_for(app, web, "/review")
+    for _ in range(3):
+        accept_all_answers(session, people, make_system(session, people["owner"]))
+    assert queries_for(app, web, "/review") == few
