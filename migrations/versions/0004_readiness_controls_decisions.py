@@ -73,6 +73,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('control_assessments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_control_assessments_control_id'), ['control_id'], unique=False)
+        batch_op.create_index('ix_control_assessments_to_verify', ['verified_at', 'updated_at'], unique=False)
 
     op.create_table('decisions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -118,7 +119,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('system_id', 'question', name=op.f('uq_readiness_answers_system_id'))
     )
     with op.batch_alter_table('readiness_answers', schema=None) as batch_op:
-        batch_op.create_index('ix_readiness_answers_status', ['status'], unique=False)
+        batch_op.create_index('ix_readiness_answers_status', ['status', 'submitted_at'], unique=False)
+        batch_op.create_index('ix_readiness_answers_status_system', ['status', 'system_id'], unique=False)
 
     op.create_table('evidence',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -174,6 +176,7 @@ def downgrade() -> None:
 
     op.drop_table('evidence')
     with op.batch_alter_table('readiness_answers', schema=None) as batch_op:
+        batch_op.drop_index('ix_readiness_answers_status_system')
         batch_op.drop_index('ix_readiness_answers_status')
 
     op.drop_table('readiness_answers')
@@ -182,6 +185,7 @@ def downgrade() -> None:
 
     op.drop_table('decisions')
     with op.batch_alter_table('control_assessments', schema=None) as batch_op:
+        batch_op.drop_index('ix_control_assessments_to_verify')
         batch_op.drop_index(batch_op.f('ix_control_assessments_control_id'))
 
     op.drop_table('control_assessments')

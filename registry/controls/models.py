@@ -56,7 +56,10 @@ class ControlAssessment(Base):
     change), so that a later change back finds the recorded work again."""
 
     __tablename__ = "control_assessments"
-    __table_args__ = (UniqueConstraint("system_id", "control_id"),)
+    __table_args__ = (
+        UniqueConstraint("system_id", "control_id"),
+        Index("ix_control_assessments_to_verify", "verified_at", "updated_at"),  # the review queue, oldest first
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"))

@@ -17,7 +17,9 @@ class ReadinessAnswer(Base):
     __tablename__ = "readiness_answers"
     __table_args__ = (
         UniqueConstraint("system_id", "question"),
-        Index("ix_readiness_answers_status", "status"),
+        # the review queue: submitted answers oldest first; systems with every answer accepted
+        Index("ix_readiness_answers_status", "status", "submitted_at"),
+        Index("ix_readiness_answers_status_system", "status", "system_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

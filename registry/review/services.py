@@ -43,28 +43,36 @@ class Queue:
     changed: list
 
 
-def _with_total(session: Session, stmt) -> tuple[list, int]:
-    """The first LIMIT rows and the total, in one query (a window count)."""
-    rows = session.execute(stmt.add_columns(func.count().over().label("total")).limit(LIMIT)).all()
-    return rows, (rows[0].total if rows else 0)
+def _with_total(session: Session, stmt, count_stmt) -> tuple[list, int]:
+    """The first LIMIT rows (an index gives them in order, so the scan stops early) and the total."""
+    rows = session.execute(stmt.limit(LIMIT)).all()
+    if len(rows) < LIMIT:
+        return rows, len(rows)
+    return rows, session.scalar(count_stmt)
 
 
 def review_queue(session: Session, actor, today: date) -> Queue:
-    answers, answers_total = _with_total(session, (
+    submitted = (ReadinessAnswer.status == AnswerStatus.SUBMITTED, _live(), _not_named(actor.id))
+    answers, answers_total = _with_total(
+        session,
         select(ReadinessAnswer.system_id, ReadinessAnswer.question, ReadinessAnswer.submitted_at, AISystem.name)
-        .join(AISystem, AISystem.id == ReadinessAnswer.system_id)
-        .where(ReadinessAnswer.status == AnswerStatus.SUBMITTED, _live(), _not_named(actor.id))
-        .order_by(ReadinessAnswer.submitted_at)
-    ))
-    to_verify, to_verify_total = _with_total(session, (
+        .join(AISystem, AISystem.id == ReadinessAnswer.system_id).where(*submitted)
+        .order_by(ReadinessAnswer.submitted_at),
+        select(func.count()).select_from(ReadinessAnswer).join(AISystem, AISystem.id == ReadinessAnswer.system_id)
+        .where(*submitted),
+    )
+    unverified = (ControlAssessment.verified_at.is_(None), _live(), _not_named(actor.id),
+                  ControlAssessment.status.in_([ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE]))
+    to_verify, to_verify_total = _with_total(
+        session,
         select(ControlAssessment.system_id, ControlAssessment.control_id, Control.ref, Control.title,
                ControlAssessment.status, ControlAssessment.updated_at, AISystem.name)
         .join(AISystem, AISystem.id == ControlAssessment.system_id)
         .join(Control, Control.id == ControlAssessment.control_id)
-        .where(ControlAssessment.status.in_([ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE]),
-               ControlAssessment.verified_at.is_(None), _live(), _not_named(actor.id))
-        .order_by(ControlAssessment.updated_at)
-    ))
+        .where(*unverified).order_by(ControlAssessment.updated_at),
+        select(func.count()).select_from(ControlAssessment).join(AISystem, AISystem.id == ControlAssessment.system_id)
+        .where(*unverified),
+    )
     accepted = (
         select(ReadinessAnswer.system_id)
         .where(ReadinessAnswer.status == AnswerStatus.ACCEPTED)

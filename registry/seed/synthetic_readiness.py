@@ -53,11 +53,15 @@ def seed_readiness_state(session: Session, system_ids: list[int], rng: random.Ra
         if controls and rng.random() < 0.3:
             for control_id in rng.sample(controls, min(len(controls), rng.randint(3, 15))):
                 status = rng.choice(list(ControlStatus))
+                updated = now - timedelta(days=rng.randint(1, 90))
+                verified = status in (ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE) and rng.random() < 0.8
                 assessments.append({
+                    "verified_at": updated + timedelta(days=1) if verified else None,
+                    "verified_by_id": rng.choice(officers) if verified else None,
                     "system_id": system_id, "control_id": control_id, "status": status,
                     "due_on": (now + timedelta(days=rng.randint(10, 120))).date() if status is ControlStatus.IN_PROGRESS else None,
                     "na_reason": "Synthetic: not relevant" if status is ControlStatus.NOT_APPLICABLE else None,
-                    "notes": "", "updated_at": now - timedelta(days=rng.randint(1, 90)), "version": 1,
+                    "notes": "", "updated_at": updated, "version": 1,
                 })
         if profile == "accepted" or rng.random() < 0.08:
             decided = now - timedelta(days=rng.randint(5, 700))
