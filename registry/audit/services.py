@@ -179,9 +179,9 @@ def _verify_range(conn, lo: int, hi: int, batch: int = 50_000) -> _RangeResult:
         clean = (
             rows[0][0] == expected and rows[-1][0] == expected + len(rows) - 1
             and rows[0][1][:64] == prev
-            and all(r[0] == p[0] + 1 and r[1][:64] == p[2] for r, p in zip(rows[1:], rows, strict=False))
-            and all(r[3] for r in rows)
-            and not any(sha(r[1].encode("utf-8")).hexdigest() != r[2] for r in rows)
+            and rows[0][3]
+            and all(r[3] and r[1][:64] == p[2] and r[0] == p[0] + 1 for r, p in zip(rows[1:], rows, strict=False))
+            and [sha(r[1].encode("utf-8")).hexdigest() for r in rows] == [r[2] for r in rows]
         )
         if not clean:
             for seq, record, stored, index_ok in rows:
