@@ -16,6 +16,18 @@ bp = Blueprint("audit", __name__)
 PER_PAGE = 50
 
 
+def record_export(actor, action: str, entity_type: str, entity_id, *, system_id: int, summary: str,
+                  after: dict) -> None:
+    """Audit a download or export from a GET request: in its own write transaction, committed now."""
+    from flask import current_app
+
+    from registry.audit.services import record_event
+
+    with current_app.extensions["registry.sessions"][0]() as session:
+        record_event(session, actor, action, entity_type, entity_id, system_id=system_id, summary=summary, after=after)
+        session.commit()
+
+
 def field_changes(event: AuditEvent) -> list[tuple[str, object, object]]:
     """(label, before, after) for every field the event changed, in a stable order."""
     before, after = event.before or {}, event.after or {}

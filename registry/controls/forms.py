@@ -4,24 +4,14 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import DateField, HiddenField, RadioField, StringField, TextAreaField
+from wtforms import DateField, RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from registry.enums import ControlStatus
-from registry.inventory.forms import options
+from registry.inventory.forms import VersionedForm, options
 
 
-class _Versioned(FlaskForm):
-    version = HiddenField()
-
-    def expected_version(self) -> int | None:
-        try:
-            return int(self.version.data)
-        except (TypeError, ValueError):
-            return None
-
-
-class AssessmentForm(_Versioned):
+class AssessmentForm(VersionedForm):
     status = RadioField("Status", choices=options(ControlStatus.choices()), validators=[DataRequired()])
     due_on = DateField("Due date (when in progress)", validators=[Optional()],
                        description="For low and medium tier, an in-progress control with a due date allows a CONDITIONAL GO.")
@@ -47,5 +37,5 @@ class EvidenceForm(FlaskForm):
                 "collected_on": self.collected_on.data.isoformat() if self.collected_on.data else None}
 
 
-class VerifyForm(_Versioned):
+class VerifyForm(VersionedForm):
     pass

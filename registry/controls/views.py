@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 
 from registry import db_session
-from registry.audit.services import record_event
+from registry.audit.views import record_export
 from registry.auth.permissions import can_edit_system, can_review
 from registry.controls import services
 from registry.controls.forms import AssessmentForm, EvidenceForm, VerifyForm
@@ -146,10 +146,8 @@ def download_evidence(system_id: int, evidence_id: int):
     path = _store().path(evidence.stored_name)
     if not path.exists():
         abort(410, "The evidence file is no longer in the store. Ask an admin to restore it from backup.")
-    with current_app.extensions["registry.sessions"][0]() as audit_session:
-        record_event(audit_session, _actor(), "evidence.download", "evidence", evidence.id, system_id=system_id,
-                     summary=f"Downloaded evidence {evidence.file_name}", after={"sha256": evidence.sha256})
-        audit_session.commit()
+    record_export(_actor(), "evidence.download", "evidence", evidence.id, system_id=system_id,
+                  summary=f"Downloaded evidence {evidence.file_name}", after={"sha256": evidence.sha256})
     response = send_file(path, mimetype=evidence.content_type, as_attachment=True, download_name=evidence.file_name,
                          max_age=0)
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_login import current_user, login_required
 
 from registry import db_session
-from registry.audit.services import record_event
+from registry.audit.views import record_export
 from registry.auth.permissions import can_record_decision, require
 from registry.decisions import services
 from registry.decisions.forms import DecisionForm
@@ -89,11 +89,9 @@ def snapshot(system_id: int, decision_id: int):
     decision = services.get_decision(session, system_id, decision_id)
     if services.snapshot_hash(decision.snapshot) != decision.snapshot_sha256:
         abort(409, "The stored snapshot no longer matches its recorded hash; it may have been altered.")
-    with current_app.extensions["registry.sessions"][0]() as audit_session:
-        record_event(audit_session, _actor(), "decision.export_snapshot", "decision", decision.id, system_id=system_id,
-                     summary=f"Exported the snapshot of decision #{decision.id}",
-                     after={"snapshot_sha256": decision.snapshot_sha256})
-        audit_session.commit()
+    record_export(_actor(), "decision.export_snapshot", "decision", decision.id, system_id=system_id,
+                  summary=f"Exported the snapshot of decision #{decision.id}",
+                  after={"snapshot_sha256": decision.snapshot_sha256})
     body = json.dumps(decision.snapshot, indent=2, sort_keys=True, ensure_ascii=False)
     return Response(body, mimetype="application/json", headers={
         "Content-Disposition": f'attachment; filename="decision-{decision.id}-snapshot.json"',

@@ -137,6 +137,18 @@ class MetricForm(FlaskForm):
         }
 
 
+class VersionedForm(FlaskForm):
+    """A form carrying the version of the record it was read from (stale saves are refused)."""
+
+    version = HiddenField()
+
+    def expected_version(self) -> int | None:
+        try:
+            return int(self.version.data)
+        except (TypeError, ValueError):
+            return None
+
+
 class ConfirmForm(FlaskForm):
     """An empty form: a CSRF-protected button (delete, sign out)."""
 

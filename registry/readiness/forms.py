@@ -6,14 +6,12 @@ Each question form turns its fields into the payload of the question's schema
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
     FieldList,
     Form,
     FormField,
-    HiddenField,
     IntegerField,
     RadioField,
     SelectField,
@@ -23,23 +21,13 @@ from wtforms import (
 from wtforms.validators import Length, NumberRange, Optional
 
 from registry.enums import CheckFrequency, Question
-from registry.inventory.forms import CheckboxesField, options
+from registry.inventory.forms import CheckboxesField, VersionedForm, options
 from registry.readiness.questions import OWNER_ROLES
 
 SIGNAL_ROWS = 4
 
 
-class _Versioned(FlaskForm):
-    version = HiddenField()
-
-    def expected_version(self) -> int | None:
-        try:
-            return int(self.version.data)
-        except (TypeError, ValueError):
-            return None
-
-
-class OutcomeForm(_Versioned):
+class OutcomeForm(VersionedForm):
     business_outcome = TextAreaField("Business outcome", validators=[Length(max=2000)],
                                      description="The business result the system should improve, in one or two sentences.")
     metric_ids = CheckboxesField("Baseline metrics that measure it", coerce=int,
@@ -53,7 +41,7 @@ class OutcomeForm(_Versioned):
         self.metric_ids.data = list(content.get("metric_ids", []))
 
 
-class OwnershipForm(_Versioned):
+class OwnershipForm(VersionedForm):
     performance_owner = SelectField(OWNER_ROLES["performance_owner"],
                                     description="Watches the system's metrics and answers for its performance.")
     review_queue_owner = SelectField(OWNER_ROLES["review_queue_owner"],
@@ -83,7 +71,7 @@ class SignalForm(Form):
     alerted = StringField("Who is alerted", validators=[Length(max=300)])
 
 
-class DriftForm(_Versioned):
+class DriftForm(VersionedForm):
     signals = FieldList(FormField(SignalForm), min_entries=SIGNAL_ROWS, max_entries=20)
     notes = TextAreaField("How drift is detected and handled (optional)", validators=[Length(max=2000)])
 
@@ -101,7 +89,7 @@ class DriftForm(_Versioned):
         self.notes.data = content.get("notes", "")
 
 
-class HumanWorkflowForm(_Versioned):
+class HumanWorkflowForm(VersionedForm):
     automate_at = IntegerField("Automate when confidence is at least (%)", validators=[Optional(), NumberRange(0, 100)],
                                description="Leave empty if no output is ever used without a person confirming it.")
     suggest_at = IntegerField("Suggest for confirmation when confidence is at least (%)",
@@ -131,7 +119,7 @@ class HumanWorkflowForm(_Versioned):
         self.feedback_loop.data = content.get("feedback_loop", "")
 
 
-class RollbackForm(_Versioned):
+class RollbackForm(VersionedForm):
     kill_switch = TextAreaField("Kill switch", validators=[Length(max=2000)],
                                 description="Who can pause the system, and how (a flag, a config switch, a runbook step).")
     mode_full = TextAreaField("Full mode", validators=[Length(max=1000)], description="Everything on.")
@@ -180,11 +168,11 @@ ERROR_FIELDS = {"degraded_modes.full": "mode_full", "degraded_modes.degraded": "
                 "degraded_modes.minimal": "mode_minimal", "degraded_modes.offline": "mode_offline"}
 
 
-class SubmitForm(_Versioned):
+class SubmitForm(VersionedForm):
     attest = BooleanField("I attest personally that this answer is accurate and complete.")
 
 
-class ReviewForm(_Versioned):
+class ReviewForm(VersionedForm):
     outcome = RadioField("Review", choices=options([("accept", "Accept"), ("return", "Return to the owner")]))
     comment = TextAreaField("Comment", validators=[Length(max=4000)],
                             description="Required when you return the answer: say what must change.")
