@@ -95,6 +95,9 @@ def seed(demo: bool, synthetic: int | None, if_empty: bool) -> None:
                 started = time.perf_counter()
                 seed_synthetic(session, synthetic)
                 session.commit()
+                from registry.db import analyze
+
+                analyze(current_app.extensions["registry.engine"])
                 click.echo(f"Added {synthetic} synthetic systems in {time.perf_counter() - started:.1f} s.")
             session.commit()
         except DomainError as err:

@@ -95,3 +95,10 @@ def make_session_factory(engine: Engine) -> tuple[sessionmaker[Session], session
     write = sessionmaker(bind=engine, expire_on_commit=False)
     read = sessionmaker(bind=engine.execution_options(registry_write=False), expire_on_commit=False)
     return write, read
+
+
+def analyze(engine: Engine) -> None:
+    """Refresh PostgreSQL's planner statistics after a bulk load (autovacuum would, later)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")

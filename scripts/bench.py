@@ -27,6 +27,7 @@ from registry.audit.models import AuditEvent  # noqa: E402
 from registry.audit.services import record_events_bulk, verify_chain  # noqa: E402
 from registry.auth.services import create_user  # noqa: E402
 from registry.controls.catalogue import load_default_catalogues  # noqa: E402
+from registry.db import analyze  # noqa: E402
 from registry.inventory.models import AISystem  # noqa: E402
 from registry.migrate import fresh_database  # noqa: E402
 from registry.seed.synthetic import seed_synthetic  # noqa: E402
@@ -97,6 +98,7 @@ def main() -> int:
         started = time.perf_counter()
         seed_synthetic(session, SYSTEMS)
         session.commit()
+        analyze(app.extensions["registry.engine"])
         seed_s = time.perf_counter() - started
         create_user(session, None, email="bench@example.test", name="Bench Reader", role="executive", password=PASSWORD)
         create_user(session, None, email="officer@example.test", name="Bench Officer", role="compliance",
