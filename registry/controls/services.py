@@ -7,7 +7,7 @@ officer verifies what is there now, not what was there before.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -111,12 +111,15 @@ def _clear_verification(a: ControlAssessment) -> None:
 
 
 def assess_control(session: Session, actor: User, system_id: int, control_id: int, payload: dict,
-                   *, expected_version: int | None = None, today: date | None = None) -> ControlAssessment:
+                   *, expected_version: int | None = None, today: date | None = None,
+                   now: datetime | None = None) -> ControlAssessment:
+    """``now`` (here, in add_evidence and in verify_control) dates the change for the demo seeder,
+    which replays work done in the past, and is ``today``'s default; audit events carry the real time."""
     system = _system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can update its controls.")
     control = _control(session, control_id)
     data = load_or_raise(AssessmentSchema(), payload)
-    today = today or utcnow().date()
+    today = today or (now or utcnow()).date()
     status = ControlStatus(data["status"])
     if data["due_on"] is not None and data["due_on"] < today and status is ControlStatus.IN_PROGRESS:
         raise ValidationFailed("Some fields need attention.", errors={"due_on": ["A due date must be today or later."]})
@@ -124,6 +127,8 @@ def assess_control(session: Session, actor: User, system_id: int, control_id: in
     _check_version(assessment, expected_version)
     if assessment is None:
         assessment = _assessment(session, system, control, create=True)
+        if now is not None:
+            assessment.updated_at = now
     before = _snapshot(assessment)
     assessment.status = status
     assessment.due_on = data["due_on"] if status is ControlStatus.IN_PROGRESS else None
@@ -136,6 +141,8 @@ def assess_control(session: Session, actor: User, system_id: int, control_id: in
         _clear_verification(assessment)
         after["verified_by"] = None
     assessment.updated_by_id = actor.id
+    if now is not None:  # set explicitly, so it wins over the column's onupdate
+        assessment.updated_at = now
     _flush(session)
     changed = [k for k in after if before[k] != after[k]]
     record_event(session, actor, "control.assess", "control_assessment", assessment.id, system_id=system.id,
@@ -145,13 +152,15 @@ def assess_control(session: Session, actor: User, system_id: int, control_id: in
 
 
 def add_evidence(session: Session, actor: User, system_id: int, control_id: int, payload: dict,
-                 *, stored: StoredFile | None = None, today: date | None = None) -> Evidence:
+                 *, stored: StoredFile | None = None, today: date | None = None,
+                 now: datetime | None = None) -> Evidence:
     """Attach a stored file (``stored``) or a link (``payload['url']``) to a control of the system."""
     system = _system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can attach evidence.")
     control = _control(session, control_id)
     data = load_or_raise(EvidenceSchema(), payload)
-    today = today or utcnow().date()
+    added_at = now or utcnow()
+    today = today or added_at.date()
     if (stored is None) == (not data["url"]):
         raise ValidationFailed("Some fields need attention.",
                                errors={"url": ["Upload a file or give a link (one of the two)."]})
@@ -161,7 +170,7 @@ def add_evidence(session: Session, actor: User, system_id: int, control_id: int,
     assessment = _assessment(session, system, control, create=True)
     evidence = Evidence(
         assessment_id=assessment.id, description=data["description"].strip(), collected_on=collected,
-        added_by_id=actor.id, added_at=utcnow(),
+        added_by_id=actor.id, added_at=added_at,
         kind=EvidenceKind.FILE if stored else EvidenceKind.LINK, url=data["url"],
     )
     if stored:
@@ -171,7 +180,7 @@ def add_evidence(session: Session, actor: User, system_id: int, control_id: int,
     had_verification = assessment.verified_at is not None
     _clear_verification(assessment)
     assessment.updated_by_id = actor.id
-    assessment.updated_at = utcnow()
+    assessment.updated_at = added_at
     _flush(session)
     session.expire(assessment, ["evidence"])
     record_event(session, actor, "evidence.add", "evidence", evidence.id, system_id=system.id,
@@ -208,7 +217,7 @@ def remove_evidence(session: Session, actor: User, system_id: int, evidence_id: 
 
 def verify_control(session: Session, actor: User, system_id: int, control_id: int, *,
                    expected_version: int | None = None, today: date | None = None,
-                   max_age_days: int = 365) -> ControlAssessment:
+                   max_age_days: int = 365, now: datetime | None = None) -> ControlAssessment:
     from registry.readiness.services import answers_for
 
     system = _system_for_update(session, system_id)
@@ -219,7 +228,7 @@ def verify_control(session: Session, actor: User, system_id: int, control_id: in
     if assessment is None:
         raise ValidationFailed("Nothing to verify: the control is not started.")
     _check_version(assessment, expected_version)
-    today = today or utcnow().date()
+    today = today or (now or utcnow()).date()
     if assessment.status not in (ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE):
         raise ValidationFailed(f"Only an implemented or not-applicable control can be verified; this one is "
                                f"{assessment.status.label.lower()}.")
@@ -227,8 +236,10 @@ def verify_control(session: Session, actor: User, system_id: int, control_id: in
         fresh = [e for e in assessment.evidence if not is_stale(e, today, max_age_days)]
         if not fresh:
             raise ValidationFailed("An implemented control needs current evidence before it can be verified.")
-    assessment.verified_by_id, assessment.verified_at = actor.id, utcnow()
+    assessment.verified_by_id, assessment.verified_at = actor.id, now or utcnow()
     assessment.verified_by = actor
+    if now is not None:
+        assessment.updated_at = now
     _flush(session)
     record_event(session, actor, "control.verify", "control_assessment", assessment.id, system_id=system.id,
                  summary=f"Verified {control.ref} ({assessment.status.label.lower()})",

@@ -9,6 +9,8 @@ reviewer and an editing owner) cannot both win: the second gets a Conflict.
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -76,7 +78,8 @@ def _flush(session: Session) -> None:
         raise Conflict(STALE) from exc
 
 
-def _normalise(session: Session, system: AISystem, question: Question, data: dict) -> dict:
+def _normalise(session: Session, system: AISystem, question: Question, data: dict,
+               today: date | None = None) -> dict:
     """Resolve people to ids, drop empty rows, check metric links; return JSON-ready content."""
     if question is Question.OUTCOME:
         own = {m.id for m in system.metrics}
@@ -102,7 +105,7 @@ def _normalise(session: Session, system: AISystem, question: Question, data: dic
         data["escalation_triggers"] = [t.strip() for t in data["escalation_triggers"] if t.strip()]
     elif question is Question.ROLLBACK:
         rehearsal = data.get("last_rehearsal")
-        if rehearsal is not None and rehearsal > utcnow().date():
+        if rehearsal is not None and rehearsal > (today or utcnow().date()):
             raise ValidationFailed("Some fields need attention.",
                                    errors={"last_rehearsal": ["A rehearsal cannot be in the future."]})
         data["last_rehearsal"] = rehearsal.isoformat() if rehearsal else None
@@ -116,15 +119,18 @@ def _readable(session: Session, system: AISystem, question: Question, content: d
 
 
 def save_answer(session: Session, actor: User, system_id: int, question: Question | str, payload: dict,
-                *, expected_version: int | None = None) -> ReadinessAnswer:
+                *, expected_version: int | None = None, now: datetime | None = None) -> ReadinessAnswer:
     """Save a draft (partial answers are fine).  A changed submitted/accepted/returned answer
-    goes back to draft; the history shows both the change and the reopening."""
+    goes back to draft; the history shows both the change and the reopening.
+
+    ``now`` (here and in submit_answer / review_answer) dates the answer for the demo seeder,
+    which replays work done in the past; the audit events always carry the real time."""
     question = Question(question)
     system = _system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can answer its readiness questions.")
     answer = _answer(session, system, question)
     _check_version(answer, expected_version)
-    content = _normalise(session, system, question, _load(question, payload))
+    content = _normalise(session, system, question, _load(question, payload), today=now.date() if now else None)
     before = _readable(session, system, question, answer.content) if answer else {}
     old_status = answer.status if answer else None
     if answer is None:
@@ -137,6 +143,8 @@ def save_answer(session: Session, actor: User, system_id: int, question: Questio
         answer.status = AnswerStatus.DRAFT
     answer.updated_by_id = actor.id
     answer.attestation = None
+    if now is not None:  # set explicitly, so it wins over the column's onupdate
+        answer.updated_at = now
     _flush(session)
     after = _readable(session, system, question, content)
     changed = [k for k in after if before.get(k) != after.get(k)]
@@ -151,7 +159,7 @@ def save_answer(session: Session, actor: User, system_id: int, question: Questio
 
 
 def submit_answer(session: Session, actor: User, system_id: int, question: Question | str, *, attest: bool,
-                  expected_version: int | None = None) -> ReadinessAnswer:
+                  expected_version: int | None = None, now: datetime | None = None) -> ReadinessAnswer:
     question = Question(question)
     system = _system_for_update(session, system_id)
     require(actor is not None and actor.id == system.accountable_owner_id,
@@ -164,16 +172,19 @@ def submit_answer(session: Session, actor: User, system_id: int, question: Quest
         raise Conflict("This answer is already submitted and waits for review.")
     if answer.status is AnswerStatus.ACCEPTED:
         raise Conflict("This answer is already accepted.")
-    missing = missing_parts(question, answer.content, context_for(session, system, {question: answer}))
+    missing = missing_parts(question, answer.content,
+                            context_for(session, system, {question: answer}, today=now.date() if now else None))
     if missing:
         raise ValidationFailed("The answer is not complete yet: " + " ".join(missing), errors={"answer": missing})
     if not attest:
         raise ValidationFailed("Confirm the attestation to submit.", errors={"attest": ["Confirm that you attest this answer personally."]})
     answer.status = AnswerStatus.SUBMITTED
     answer.attestation = ATTESTATION.format(name=actor.name, system=system.name)
-    answer.submitted_by_id, answer.submitted_at = actor.id, utcnow()
+    answer.submitted_by_id, answer.submitted_at = actor.id, now or utcnow()
     answer.review_comment = None
     answer.reviewed_by_id, answer.reviewed_at = None, None
+    if now is not None:
+        answer.updated_at = now
     session.flush()
     record_event(session, actor, "readiness.submit", "readiness_answer", answer.id, system_id=system.id,
                  summary=f"Submitted “{question.label}” for review", before={"status": AnswerStatus.DRAFT.label},
@@ -182,7 +193,7 @@ def submit_answer(session: Session, actor: User, system_id: int, question: Quest
 
 
 def review_answer(session: Session, actor: User, system_id: int, question: Question | str, payload: dict,
-                  *, expected_version: int | None = None) -> ReadinessAnswer:
+                  *, expected_version: int | None = None, now: datetime | None = None) -> ReadinessAnswer:
     """Accept, or return with a comment, a submitted answer."""
     question = Question(question)
     system = _system_for_update(session, system_id)
@@ -203,7 +214,9 @@ def review_answer(session: Session, actor: User, system_id: int, question: Quest
                                errors={"comment": ["Say what the owner must change: a returned answer needs a comment."]})
     answer.status = AnswerStatus.ACCEPTED if accept else AnswerStatus.RETURNED
     answer.review_comment = comment or None
-    answer.reviewed_by_id, answer.reviewed_at = actor.id, utcnow()
+    answer.reviewed_by_id, answer.reviewed_at = actor.id, now or utcnow()
+    if now is not None:
+        answer.updated_at = now
     _flush(session)
     record_event(session, actor, "readiness.accept" if accept else "readiness.return", "readiness_answer", answer.id,
                  system_id=system.id, summary=f"{'Accepted' if accept else 'Returned'} “{question.label}”"

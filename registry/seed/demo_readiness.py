@@ -6,6 +6,12 @@ verifies them, records go / no-go decisions in the past and makes material chang
 decision.  Nothing is written around the services, so permissions, completeness rules and
 the audit chain apply exactly as they do for people using the application.
 
+Each step is dated when it plausibly happened (the services take ``now``; the audit chain
+still records when the rows were really written): for a decided system, answers from about
+four weeks before the decision, controls and evidence about two weeks before (never before the
+evidence was collected), verification a few days before; for an undecided system the same
+rhythm, ending now.  The dates are deterministic: a per-system offset derived from its name.
+
 The file is data; this module is generic.  It refuses an entry that would tell an
 inconsistent story — a GO the recommendation does not support, evidence collected after the
 decision that cites it, a control the system does not need — naming the system, so a demo
@@ -17,8 +23,9 @@ from __future__ import annotations
 import io
 import re
 import textwrap
+import zlib
 from collections import Counter
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +70,12 @@ EVIDENCE_KIND = {
     "GENAI RISKS (NIST AI 600-1)": "GenAI risk review and suggested-action record",
 }
 DECISION_HOUR = time(15, 0, tzinfo=UTC)  # a decision given as a bare date was taken at 15:00 UTC
+# When the work before a decision (or before now, for an undecided system) began, per strand.
+ANSWERS_BEFORE = timedelta(days=28)
+CONTROLS_BEFORE = timedelta(days=14)
+VERIFY_BEFORE = timedelta(days=3)
+WORK_STARTS, WORK_ENDS = time(9, 30, tzinfo=UTC), time(18, 30, tzinfo=UTC)
+DONE_BY = time(17, 0, tzinfo=UTC)  # something dated by day only (a rehearsal, evidence) was done by then
 
 
 def read_readiness(path: Path = READINESS_FILE) -> dict:
@@ -143,11 +156,35 @@ def _moment(value: Any) -> datetime:
     return datetime.combine(_day(value, "decision 'at'"), DECISION_HOUR)
 
 
+def _done_by(day: date) -> datetime:
+    return datetime.combine(day, DONE_BY)
+
+
+class _Track:
+    """The clock of one strand of work on a system: each step a little after the previous one,
+    never before what it depends on, in working hours, and always before ``end`` (the decision, or now)."""
+
+    def __init__(self, start: datetime, end: datetime):
+        self.t, self.end = start, end
+
+    def at(self, gap: timedelta = timedelta(minutes=5), not_before: datetime | None = None) -> datetime:
+        self.t = max(self.t + gap, not_before or self.t)
+        if self.t.timetz() > WORK_ENDS:
+            self.t = datetime.combine(self.t.date() + timedelta(days=1), WORK_STARTS)
+        elif self.t.timetz() < WORK_STARTS:
+            self.t = datetime.combine(self.t.date(), WORK_STARTS)
+        if self.t >= self.end:
+            raise ValidationFailed(f"the work it depends on (dated up to {self.t:%Y-%m-%d %H:%M}) does not fit "
+                                   f"before {self.end:%Y-%m-%d %H:%M}, the decision or now.")
+        return self.t
+
+
 class _Loader:
-    def __init__(self, session: Session, store: EvidenceStore, today: date):
+    def __init__(self, session: Session, store: EvidenceStore, now: datetime):
         self.session = session
         self.store = store
-        self.today = today
+        self.now = now
+        self.today = now.date()
         self.users = {u.email: u for u in session.scalars(select(User))}
         self.systems = {s.name: s for s in session.scalars(select(AISystem).where(AISystem.deleted_at.is_(None)))}
         self.counts: Counter[str] = Counter()
@@ -174,24 +211,30 @@ class _Loader:
         unknown = set(answers) - set(Question.values())
         if unknown:
             raise ValidationFailed(f"unknown readiness questions: {', '.join(sorted(unknown))}.")
-        for question in Question:  # in the order they are asked
+        # Deterministic dates: the strands start a few days apart from one system to the next.
+        end = decided_at or self.now
+        salt = zlib.crc32(name.encode("utf-8"))
+        day0 = datetime.combine(end.date() - timedelta(days=salt % 4), WORK_STARTS) + timedelta(minutes=salt % 90)
+        for n, question in enumerate(Question):  # in the order they are asked, a day apart
             if question.value in answers:
-                self.answer(system, question, dict(answers[question.value] or {}), reviewer, decided_at)
+                track = _Track(day0 - ANSWERS_BEFORE + timedelta(days=n), end)
+                self.answer(system, question, dict(answers[question.value] or {}), reviewer, decided_at, track)
+        controls = _Track(day0 - CONTROLS_BEFORE, end)
         if entry.get("controls"):
-            self.controls(system, entry["controls"], decided_at)
+            self.controls(system, entry["controls"], decided_at, controls)
+        if (entry.get("controls") or {}).get("verified_by"):
+            # Before the decision, so its frozen snapshot shows the verification it relied on.
+            self.verify(system, self.user(entry["controls"]["verified_by"], "controls: verified_by"),
+                        _Track(max(day0 - VERIFY_BEFORE, controls.t + timedelta(hours=1)), end))
         if decision:
             self.decide(system, decision, decided_at)
-        if (entry.get("controls") or {}).get("verified_by"):
-            # After the decision: verification is stamped with today's date, and the decision's
-            # frozen snapshot must not show a verification dated after the decision itself.
-            self.verify(system, self.user(entry["controls"]["verified_by"], "controls: verified_by"))
         if entry.get("after_decision"):
             if not decision:
                 raise ValidationFailed("'after_decision' needs a recorded decision first.")
             self.change(system, entry["after_decision"])
 
     def answer(self, system: AISystem, question: Question, spec: dict, reviewer: User | None,
-               decided_at: datetime | None) -> None:
+               decided_at: datetime | None, track: _Track) -> None:
         what = f"answer “{question.label}”"
         status = spec.get("status", "draft")
         if status not in ANSWER_STATES:
@@ -220,27 +263,36 @@ class _Loader:
         rehearsal = payload.get("last_rehearsal") if question is Question.ROLLBACK else None
         if decided_at and rehearsal and _day(rehearsal, "last_rehearsal") > decided_at.date():
             raise ValidationFailed(f"{what}: the rehearsal is dated after the decision.")
+        # Answered once what it reports had happened: the rehearsal, the baselines it links.
+        dated = [_day(rehearsal, "last_rehearsal")] if rehearsal else []
+        if question is Question.OUTCOME:
+            dated += [m.measured_on for m in system.metrics if m.id in payload["metric_ids"] and m.measured_on]
+        ready = _done_by(max(dated)) if dated else None
         payload = _plain(payload)
         owner = system.accountable_owner
         first = spec.get("returned_before")
         if first:  # an earlier version that compliance returned, then the owner's revision
-            save_answer(self.session, saver, system.id, question, {**payload, **_plain(first.get("changes") or {})})
-            submit_answer(self.session, owner, system.id, question, attest=True)
-            review_answer(self.session, reviewer, system.id, question, {"outcome": "return", "comment": first["comment"]})
+            save_answer(self.session, saver, system.id, question, {**payload, **_plain(first.get("changes") or {})},
+                        now=track.at(timedelta(0), ready))
+            submit_answer(self.session, owner, system.id, question, attest=True, now=track.at(timedelta(minutes=40)))
+            review_answer(self.session, reviewer, system.id, question, {"outcome": "return", "comment": first["comment"]},
+                          now=track.at(timedelta(days=2)))
             self.counts["answers_returned"] += 1
-        save_answer(self.session, saver, system.id, question, payload)
+            track.at(timedelta(days=2))  # the owner revises it
+        save_answer(self.session, saver, system.id, question, payload, now=track.at(timedelta(0), ready))
         self.counts["answers"] += 1
         if status == "draft":
             return
-        submit_answer(self.session, owner, system.id, question, attest=True)
+        submit_answer(self.session, owner, system.id, question, attest=True, now=track.at(timedelta(minutes=40)))
         if status == "submitted":
             return
         review_answer(self.session, reviewer, system.id, question,
-                      {"outcome": "accept" if status == "accepted" else "return", "comment": spec.get("comment") or ""})
+                      {"outcome": "accept" if status == "accepted" else "return", "comment": spec.get("comment") or ""},
+                      now=track.at(timedelta(days=2)))
         if status == "returned":
             self.counts["answers_returned"] += 1
 
-    def controls(self, system: AISystem, spec: dict, decided_at: datetime | None) -> None:
+    def controls(self, system: AISystem, spec: dict, decided_at: datetime | None, track: _Track) -> None:
         required = {r.control.ref: r.control for r in control_rows(self.session, system) if r.required}
         refs = spec.get("refs") or {}
         unknown = [ref for ref in refs if ref not in required]
@@ -279,12 +331,13 @@ class _Loader:
                 raise ValidationFailed(f"control {ref}: due on {due}, not after the decision it conditions.")
             assess_control(self.session, actor, system.id, control.id, _plain({
                 "status": status.value, "due_on": due, "na_reason": item.get("na_reason") or "",
-                "notes": item.get("notes") or ""}))
+                "notes": item.get("notes") or ""}), now=track.at(timedelta(minutes=6)))
             self.counts["assessments"] += 1
             for ev in evidence:
-                self.evidence(system, control, actor, ev, decided_at)
+                self.evidence(system, control, actor, ev, decided_at, track)
 
-    def evidence(self, system: AISystem, control, actor: User, ev: dict, decided_at: datetime | None) -> None:
+    def evidence(self, system: AISystem, control, actor: User, ev: dict, decided_at: datetime | None,
+                 track: _Track) -> None:
         what = f"evidence for {control.ref}"
         collected = _day(ev.get("collected_on"), f"{what}: collected_on")
         if decided_at and collected > decided_at.date():
@@ -300,18 +353,20 @@ class _Loader:
             self.stored.append(stored)
             self.counts["evidence_files"] += 1
         add_evidence(self.session, actor, system.id, control.id,
-                             {"description": ev["description"], "url": None if stored else ev.get("url"),
-                              "collected_on": collected.isoformat()}, stored=stored)
+                     {"description": ev["description"], "url": None if stored else ev.get("url"),
+                      "collected_on": collected.isoformat()},
+                     stored=stored, now=track.at(timedelta(minutes=3), _done_by(collected)))
         self.counts["evidence"] += 1
 
-    def verify(self, system: AISystem, officer: User) -> None:
+    def verify(self, system: AISystem, officer: User, track: _Track) -> None:
         """Verify every assessed control that can be: implemented with current evidence, or not applicable."""
         for assessment in assessments_for(self.session, system.id).values():
+            when = track.at(timedelta(minutes=4))
             ok = assessment.status is ControlStatus.NOT_APPLICABLE or (
                 assessment.status is ControlStatus.IMPLEMENTED
-                and any(not is_stale(e, self.today, 365) for e in assessment.evidence))
+                and any(not is_stale(e, when.date(), 365) for e in assessment.evidence))
             if ok:
-                verify_control(self.session, officer, system.id, assessment.control_id)
+                verify_control(self.session, officer, system.id, assessment.control_id, now=when)
                 self.counts["verified"] += 1
 
     def decide(self, system: AISystem, spec: dict, decided_at: datetime) -> None:
@@ -351,8 +406,8 @@ def load_readiness(session: Session, *, path: Path = READINESS_FILE, evidence_di
         config = current_app.config if has_app_context() else load_config()
         evidence_dir = evidence_dir or config["EVIDENCE_DIR"]
         max_bytes = max_bytes or config["EVIDENCE_MAX_BYTES"]
-    # The services date everything by the clock, so "today" is the clock's too.
-    loader = _Loader(session, EvidenceStore(evidence_dir, max_bytes), utcnow().date())
+    # Decisions must be in the past, and undecided systems' work ends now: by the clock.
+    loader = _Loader(session, EvidenceStore(evidence_dir, max_bytes), utcnow())
     try:
         for name, entry in data["systems"].items():
             try:

@@ -158,3 +158,16 @@ def test_an_inconsistent_demo_entry_fails_loudly_with_the_system_name(session, t
 def test_demo_readiness_names_only_portfolio_systems():
     names = {s["name"] for s in read_demo()["systems"]}
     assert set(read_readiness()["systems"]) <= names
+
+
+def test_demo_work_before_a_decision_is_dated_before_it(session, tmp_path):
+    load_demo(session, evidence_dir=tmp_path)
+    session.commit()
+    checked = 0
+    for d in session.scalars(select(Decision)):
+        accepted = session.scalars(select(ReadinessAnswer).where(
+            ReadinessAnswer.system_id == d.system_id, ReadinessAnswer.status == AnswerStatus.ACCEPTED)).all()
+        for a in accepted:
+            assert a.reviewed_at <= d.decided_at, (d.system_id, a.question, a.reviewed_at, d.decided_at)
+            checked += 1
+    assert checked

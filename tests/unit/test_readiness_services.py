@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
 from registry.audit.models import AuditEvent
+from registry.db import utcnow
 from registry.enums import AnswerStatus, Question
 from registry.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.readiness.questions import missing_parts
@@ -191,3 +193,21 @@ def test_two_reviewers_at_once_one_wins_the_other_gets_a_conflict(app, session, 
     session.expire_all()
     reviews = session.scalars(select(AuditEvent).where(AuditEvent.action.in_(["readiness.accept", "readiness.return"]))).all()
     assert len(reviews) == 1
+
+
+def test_now_dates_the_answer_but_the_audit_events_carry_the_real_time(session, people, system):
+    saved, submitted, reviewed = (datetime(2026, 10, d, 10, 0, tzinfo=UTC) for d in (1, 2, 5))
+    answer = save_answer(session, people["owner"], system.id, "drift", _payload(session, people, system, Question.DRIFT),
+                         now=saved)
+    submit_answer(session, people["owner"], system.id, "drift", attest=True, now=submitted)
+    review_answer(session, people["compliance"], system.id, "drift", {"outcome": "accept", "comment": "Clear."},
+                  now=reviewed)
+    session.commit()
+    session.refresh(answer)
+    assert (answer.submitted_at, answer.reviewed_at, answer.updated_at) == (submitted, reviewed, reviewed)
+    events = session.scalars(select(AuditEvent).where(
+        AuditEvent.system_id == system.id,
+        AuditEvent.action.in_(["readiness.save", "readiness.submit", "readiness.accept"]))).all()
+    assert {e.action for e in events} == {"readiness.save", "readiness.submit", "readiness.accept"}
+    real = utcnow()
+    assert all(abs((e.when - real).total_seconds()) < 60 for e in events)
