@@ -25,7 +25,7 @@ from registry.enums import ControlStatus, EvidenceKind
 from registry.errors import Conflict, NotFound, ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.schemas import load_or_raise
-from registry.inventory.services import _system_for_update
+from registry.inventory.services import system_for_update
 
 STALE = "Someone else changed this control while you were working on it. Reload the page and try again."
 
@@ -115,7 +115,7 @@ def assess_control(session: Session, actor: User, system_id: int, control_id: in
                    now: datetime | None = None) -> ControlAssessment:
     """``now`` (here, in add_evidence and in verify_control) dates the change for the demo seeder,
     which replays work done in the past, and is ``today``'s default; audit events carry the real time."""
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can update its controls.")
     control = _control(session, control_id)
     data = load_or_raise(AssessmentSchema(), payload)
@@ -155,7 +155,7 @@ def add_evidence(session: Session, actor: User, system_id: int, control_id: int,
                  *, stored: StoredFile | None = None, today: date | None = None,
                  now: datetime | None = None) -> Evidence:
     """Attach a stored file (``stored``) or a link (``payload['url']``) to a control of the system."""
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can attach evidence.")
     control = _control(session, control_id)
     data = load_or_raise(EvidenceSchema(), payload)
@@ -200,7 +200,7 @@ def get_evidence(session: Session, system_id: int, evidence_id: int) -> Evidence
 
 def remove_evidence(session: Session, actor: User, system_id: int, evidence_id: int) -> Evidence:
     """Withdraw evidence from the control; the row and file stay (decisions may cite them)."""
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can remove evidence.")
     evidence = get_evidence(session, system_id, evidence_id)
     evidence.removed_at = utcnow()
@@ -220,7 +220,7 @@ def verify_control(session: Session, actor: User, system_id: int, control_id: in
                    max_age_days: int = 365, now: datetime | None = None) -> ControlAssessment:
     from registry.readiness.services import answers_for
 
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     require(can_review(actor, system, answers_for(session, system.id)),
             "Only a compliance officer who is not named on the system can verify its controls.")
     control = _control(session, control_id)

@@ -33,7 +33,7 @@ from registry.decisions.recommendation import (
 from registry.enums import REVIEW_MONTHS, Question, Stage, Tier, Verdict
 from registry.errors import NotFound, ValidationFailed
 from registry.inventory.models import AISystem
-from registry.inventory.services import _system_for_update, metric_snapshot, system_snapshot
+from registry.inventory.services import metric_snapshot, system_for_update, system_snapshot
 from registry.readiness.questions import PROMPTS, describe
 from registry.readiness.services import answers_for, context_for
 
@@ -181,7 +181,7 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
 
     ``now`` exists for the demo seeder (decisions taken in the past); everything else uses the clock.
     """
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     now = now or utcnow()
     today = now.date()
     state = assess_system(session, system, today=today, max_age_days=max_age_days, for_new_decision=True)

@@ -222,7 +222,7 @@ def get_system(session: Session, actor: User, system_id: int) -> AISystem:
     return system
 
 
-def _system_for_update(session: Session, system_id: int) -> AISystem:
+def system_for_update(session: Session, system_id: int) -> AISystem:
     """Load and lock the row (SELECT … FOR UPDATE on PostgreSQL; SQLite's write transaction
     already holds the lock), so the version check below sees the latest committed save."""
     system = session.scalars(
@@ -235,7 +235,7 @@ def _system_for_update(session: Session, system_id: int) -> AISystem:
 
 def update_system(session: Session, actor: User, system_id: int, payload: dict, *, expected_version: int) -> AISystem:
     """Change a system's profile; refuse if someone saved it since ``expected_version`` was read."""
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can edit it.")
     if system.version != expected_version:
         raise Conflict(STALE_MESSAGE)
@@ -261,7 +261,7 @@ def _flag_material_change(session: Session, actor, system: AISystem, before: dic
 
 def override_tier(session: Session, actor: User | None, system_id: int, tier: str | None, reason: str) -> AISystem:
     """Set (or with ``tier`` None, clear) the compliance override of a system's tier."""
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     if actor is None or not can_override_tier(actor, system):
         require(False, "Only a compliance officer who is not named on the system can override its tier.")
     reason = (reason or "").strip()
@@ -293,7 +293,7 @@ def override_tier(session: Session, actor: User | None, system_id: int, tier: st
 def delete_system(session: Session, actor: User, system_id: int, *, expected_version: int | None = None) -> None:
     """Soft-delete: the record and its history stay for the audit trail."""
     require(can_delete_system(actor), "Only admins can delete systems.")
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     if expected_version is not None and system.version != expected_version:
         raise Conflict("Someone changed this system since you opened it; reload and try again.")
     system.deleted_at = utcnow()
@@ -321,7 +321,7 @@ def _check_measured_on(data: dict) -> None:
 
 
 def add_metric(session: Session, actor: User, system_id: int, payload: dict) -> BaselineMetric:
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can change its metrics.")
     data = load_or_raise(MetricSchema(), payload)
     _check_measured_on(data)
@@ -341,7 +341,7 @@ def _metric_of(session: Session, system_id: int, metric_id: int) -> BaselineMetr
 
 
 def update_metric(session: Session, actor: User, system_id: int, metric_id: int, payload: dict) -> BaselineMetric:
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can change its metrics.")
     metric = _metric_of(session, system_id, metric_id)
     data = load_or_raise(MetricSchema(), payload)
@@ -359,7 +359,7 @@ def update_metric(session: Session, actor: User, system_id: int, metric_id: int,
 
 
 def delete_metric(session: Session, actor: User, system_id: int, metric_id: int) -> None:
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can change its metrics.")
     metric = _metric_of(session, system_id, metric_id)
     before = metric_snapshot(metric)

@@ -23,7 +23,7 @@ from registry.enums import AnswerStatus, Question
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.schemas import load_or_raise
-from registry.inventory.services import _system_for_update
+from registry.inventory.services import system_for_update
 from registry.readiness.models import ReadinessAnswer
 from registry.readiness.questions import OWNER_ROLES, AnswerContext, describe, missing_parts
 from registry.readiness.schemas import SCHEMAS, ReviewSchema
@@ -126,7 +126,7 @@ def save_answer(session: Session, actor: User, system_id: int, question: Questio
     ``now`` (here and in submit_answer / review_answer) dates the answer for the demo seeder,
     which replays work done in the past; the audit events always carry the real time."""
     question = Question(question)
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can answer its readiness questions.")
     answer = _answer(session, system, question)
     _check_version(answer, expected_version)
@@ -161,7 +161,7 @@ def save_answer(session: Session, actor: User, system_id: int, question: Questio
 def submit_answer(session: Session, actor: User, system_id: int, question: Question | str, *, attest: bool,
                   expected_version: int | None = None, now: datetime | None = None) -> ReadinessAnswer:
     question = Question(question)
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     require(actor is not None and actor.id == system.accountable_owner_id,
             "Only the accountable owner can submit a readiness answer: they attest it personally.")
     answer = _answer(session, system, question)
@@ -196,7 +196,7 @@ def review_answer(session: Session, actor: User, system_id: int, question: Quest
                   *, expected_version: int | None = None, now: datetime | None = None) -> ReadinessAnswer:
     """Accept, or return with a comment, a submitted answer."""
     question = Question(question)
-    system = _system_for_update(session, system_id)
+    system = system_for_update(session, system_id)
     answers = answers_for(session, system.id)
     require(can_review(actor, system, answers),
             "Only a compliance officer who is not named on the system can review its answers.")
