@@ -64,8 +64,8 @@ def control_rows(session: Session, system: AISystem) -> list[ControlRow]:
 
 def _control(session: Session, control_id: int) -> Control:
     control = session.get(Control, control_id)
-    if control is None:
-        raise NotFound("There is no such control.")
+    if control is None or control.retired or not control.framework.active:
+        raise NotFound("There is no such control in an active catalogue.")
     return control
 
 

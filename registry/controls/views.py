@@ -14,7 +14,7 @@ from registry.decisions.services import assess_system
 from registry.enums import ControlStatus
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services as inventory
-from registry.inventory.forms import attach_errors
+from registry.inventory.forms import ConfirmForm, attach_errors
 
 bp = Blueprint("controls", __name__)
 
@@ -142,7 +142,7 @@ def download_evidence(system_id: int, evidence_id: int):
     inventory.get_system(session, _actor(), system_id)
     evidence = services.get_evidence(session, system_id, evidence_id)
     if evidence.stored_name is None:
-        return redirect(evidence.url)
+        abort(404)  # a link is shown as a link; the registry does not redirect to it
     path = _store().path(evidence.stored_name)
     if not path.exists():
         abort(410, "The evidence file is no longer in the store. Ask an admin to restore it from backup.")
@@ -158,7 +158,7 @@ def download_evidence(system_id: int, evidence_id: int):
 @login_required
 def remove_evidence(system_id: int, evidence_id: int):
     session = db_session()
-    if not VerifyForm().validate_on_submit():
+    if not ConfirmForm().validate_on_submit():
         abort(400)
     evidence = services.remove_evidence(session, _actor(), system_id, evidence_id)
     control_id = evidence.assessment.control_id

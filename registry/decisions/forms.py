@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, RadioField, TextAreaField
-from wtforms.validators import Length, Optional
+from wtforms import DateField, HiddenField, RadioField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
 
 from registry.enums import Verdict
 from registry.inventory.forms import options
@@ -17,6 +17,8 @@ class DecisionForm(FlaskForm):
                                           "the recommendation.")
     conditions = TextAreaField("Conditions (one per line)", validators=[Length(max=8000)],
                                description="Required for a CONDITIONAL GO: what must be done, by when.")
+    # a fingerprint of the recommendation the officer saw (services.basis_fingerprint)
+    basis = HiddenField(validators=[InputRequired(message="The form is incomplete: reload the page.")])
     expires_on = DateField("Re-review by", validators=[Optional()],
                            description="Defaults by tier: high 6 months, medium 12, low 24.")
 

@@ -31,7 +31,7 @@ from registry.decisions.recommendation import (
     recommend,
 )
 from registry.enums import REVIEW_MONTHS, Question, Stage, Tier, Verdict
-from registry.errors import NotFound, ValidationFailed
+from registry.errors import Conflict, NotFound, ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.services import metric_snapshot, system_for_update, system_snapshot
 from registry.readiness.questions import PROMPTS, describe
@@ -175,8 +175,14 @@ def _conditions(raw) -> list[str]:
     return [c.strip() for c in (raw or []) if c and c.strip()]
 
 
+def basis_fingerprint(recommendation: Recommendation) -> str:
+    """A short hash of what a reviewer sees when deciding: the verdict and every open item."""
+    data = [recommendation.verdict.value, [[b.rule, b.severity, b.message] for b in recommendation.blockers]]
+    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:20]
+
+
 def record_decision(session: Session, actor: User, system_id: int, payload: dict, *, now: datetime | None = None,
-                    max_age_days: int = DEFAULT_MAX_EVIDENCE_AGE_DAYS) -> Decision:
+                    max_age_days: int = DEFAULT_MAX_EVIDENCE_AGE_DAYS, expected_basis: str | None = None) -> Decision:
     """Record GO / CONDITIONAL GO / NO-GO with rationale, conditions and expiry; freeze the snapshot.
 
     ``now`` exists for the demo seeder (decisions taken in the past); everything else uses the clock.
@@ -187,6 +193,9 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
     state = assess_system(session, system, today=today, max_age_days=max_age_days, for_new_decision=True)
     require(actor is not None and can_record_decision(actor, system, state.answers),
             "Only a compliance officer who is not named on the system can record its decision.")
+    if expected_basis is not None and expected_basis != basis_fingerprint(state.recommendation):
+        raise Conflict("The answers, controls or evidence changed since you opened this page, so the decision "
+                       "was not recorded. Review the recommendation again, then record the decision.")
     errors: dict[str, list[str]] = {}
     try:
         verdict = Verdict(payload.get("verdict") or "")

@@ -12,7 +12,7 @@ from registry.audit.views import record_export
 from registry.auth.permissions import can_record_decision, require
 from registry.decisions import services
 from registry.decisions.forms import DecisionForm
-from registry.errors import ValidationFailed
+from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services as inventory
 from registry.inventory.forms import attach_errors
 from registry.readiness.services import answers_for
@@ -24,14 +24,18 @@ def _actor():
     return current_user._get_current_object()
 
 
-def _render(session, system, form=None, status=200):
+def _render(session, system, form=None, status=200, message=None):
     max_age = current_app.config["EVIDENCE_MAX_AGE_DAYS"]
     state = services.assess_system(session, system, max_age_days=max_age)
     review = services.assess_system(session, system, max_age_days=max_age, for_new_decision=True).recommendation
     if form is None:
-        form = DecisionForm(verdict=review.verdict.value,
+        form = DecisionForm(verdict=review.verdict.value, basis=services.basis_fingerprint(review),
                             conditions="\n".join(b.message for b in review.conditions),
                             expires_on=services.default_expiry(system.tier, state.today))
+    if form.basis.data is None or message:
+        form.basis.data = services.basis_fingerprint(review)
+    if message:
+        form.form_errors.append(message)
     decisions = services.decisions_for(session, system.id)
     changes = services.changes_since(decisions[0], system) if decisions and system.re_review_required_at else []
     return render_template(
@@ -55,12 +59,18 @@ def index(system_id: int):
         return _render(session, system, form, 422)
     try:
         decision = services.record_decision(session, _actor(), system_id, form.payload(),
-                                            max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"])
-    except ValidationFailed as err:
+                                            max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"],
+                                            expected_basis=form.basis.data)
+    except (ValidationFailed, Conflict) as err:
         session.rollback()
         attach_errors(form, err.errors)
         if not err.errors:
             form.form_errors.append(err.message)
+        if isinstance(err, Conflict):
+            form.basis.data = None  # the re-rendered page carries the current fingerprint
+            return _render(session, system, DecisionForm(formdata=None, verdict=form.verdict.data,
+                                                         rationale=form.rationale.data, conditions=form.conditions.data,
+                                                         expires_on=form.expires_on.data) , 409, message=err.message)
         return _render(session, system, form, 422)
     session.commit()
     flash(f"Recorded {decision.verdict.label}. The snapshot it was based on is frozen "

@@ -18,7 +18,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from registry.enums import (
@@ -138,9 +138,12 @@ class MetricForm(FlaskForm):
 
 
 class VersionedForm(FlaskForm):
-    """A form carrying the version of the record it was read from (stale saves are refused)."""
+    """A form carrying the version of the record it was read from (stale saves are refused).
 
-    version = HiddenField()
+    The version is required: a form without it could otherwise step around the check."""
+
+    version = HiddenField(validators=[InputRequired(message="The form is incomplete: reload the page."),
+                                      Regexp(r"^\d{1,9}$", message="The form is incomplete: reload the page.")])
 
     def expected_version(self) -> int | None:
         try:

@@ -355,7 +355,14 @@ def update_metric(session: Session, actor: User, system_id: int, metric_id: int,
         session.flush()
         record_event(session, actor, "metric.update", "metric", metric.id, system_id=system.id,
                      summary=f"Edited baseline metric {metric.name}", before=old, after=new)
+        _reopen_outcome(session, actor, system, metric.id, "changed")
     return metric
+
+
+def _reopen_outcome(session: Session, actor, system: AISystem, metric_id: int, change: str) -> None:
+    from registry.readiness.services import reopen_for_metric
+
+    reopen_for_metric(session, actor, system, metric_id, change)
 
 
 def delete_metric(session: Session, actor: User, system_id: int, metric_id: int) -> None:
@@ -367,6 +374,7 @@ def delete_metric(session: Session, actor: User, system_id: int, metric_id: int)
     session.flush()
     record_event(session, actor, "metric.delete", "metric", metric_id, system_id=system.id,
                  summary=f"Removed baseline metric {before['metric']}", before=before)
+    _reopen_outcome(session, actor, system, metric_id, "deleted")
 
 
 def system_payload(system: AISystem) -> dict:

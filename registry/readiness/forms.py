@@ -25,6 +25,7 @@ from registry.inventory.forms import CheckboxesField, VersionedForm, options
 from registry.readiness.questions import OWNER_ROLES
 
 SIGNAL_ROWS = 4
+MAX_SIGNALS = 20  # the schema's limit too
 
 
 class OutcomeForm(VersionedForm):
@@ -72,7 +73,7 @@ class SignalForm(Form):
 
 
 class DriftForm(VersionedForm):
-    signals = FieldList(FormField(SignalForm), min_entries=SIGNAL_ROWS, max_entries=20)
+    signals = FieldList(FormField(SignalForm), min_entries=SIGNAL_ROWS, max_entries=MAX_SIGNALS)
     notes = TextAreaField("How drift is detected and handled (optional)", validators=[Length(max=2000)])
 
     def payload(self) -> dict:
@@ -84,7 +85,7 @@ class DriftForm(VersionedForm):
             rows.append({})
         while len(self.signals.entries):
             self.signals.pop_entry()
-        for row in rows + [{}]:
+        for row in (rows + [{}])[:MAX_SIGNALS]:
             self.signals.append_entry({k: row.get(k, "") for k in ("signal", "threshold", "frequency", "alerted")})
         self.notes.data = content.get("notes", "")
 

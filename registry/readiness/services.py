@@ -178,6 +178,7 @@ def submit_answer(session: Session, actor: User, system_id: int, question: Quest
         raise ValidationFailed("The answer is not complete yet: " + " ".join(missing), errors={"answer": missing})
     if not attest:
         raise ValidationFailed("Confirm the attestation to submit.", errors={"attest": ["Confirm that you attest this answer personally."]})
+    previous = answer.status
     answer.status = AnswerStatus.SUBMITTED
     answer.attestation = ATTESTATION.format(name=actor.name, system=system.name)
     answer.submitted_by_id, answer.submitted_at = actor.id, now or utcnow()
@@ -187,7 +188,7 @@ def submit_answer(session: Session, actor: User, system_id: int, question: Quest
         answer.updated_at = now
     session.flush()
     record_event(session, actor, "readiness.submit", "readiness_answer", answer.id, system_id=system.id,
-                 summary=f"Submitted “{question.label}” for review", before={"status": AnswerStatus.DRAFT.label},
+                 summary=f"Submitted “{question.label}” for review", before={"status": previous.label},
                  after={"status": AnswerStatus.SUBMITTED.label, "attestation": answer.attestation})
     return answer
 
@@ -209,6 +210,11 @@ def review_answer(session: Session, actor: User, system_id: int, question: Quest
         raise Conflict(f"This answer is {answer.status.label.lower()}, not waiting for review: reload the page.")
     comment = data["comment"].strip()
     accept = data["outcome"] == "accept"
+    if accept:
+        missing = missing_parts(question, answer.content, context_for(session, system, answers, today=(now or utcnow()).date()))
+        if missing:
+            raise ValidationFailed("The answer is no longer complete, so it cannot be accepted: " + " ".join(missing),
+                                   errors={"outcome": missing})
     if not accept and not comment:
         raise ValidationFailed("Some fields need attention.",
                                errors={"comment": ["Say what the owner must change: a returned answer needs a comment."]})
@@ -224,3 +230,22 @@ def review_answer(session: Session, actor: User, system_id: int, question: Quest
                  before={"status": AnswerStatus.SUBMITTED.label},
                  after={"status": answer.status.label, "review_comment": comment or None})
     return answer
+
+
+def reopen_for_metric(session: Session, actor: User, system: AISystem, metric_id: int, change: str) -> None:
+    """A linked baseline metric changed or went away: a submitted or accepted outcome answer no
+    longer says what was reviewed, so it goes back to draft (and loses a deleted metric's link)."""
+    answer = _answer(session, system, Question.OUTCOME)
+    if answer is None or metric_id not in (answer.content or {}).get("metric_ids", []):
+        return
+    if change == "deleted":
+        answer.content = {**answer.content, "metric_ids": [i for i in answer.content["metric_ids"] if i != metric_id]}
+    if answer.status not in (AnswerStatus.SUBMITTED, AnswerStatus.ACCEPTED):
+        return
+    previous = answer.status
+    answer.status, answer.attestation = AnswerStatus.DRAFT, None
+    answer.updated_by_id = actor.id if actor is not None else None
+    _flush(session)
+    record_event(session, actor, "readiness.reopen", "readiness_answer", answer.id, system_id=system.id,
+                 summary=f"“{Question.OUTCOME.label}” went back to draft: a linked baseline metric was {change}",
+                 before={"status": previous.label}, after={"status": AnswerStatus.DRAFT.label})

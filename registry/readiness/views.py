@@ -160,7 +160,12 @@ def review(system_id: int, key: str):
     session = db_session()
     form = ReviewForm()
     if not form.validate_on_submit():
-        abort(400)
+        if form.csrf_token.errors or form.version.errors:
+            abort(400)
+        system = inventory.get_system(session, _actor(), system_id)
+        if not form.outcome.data:
+            form.outcome.errors = ["Choose Accept or Return to the owner."]
+        return _render_question(session, system, question, None, status=422, review_form=form)
     try:
         answer = services.review_answer(session, _actor(), system_id, question,
                                         {"outcome": form.outcome.data or "", "comment": form.comment.data or ""},

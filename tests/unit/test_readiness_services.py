@@ -211,3 +211,37 @@ def test_now_dates_the_answer_but_the_audit_events_carry_the_real_time(session, 
     assert {e.action for e in events} == {"readiness.save", "readiness.submit", "readiness.accept"}
     real = utcnow()
     assert all(abs((e.when - real).total_seconds()) < 60 for e in events)
+
+
+@pytest.mark.parametrize("change", ["changed", "deleted"])
+def test_changing_a_linked_metric_reopens_an_accepted_outcome(session, people, system, change):
+    from registry.inventory.services import delete_metric, update_metric
+
+    metric = measured_metric(session, people["owner"], system)
+    payload = complete_payloads(system, people, [metric.id])[Question.OUTCOME]
+    save_answer(session, people["owner"], system.id, "outcome", payload)
+    submit_answer(session, people["owner"], system.id, "outcome", attest=True)
+    answer = review_answer(session, people["compliance"], system.id, "outcome", {"outcome": "accept"})
+    session.commit()
+    if change == "changed":
+        update_metric(session, people["owner"], system.id, metric.id, {
+            "name": metric.name, "unit": "%", "baseline": 65.0, "measured_on": "2026-03-31",
+            "source": metric.source, "target": 85, "direction": "higher"})
+    else:
+        delete_metric(session, people["owner"], system.id, metric.id)
+    session.commit()
+    assert answer.status is AnswerStatus.DRAFT and answer.attestation is None
+    assert (metric.id in answer.content["metric_ids"]) is (change == "changed")
+    reopen = session.scalars(select(AuditEvent).where(AuditEvent.action == "readiness.reopen")).one()
+    assert f"baseline metric was {change}" in reopen.summary
+
+
+def test_an_answer_that_became_incomplete_cannot_be_accepted(session, people, system):
+    metric = measured_metric(session, people["owner"], system)
+    save_answer(session, people["owner"], system.id, "outcome",
+                complete_payloads(system, people, [metric.id])[Question.OUTCOME])
+    submit_answer(session, people["owner"], system.id, "outcome", attest=True)
+    metric.target_value = None  # changed below the services, e.g. by an import
+    session.flush()
+    with pytest.raises(ValidationFailed, match="no longer complete"):
+        review_answer(session, people["compliance"], system.id, "outcome", {"outcome": "accept"})

@@ -57,7 +57,10 @@ MATRIX = {
 
 FORM_DATA = {
     "/systems/{id}/tier": {"tier": "high", "reason": "Matrix test"},
-    "/systems/{id}/readiness/{key}/review": {"outcome": "accept"},
+    "/systems/{id}/readiness/{key}": {"version": "0"},
+    "/systems/{id}/readiness/{key}/submit": {"version": "0"},
+    "/systems/{id}/readiness/{key}/review": {"outcome": "accept", "version": "0"},
+    "/systems/{id}/controls/{control}/verify": {"version": "1"},
     "/admin/users/{user}": {"u{user}-role": "owner", "u{user}-active": "y"},
 }
 

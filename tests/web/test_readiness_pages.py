@@ -167,14 +167,15 @@ def test_recording_a_decision_through_the_form(session, people, as_role):
     url = f"/systems/{system.id}/decisions"
     page = text_of(officer.get(url))
     assert "Recommendation: <span class=\"badge verdict-go\">GO</span>" in page and "Record a decision" in page
-    response = officer.post(url, {"verdict": "conditional_go", "rationale": "Fine.", "conditions": ""})
+    basis = re.search(r'name="basis" type="hidden" value="([0-9a-f]+)"', officer.get(url).get_data(as_text=True)).group(1)
+    response = officer.post(url, {"verdict": "conditional_go", "rationale": "Fine.", "conditions": "", "basis": basis})
     assert response.status_code == 422
     page = text_of(response)
     assert "A CONDITIONAL GO needs at least one condition" in page and "explain why" in page
     assert session.scalar(select(func.count(Decision.id))) == 0
     session.commit()
     response = officer.post(url, {"verdict": "go", "rationale": "All answers accepted; controls verified.",
-                                  "conditions": "Review drift monthly"})
+                                  "conditions": "Review drift monthly", "basis": basis})
     assert response.status_code == 302
     page = text_of(as_role("owner").get(url))
     assert "Current decision: <span class=\"badge verdict-go\">GO</span>" in page
@@ -198,3 +199,25 @@ def test_the_review_queue_lists_what_waits(session, people, as_role):
     assert f'{control.ref}</a>' in page
     assert f'<a href="/systems/{system.id}/decisions">{system.name}</a>' in page  # decision due
     assert "No answer waits for review." in page
+
+
+def test_a_decision_on_facts_that_changed_since_the_page_was_opened_is_refused(session, people, as_role):
+    from registry.controls.services import assess_control
+
+    system = make_system(session, people["owner"], **LOW)
+    accept_all_answers(session, people, system)
+    rows = implement_all_controls(session, people["owner"], system)
+    officer = as_role("compliance")
+    url = f"/systems/{system.id}/decisions"
+    page = officer.get(url).get_data(as_text=True)
+    basis = re.search(r'name="basis" type="hidden" value="([0-9a-f]+)"', page).group(1)
+    # meanwhile the owner sets a control back to not started
+    assess_control(session, people["owner"], system.id, rows[0].control.id, {"status": "not_started"})
+    session.commit()
+    response = officer.post(url, {"verdict": "go", "rationale": "Everything was in order when I looked.",
+                                  "basis": basis}, token_from=url)
+    assert response.status_code == 409 and "changed since you opened this page" in text_of(response)
+    assert session.scalar(select(func.count(Decision.id))) == 0
+    session.commit()
+    fresh = re.search(r'name="basis" type="hidden" value="([0-9a-f]+)"', response.get_data(as_text=True)).group(1)
+    assert fresh != basis
