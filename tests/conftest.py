@@ -62,8 +62,12 @@ def _empty_database(request):
             names = ", ".join(t.name for t in tables)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
+            # Recorded decisions refuse DELETE (a trigger); PostgreSQL's TRUNCATE skips it, SQLite needs it lifted.
+            conn.execute(text("DROP TRIGGER IF EXISTS decisions_no_delete"))
             for table in reversed(tables):
                 conn.execute(table.delete())
+            conn.execute(text("CREATE TRIGGER decisions_no_delete BEFORE DELETE ON decisions BEGIN SELECT "
+                              "RAISE(ABORT, 'recorded decisions cannot be changed or deleted'); END"))
 
 
 @pytest.fixture

@@ -42,6 +42,28 @@ def _json(value):
     return json.loads(value)
 
 
+def _old_digest(row, prev_hash: str) -> str:
+    """The hash of the 0001 format (registry.audit.services.event_digest before 0003)."""
+    payload = {
+        "seq": row.seq, "occurred_at": _iso(row.occurred_at), "actor_id": row.actor_id,
+        "actor_label": row.actor_label, "action": row.action, "entity_type": row.entity_type,
+        "entity_id": row.entity_id, "system_id": row.system_id, "summary": row.summary,
+        "before": _json(row.before), "after": _json(row.after), "address": row.address, "prev_hash": prev_hash,
+    }
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _check_old_chain(rows) -> None:
+    prev = GENESIS
+    for expected, row in enumerate(rows, start=1):
+        if row.seq != expected or row.prev_hash != prev or _old_digest(row, prev) != row.hash:
+            raise RuntimeError(
+                f"The audit chain is broken at event #{row.seq}: the upgrade refuses to re-link it. "
+                "Investigate with the previous release's `registry audit verify` first.")
+        prev = row.hash
+
+
 def upgrade() -> None:
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.add_column(sa.Column("record", sa.Text(), nullable=False, server_default=""))
@@ -53,7 +75,9 @@ def upgrade() -> None:
         sa.column("address"), sa.column("record"), sa.column("prev_hash"), sa.column("hash"),
     )
     prev = GENESIS
-    for row in bind.execute(sa.select(events).order_by(events.c.seq)).all():
+    rows = bind.execute(sa.select(events).order_by(events.c.seq)).all()
+    _check_old_chain(rows)  # never re-link a chain that was already broken: that would launder it
+    for row in rows:
         payload = json.dumps(
             {"at": _iso(row.occurred_at), "actor": row.actor_label, "summary": row.summary or "",
              "before": _json(row.before), "after": _json(row.after), "address": row.address},

@@ -149,23 +149,27 @@ def upgrade() -> None:
     op.add_column('ai_systems', sa.Column('re_review_required_at', registry.db.UTCDateTime(timezone=True), nullable=True))
     op.add_column('ai_systems', sa.Column('re_review_reasons', sa.JSON(), nullable=False, server_default='[]'))
 
-    # Recorded decisions are immutable: the database itself refuses an UPDATE.
+    # Recorded decisions are immutable: the database itself refuses UPDATE and DELETE.
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION decisions_immutable() RETURNS trigger AS $$ BEGIN "
-            "RAISE EXCEPTION 'recorded decisions cannot be changed'; END; $$ LANGUAGE plpgsql"
+            "RAISE EXCEPTION 'recorded decisions cannot be changed or deleted'; END; $$ LANGUAGE plpgsql"
         )
-        op.execute("CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions "
-                   "FOR EACH ROW EXECUTE FUNCTION decisions_immutable()")
+        for verb in ("update", "delete"):
+            op.execute(f"CREATE TRIGGER decisions_no_{verb} BEFORE {verb.upper()} ON decisions "
+                       "FOR EACH ROW EXECUTE FUNCTION decisions_immutable()")
     else:
-        op.execute("CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions "
-                   "BEGIN SELECT RAISE(ABORT, 'recorded decisions cannot be changed'); END")
+        for verb in ("update", "delete"):
+            op.execute(f"CREATE TRIGGER decisions_no_{verb} BEFORE {verb.upper()} ON decisions "
+                       "BEGIN SELECT RAISE(ABORT, 'recorded decisions cannot be changed or deleted'); END")
 
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS decisions_no_update" + (" ON decisions" if op.get_bind().dialect.name == "postgresql" else ""))
+    on = " ON decisions" if op.get_bind().dialect.name == "postgresql" else ""
+    op.execute("DROP TRIGGER IF EXISTS decisions_no_update" + on)
+    op.execute("DROP TRIGGER IF EXISTS decisions_no_delete" + on)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS decisions_immutable()")
     op.drop_column('ai_systems', 're_review_reasons')

@@ -142,6 +142,9 @@ def test_recorded_decisions_cannot_be_edited_or_deleted(app, session, people, re
     with pytest.raises(Exception, match="cannot be changed"):
         session.execute(text("UPDATE decisions SET verdict = 'no_go'"))
     session.rollback()
+    with pytest.raises(Exception, match="cannot be changed or deleted"):
+        session.execute(text("DELETE FROM decisions"))
+    session.rollback()
     assert session.get(Decision, decision.id).rationale == GO_RATIONALE
 
 
