@@ -11,7 +11,6 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from registry.audit.services import record_event
 from registry.auth.models import User
@@ -22,10 +21,10 @@ from registry.controls.models import Control, ControlAssessment, Evidence
 from registry.controls.schemas import AssessmentSchema, EvidenceSchema
 from registry.db import utcnow
 from registry.enums import ControlStatus, EvidenceKind
-from registry.errors import Conflict, NotFound, ValidationFailed
+from registry.errors import NotFound, ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.schemas import load_or_raise
-from registry.inventory.services import system_for_update
+from registry.inventory.services import check_version, flush_or_conflict, system_for_update
 
 STALE = "Someone else changed this control while you were working on it. Reload the page and try again."
 
@@ -83,16 +82,8 @@ def _assessment(session: Session, system: AISystem, control: Control, *, create:
     return assessment
 
 
-def _check_version(assessment: ControlAssessment | None, expected_version: int | None) -> None:
-    if expected_version is not None and (assessment.version if assessment else 0) != expected_version:
-        raise Conflict(STALE)
-
-
 def _flush(session: Session) -> None:
-    try:
-        session.flush()
-    except StaleDataError as exc:
-        raise Conflict(STALE) from exc
+    flush_or_conflict(session, STALE)
 
 
 def _snapshot(a: ControlAssessment) -> dict:
@@ -124,7 +115,7 @@ def assess_control(session: Session, actor: User, system_id: int, control_id: in
     if data["due_on"] is not None and data["due_on"] < today and status is ControlStatus.IN_PROGRESS:
         raise ValidationFailed("Some fields need attention.", errors={"due_on": ["A due date must be today or later."]})
     assessment = _assessment(session, system, control, create=False)
-    _check_version(assessment, expected_version)
+    check_version(assessment, expected_version, STALE)
     if assessment is None:
         assessment = _assessment(session, system, control, create=True)
         if now is not None:
@@ -227,7 +218,7 @@ def verify_control(session: Session, actor: User, system_id: int, control_id: in
     assessment = _assessment(session, system, control, create=False)
     if assessment is None:
         raise ValidationFailed("Nothing to verify: the control is not started.")
-    _check_version(assessment, expected_version)
+    check_version(assessment, expected_version, STALE)
     today = today or (now or utcnow()).date()
     if assessment.status not in (ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE):
         raise ValidationFailed(f"Only an implemented or not-applicable control can be verified; this one is "

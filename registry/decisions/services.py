@@ -72,9 +72,14 @@ class SystemReadiness:
     answers: dict
     rows: list
     recommendation: Recommendation
+    facts: ReadinessFacts
     decision: Decision | None
     today: date
     max_age_days: int
+
+    def recommendation_for_new_decision(self) -> Recommendation:
+        """What a review recording a new decision compares against (same facts, no second query)."""
+        return recommend(self.facts, for_new_decision=True)
 
     @property
     def decision_expired(self) -> bool:
@@ -100,7 +105,7 @@ def assess_system(session: Session, system: AISystem, *, today: date | None = No
         re_review_reasons=list(system.re_review_reasons or []) if system.re_review_required_at else [],
     )
     return SystemReadiness(system, answers, rows, recommend(facts, for_new_decision=for_new_decision),
-                           decision, today, max_age_days)
+                           facts, decision, today, max_age_days)
 
 
 def _control_fact(row, today: date, max_age_days: int) -> ControlFact:
@@ -303,10 +308,3 @@ def changes_since(decision: Decision, system: AISystem) -> list[tuple[str, str, 
     now = system_snapshot(system)
     return [(FIELD_LABELS.get(k, k), str(then.get(k) or "—"), str(now.get(k) or "—"))
             for k in now if k in then and then.get(k) != now.get(k)]
-
-
-def require_system(session: Session, system_id: int) -> AISystem:
-    system = session.get(AISystem, system_id)
-    if system is None or system.deleted_at is not None:
-        raise NotFound(f"There is no AI system #{system_id}.")
-    return system

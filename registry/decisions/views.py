@@ -27,7 +27,7 @@ def _actor():
 def _render(session, system, form=None, status=200, message=None):
     max_age = current_app.config["EVIDENCE_MAX_AGE_DAYS"]
     state = services.assess_system(session, system, max_age_days=max_age)
-    review = services.assess_system(session, system, max_age_days=max_age, for_new_decision=True).recommendation
+    review = state.recommendation_for_new_decision()
     if form is None:
         form = DecisionForm(verdict=review.verdict.value, basis=services.basis_fingerprint(review),
                             conditions="\n".join(b.message for b in review.conditions),

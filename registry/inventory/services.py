@@ -129,12 +129,19 @@ STALE_MESSAGE = (
 )
 
 
-def _flush_or_conflict(session: Session) -> None:
+def flush_or_conflict(session: Session, message: str = STALE_MESSAGE) -> None:
     """Flush; a concurrent save of the same row (version mismatch in the UPDATE) is a Conflict."""
     try:
         session.flush()
     except StaleDataError as exc:
-        raise Conflict(STALE_MESSAGE) from exc
+        raise Conflict(message) from exc
+
+
+def check_version(row, expected_version: int | None, message: str = STALE_MESSAGE) -> None:
+    """Refuse a save based on an outdated copy: ``row`` None counts as version 0 (not yet created);
+    ``expected_version`` None means the caller (console, seeder) does not check."""
+    if expected_version is not None and (row.version if row is not None else 0) != expected_version:
+        raise Conflict(message)
 
 
 def assessment_for(system: AISystem) -> TierAssessment:
@@ -246,7 +253,7 @@ def update_system(session: Session, actor: User, system_id: int, payload: dict, 
     after = system_snapshot(system)
     old, new = _diff(before, after)
     if old or new:
-        _flush_or_conflict(session)
+        flush_or_conflict(session)
         record_event(session, actor, "system.update", "system", system.id, system_id=system.id,
                      summary=f"Edited {system.name}", before=old, after=new)
         _flag_material_change(session, actor, system, before, after)
@@ -281,7 +288,7 @@ def override_tier(session: Session, actor: User | None, system_id: int, tier: st
     system.tier = effective_tier(system.computed_tier, tier)
     after = system_snapshot(system)
     old, new = _diff(before, after)
-    _flush_or_conflict(session)
+    flush_or_conflict(session)
     action = "system.tier_override" if tier else "system.tier_override_cleared"
     record_event(session, actor, action, "system", system.id, system_id=system.id,
                  summary=f"{'Overrode' if tier else 'Cleared override of'} tier of {system.name}: {reason}",
@@ -297,7 +304,7 @@ def delete_system(session: Session, actor: User, system_id: int, *, expected_ver
     if expected_version is not None and system.version != expected_version:
         raise Conflict("Someone changed this system since you opened it; reload and try again.")
     system.deleted_at = utcnow()
-    _flush_or_conflict(session)
+    flush_or_conflict(session)
     record_event(session, actor, "system.delete", "system", system.id, system_id=system.id,
                  summary=f"Deleted {system.name}", before=system_snapshot(system), after={"deleted": "Yes"})
 

@@ -13,7 +13,6 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from registry.audit.services import record_event
 from registry.auth.models import User
@@ -23,7 +22,7 @@ from registry.enums import AnswerStatus, Question
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.schemas import load_or_raise
-from registry.inventory.services import system_for_update
+from registry.inventory.services import check_version, flush_or_conflict, system_for_update
 from registry.readiness.models import ReadinessAnswer
 from registry.readiness.questions import OWNER_ROLES, AnswerContext, describe, missing_parts
 from registry.readiness.schemas import SCHEMAS, ReviewSchema
@@ -59,23 +58,12 @@ def _answer(session: Session, system: AISystem, question: Question) -> Readiness
     )
 
 
-def _check_version(answer: ReadinessAnswer | None, expected_version: int | None) -> None:
-    if expected_version is None:
-        return
-    current = answer.version if answer else 0
-    if current != expected_version:
-        raise Conflict(STALE)
-
-
 def _load(question: Question, payload: dict) -> dict:
     return load_or_raise(SCHEMAS[question](), payload)
 
 
 def _flush(session: Session) -> None:
-    try:
-        session.flush()
-    except StaleDataError as exc:  # the version check in the UPDATE
-        raise Conflict(STALE) from exc
+    flush_or_conflict(session, STALE)
 
 
 def _normalise(session: Session, system: AISystem, question: Question, data: dict,
@@ -129,7 +117,7 @@ def save_answer(session: Session, actor: User, system_id: int, question: Questio
     system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can answer its readiness questions.")
     answer = _answer(session, system, question)
-    _check_version(answer, expected_version)
+    check_version(answer, expected_version, STALE)
     content = _normalise(session, system, question, _load(question, payload), today=now.date() if now else None)
     before = _readable(session, system, question, answer.content) if answer else {}
     old_status = answer.status if answer else None
@@ -167,7 +155,7 @@ def submit_answer(session: Session, actor: User, system_id: int, question: Quest
     answer = _answer(session, system, question)
     if answer is None:
         raise ValidationFailed("Answer the question before submitting it.")
-    _check_version(answer, expected_version)
+    check_version(answer, expected_version, STALE)
     if answer.status is AnswerStatus.SUBMITTED:
         raise Conflict("This answer is already submitted and waits for review.")
     if answer.status is AnswerStatus.ACCEPTED:
@@ -205,7 +193,7 @@ def review_answer(session: Session, actor: User, system_id: int, question: Quest
     answer = _answer(session, system, question)
     if answer is None:
         raise ValidationFailed("There is no answer to review.")
-    _check_version(answer, expected_version)
+    check_version(answer, expected_version, STALE)
     if answer.status is not AnswerStatus.SUBMITTED:
         raise Conflict(f"This answer is {answer.status.label.lower()}, not waiting for review: reload the page.")
     comment = data["comment"].strip()
