@@ -8,3 +8,4 @@ def import_all() -> None:
     from registry.decisions import models as _decisions  # noqa: F401
     from registry.inventory import models as _inventory  # noqa: F401
     from registry.readiness import models as _readiness  # noqa: F401
+    from registry.reports import models as _reports  # noqa: F401

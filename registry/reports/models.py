@@ -1,0 +1,53 @@
+"""The stored audit PDF of a decision, and bulk export jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
+
+from registry.auth.models import User
+from registry.db import Base, utcnow
+
+
+class DecisionReport(Base):
+    """The audit PDF of one decision: rendered once, then served byte for byte."""
+
+    __tablename__ = "decision_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), unique=True)
+    document_id: Mapped[str] = mapped_column(String(40), unique=True)
+    # The bytes are loaded only when the PDF itself is served.
+    pdf: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int]
+    page_count: Mapped[int]
+    snapshot_sha256: Mapped[str] = mapped_column(String(64))
+    renderer: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExportJob(Base):
+    """A bulk ZIP of audit PDFs, built outside the request (RQ worker or in-process thread)."""
+
+    __tablename__ = "export_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued/running/done/failed
+    backend: Mapped[str] = mapped_column(String(16))  # rq / thread
+    filters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    decision_ids: Mapped[list[str]] = mapped_column(default=list)
+    total: Mapped[int] = mapped_column(default=0)
+    done: Mapped[int] = mapped_column(default=0)
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    requested_by: Mapped[User] = relationship(lazy="joined")
