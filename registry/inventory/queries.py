@@ -105,6 +105,15 @@ def filtered_ids_query(f: InventoryFilters):
     return _where(select(AISystem.id), f)
 
 
+def ordered_ids_query(f: InventoryFilters):
+    """Every matching system's id in the list's order, without paging (exports)."""
+    owner = aliased(User)
+    stmt = filtered_ids_query(f)
+    if f.sort == "owner":
+        stmt = stmt.join(owner, owner.id == AISystem.accountable_owner_id)
+    return stmt.order_by(*_order(f, owner))
+
+
 def _where(stmt, f: InventoryFilters):
     stmt = stmt.where(AISystem.deleted_at.is_(None))
     if f.q:
