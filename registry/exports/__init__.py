@@ -1,0 +1,1 @@
+"""Excel and CSV exports of the inventory and portfolio (systems, controls, decisions)."""
