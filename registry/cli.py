@@ -194,6 +194,23 @@ def catalogue_list() -> None:
 
 
 @main.group()
+def portfolio() -> None:
+    """The portfolio dashboard's per-system state cache."""
+
+
+@portfolio.command("rebuild")
+def portfolio_rebuild() -> None:
+    """Recompute every system's cached state (recommendation, decision, blockers) from scratch."""
+    from registry.portfolio.state import rebuild_all
+
+    with _sessions()() as session:
+        started = time.perf_counter()
+        count = rebuild_all(session)
+        session.commit()
+    click.echo(f"Recomputed the portfolio state of {count} systems in {time.perf_counter() - started:.1f} s.")
+
+
+@main.group()
 def audit() -> None:
     """The audit trail."""
 

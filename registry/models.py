@@ -7,5 +7,6 @@ def import_all() -> None:
     from registry.controls import models as _controls  # noqa: F401
     from registry.decisions import models as _decisions  # noqa: F401
     from registry.inventory import models as _inventory  # noqa: F401
+    from registry.portfolio import models as _portfolio  # noqa: F401
     from registry.readiness import models as _readiness  # noqa: F401
     from registry.reports import models as _reports  # noqa: F401

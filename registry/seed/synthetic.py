@@ -164,4 +164,33 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
     from registry.seed.synthetic_readiness import seed_readiness_state
 
     seed_readiness_state(session, ids, rng, _insert)
+    _stage_history(session, ids, systems, random.Random(seed + 1), now)
+    from registry.portfolio.state import refresh_many
+
+    refresh_many(session, ids)  # the bulk inserts bypass the ORM hook that keeps system_states
     return count
+
+
+STAGE_PATHS = {
+    Stage.IDEA: [[Stage.IDEA]],
+    Stage.PILOT: [[Stage.IDEA, Stage.PILOT], [Stage.PILOT]],
+    Stage.PRODUCTION: [[Stage.IDEA, Stage.PILOT, Stage.PRODUCTION], [Stage.PILOT, Stage.PRODUCTION]],
+    Stage.RETIRED: [[Stage.IDEA, Stage.PILOT, Stage.RETIRED], [Stage.PILOT, Stage.PRODUCTION, Stage.RETIRED]],
+}
+
+
+def _stage_history(session: Session, ids: list[int], systems: list[dict], rng: random.Random, now) -> None:
+    """A plausible path to each system's current stage, dated between its registration and now."""
+    from registry.portfolio.models import StageChange
+
+    rows = []
+    for system_id, row in zip(ids, systems, strict=True):
+        path = rng.choice(STAGE_PATHS[row["stage"]])
+        span = (now - row["created_at"]).total_seconds()
+        offsets = sorted(rng.uniform(0, span) for _ in path[1:])
+        previous = None
+        for stage, offset in zip(path, [0.0, *offsets], strict=True):
+            rows.append({"system_id": system_id, "from_stage": previous, "stage": stage,
+                         "entered_at": row["created_at"] + timedelta(seconds=offset)})
+            previous = stage
+    session.execute(StageChange.__table__.insert(), rows)

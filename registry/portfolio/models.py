@@ -1,0 +1,78 @@
+"""Per-system portfolio state kept up to date on write, its blockers, and stage history.
+
+``SystemState`` caches what ``assess_system`` says about one system now (the recommendation,
+the current decision, the blocker list) so that the dashboard aggregates in SQL instead of
+assessing 10,000 systems per view.  ``registry.portfolio.state`` maintains it; a test
+recomputes every system from scratch and compares.  ``StageChange`` records each lifecycle
+stage a system enters, for the pilot → production funnel.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from registry.db import Base, enum_column, utcnow
+from registry.enums import Stage, Verdict
+from registry.inventory.models import AISystem
+
+
+class SystemState(Base):
+    __tablename__ = "system_states"
+    __table_args__ = (
+        Index("ix_system_states_valid_until", "valid_until"),
+        Index("ix_system_states_recommendation", "recommendation"),
+        Index("ix_system_states_decision_verdict", "decision_verdict"),
+    )
+
+    system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"), primary_key=True)
+    # The recommendation now, as the system header shows it.
+    recommendation: Mapped[Verdict] = mapped_column(enum_column(Verdict))
+    # The current (latest) recorded decision, if any.
+    decision_id: Mapped[int | None] = mapped_column()
+    decision_verdict: Mapped[Verdict | None] = mapped_column(enum_column(Verdict))
+    decided_at: Mapped[datetime | None]
+    decision_expires_on: Mapped[date | None]
+    # Every open item: {"key", "label", "rule", "severity", "message"}.
+    blockers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    stale_evidence: Mapped[bool] = mapped_column(default=False)
+    re_review_required: Mapped[bool] = mapped_column(default=False)
+    # The first day on which the passing of time alone changes this state (evidence turning
+    # stale, a due date or the re-review date passing); None: never by time alone.
+    valid_until: Mapped[date | None]
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SystemBlocker(Base):
+    """One open item group per system (normalised from ``SystemState.blockers`` for SQL counts)."""
+
+    __tablename__ = "system_blockers"
+    __table_args__ = (Index("ix_system_blockers_key", "key", "blocking"),)
+
+    system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    label: Mapped[str] = mapped_column(String(300))
+    rule: Mapped[str] = mapped_column(String(60))
+    blocking: Mapped[bool] = mapped_column(default=True)
+
+
+class StageChange(Base):
+    """A system entering a lifecycle stage (written by the session hook in ``state``)."""
+
+    __tablename__ = "stage_changes"
+    __table_args__ = (Index("ix_stage_changes_system", "system_id", "entered_at"),
+                      Index("ix_stage_changes_stage", "stage", "system_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"))
+    from_stage: Mapped[Stage | None] = mapped_column(enum_column(Stage))
+    stage: Mapped[Stage] = mapped_column(enum_column(Stage))
+    entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    system: Mapped[AISystem] = relationship()
+
+
+from registry.portfolio import hooks as _hooks  # noqa: E402,F401  (installs the session hooks)

@@ -1,0 +1,245 @@
+"""Keep ``system_states`` (and ``system_blockers``) equal to what ``assess_system`` says now.
+
+Two ways in, proved equal by ``tests/unit/test_portfolio_state.py``:
+
+* ``refresh_state`` runs the authoritative ``assess_system`` for one system.  A session hook
+  (``registry.portfolio.hooks``) calls it before every commit for the systems whose facts the
+  transaction changed, so every service stays correct without calling it itself.
+* ``rebuild_all`` (seeders, ``registry portfolio rebuild``, catalogue changes) gathers the same
+  facts for many systems in a few bulk queries and applies the same pure ``recommend``.
+
+Time alone changes a state (evidence turns stale, a due date or re-review date passes):
+``valid_until`` is the first such day and ``refresh_due_states`` recomputes rows that reached it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from registry.auth.models import User
+from registry.controls.applicability import active_controls, applies
+from registry.controls.models import Control, ControlAssessment, Evidence
+from registry.db import utcnow
+from registry.decisions.models import Decision
+from registry.decisions.recommendation import AnswerFact, Blocker, ControlFact, ReadinessFacts, recommend
+from registry.decisions.services import DEFAULT_MAX_EVIDENCE_AGE_DAYS, assess_system
+from registry.enums import ControlStatus, Question, Tier
+from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory
+from registry.portfolio.models import SystemBlocker, SystemState
+from registry.readiness.models import ReadinessAnswer
+
+RULE_LABELS = {
+    "unacceptable_tier": "Unacceptable risk tier",
+    "no_owner": "No active accountable owner",
+    "no_baseline": "No measured baseline metric",
+    "review_overdue": "Re-review date passed",
+    "material_change": "Re-review required after a material change",
+}
+BATCH = 500
+
+
+def _control_label(control: Control) -> str:
+    title = " ".join(control.title.split())
+    return f"{control.ref} — {title if len(title) <= 60 else title[:59].rstrip() + '…'}"
+
+
+def blocker_group(blocker: Blocker, controls: dict[int, Control]) -> tuple[str, str]:
+    """(key, label) of the group a blocker counts under: its question, its control or its rule."""
+    kind, _, ref = blocker.target.partition(":")
+    if kind == "readiness":
+        return f"question:{ref}", f"Readiness: {Question(ref).label}"
+    if kind == "control" and ref.isdigit() and int(ref) in controls:
+        control = controls[int(ref)]
+        return f"control:{control.framework.key}:{control.ref}", f"Control {_control_label(control)}"
+    return f"rule:{blocker.rule}", RULE_LABELS.get(blocker.rule, blocker.rule.replace("_", " ").capitalize())
+
+
+def _valid_until(today: date, evidence_dates: Iterable[date], due_dates: Iterable[date],
+                 expires_on: date | None, max_age_days: int) -> date | None:
+    """The first day after ``today`` on which the same facts give a different recommendation."""
+    days = [d + timedelta(days=max_age_days + 1) for d in evidence_dates]
+    days += [d + timedelta(days=1) for d in due_dates]
+    if expires_on is not None:
+        days.append(expires_on + timedelta(days=1))
+    future = [d for d in days if d > today]
+    return min(future) if future else None
+
+
+def _state_row(system_id: int, facts: ReadinessFacts, decision, controls: dict[int, Control],
+               evidence_dates: list[date], due_dates: list[date], max_age_days: int) -> tuple[dict, list[dict]]:
+    rec = recommend(facts)
+    blockers, groups = [], {}
+    for b in rec.blockers:
+        key, label = blocker_group(b, controls)
+        blockers.append({"key": key, "label": label, "rule": b.rule, "severity": b.severity, "message": b.message})
+        group = groups.setdefault(key, {"system_id": system_id, "key": key, "label": label[:300], "rule": b.rule,
+                                        "blocking": False})
+        group["blocking"] = group["blocking"] or b.blocking
+    state = {
+        "system_id": system_id,
+        "recommendation": rec.verdict,
+        "decision_id": decision.id if decision else None,
+        "decision_verdict": decision.verdict if decision else None,
+        "decided_at": decision.decided_at if decision else None,
+        "decision_expires_on": decision.expires_on if decision else None,
+        "blockers": blockers,
+        "stale_evidence": any(b.rule == "stale_evidence" for b in rec.blockers),
+        "re_review_required": bool(facts.re_review_reasons),
+        "valid_until": _valid_until(facts.today, evidence_dates, due_dates,
+                                    decision.expires_on if decision else None, max_age_days),
+        "computed_at": utcnow(),
+    }
+    return state, list(groups.values())
+
+
+def compute_state(session: Session, system: AISystem, *, today: date | None = None,
+                  max_age_days: int = DEFAULT_MAX_EVIDENCE_AGE_DAYS) -> tuple[dict, list[dict]]:
+    """The state row and blocker groups of one system, from the authoritative ``assess_system``."""
+    today = today or utcnow().date()
+    readiness = assess_system(session, system, today=today, max_age_days=max_age_days)
+    controls = {r.control.id: r.control for r in readiness.rows}
+    evidence_dates, due_dates = [], []
+    for row in readiness.rows:
+        if row.required and row.assessment is not None:
+            evidence_dates += [e.collected_on for e in row.assessment.evidence]
+            if row.status is ControlStatus.IN_PROGRESS and row.assessment.due_on is not None:
+                due_dates.append(row.assessment.due_on)
+    return _state_row(system.id, readiness.facts, readiness.decision, controls, evidence_dates, due_dates, max_age_days)
+
+
+def _write(session: Session, ids: list[int], states: list[dict], groups: list[dict]) -> None:
+    session.execute(delete(SystemBlocker).where(SystemBlocker.system_id.in_(ids)))
+    session.execute(delete(SystemState).where(SystemState.system_id.in_(ids)))
+    if states:
+        session.execute(SystemState.__table__.insert(), states)
+    if groups:
+        session.execute(SystemBlocker.__table__.insert(), groups)
+
+
+def refresh_state(session: Session, system_id: int, today: date | None = None) -> None:
+    """Recompute one system's state in the caller's transaction (no-op for an unknown id)."""
+    system = session.get(AISystem, system_id)
+    if system is None:
+        return
+    state, groups = compute_state(session, system, today=today)
+    session.flush()
+    _write(session, [system_id], [state], groups)
+
+
+def _due_ids(today: date):
+    """Systems whose state time has changed by ``today``, or that have none yet (rows added
+    before migration 0006 or by bulk inserts)."""
+    missing = select(AISystem.id).where(~select(SystemState.system_id)
+                                        .where(SystemState.system_id == AISystem.id).exists())
+    return select(SystemState.system_id).where(SystemState.valid_until <= today).union(missing)
+
+
+def refresh_due_states(session: Session, today: date) -> int:
+    """Recompute the states that the passing of time has changed by ``today``; return how many.
+    Called before the dashboard aggregates; usually touches no rows."""
+    ids = sorted(session.scalars(_due_ids(today)))
+    if ids:
+        refresh_many(session, ids, today=today)
+    return len(ids)
+
+
+def due_count(session: Session, today: date) -> int:
+    """How many states ``refresh_due_states`` would recompute (a read-only check)."""
+    return session.scalar(select(func.count()).select_from(_due_ids(today).subquery())) or 0
+
+
+def rebuild_all(session: Session, today: date | None = None) -> int:
+    """Recompute every system's state in batches (bulk queries, no per-system query); return the count."""
+    ids = list(session.scalars(select(AISystem.id).order_by(AISystem.id)))
+    refresh_many(session, ids, today=today)
+    return len(ids)
+
+
+def refresh_many(session: Session, ids: list[int], *, today: date | None = None,
+                 max_age_days: int = DEFAULT_MAX_EVIDENCE_AGE_DAYS) -> None:
+    """Bulk equivalent of ``refresh_state`` for many systems: a fixed number of queries per batch."""
+    today = today or utcnow().date()
+    session.flush()
+    controls = active_controls(session)
+    by_id = {c.id: c for c in controls}
+    for start in range(0, len(ids), BATCH):
+        batch = ids[start:start + BATCH]
+        states, groups = [], []
+        for system_id, facts, decision, evidence_dates, due_dates in _bulk_facts(session, batch, controls, today,
+                                                                                max_age_days):
+            state, g = _state_row(system_id, facts, decision, by_id, evidence_dates, due_dates, max_age_days)
+            states.append(state)
+            groups += g
+        _write(session, batch, states, groups)
+
+
+def _bulk_facts(session: Session, ids: list[int], controls: list[Control], today: date, max_age_days: int):
+    """The facts ``assess_system`` gathers, for a batch of systems, in seven queries."""
+    systems = session.execute(
+        select(AISystem.id, AISystem.tier, AISystem.kind, AISystem.re_review_required_at,
+               AISystem.re_review_reasons, User.is_active)
+        .outerjoin(User, User.id == AISystem.accountable_owner_id)
+        .where(AISystem.id.in_(ids))
+    ).all()
+    data = defaultdict(list)
+    for sid, cat in session.execute(select(SystemDataCategory.system_id, SystemDataCategory.category)
+                                    .where(SystemDataCategory.system_id.in_(ids))):
+        data[sid].append(cat.value)
+    baselines = dict(session.execute(
+        select(BaselineMetric.system_id, func.count())
+        .where(BaselineMetric.system_id.in_(ids), BaselineMetric.baseline_value.is_not(None))
+        .group_by(BaselineMetric.system_id)).all())
+    answers = defaultdict(list)
+    for sid, question, status, comment in session.execute(
+            select(ReadinessAnswer.system_id, ReadinessAnswer.question, ReadinessAnswer.status,
+                   ReadinessAnswer.review_comment).where(ReadinessAnswer.system_id.in_(ids))):
+        answers[sid].append(AnswerFact(question, status, comment))
+    assessments: dict[tuple[int, int], tuple] = {}
+    by_assessment: dict[int, tuple[int, int]] = {}
+    for aid, sid, cid, status, due_on in session.execute(
+            select(ControlAssessment.id, ControlAssessment.system_id, ControlAssessment.control_id,
+                   ControlAssessment.status, ControlAssessment.due_on).where(ControlAssessment.system_id.in_(ids))):
+        assessments[(sid, cid)] = (status, due_on)
+        by_assessment[aid] = (sid, cid)
+    evidence = defaultdict(list)
+    for aid, collected_on in session.execute(
+            select(Evidence.assessment_id, Evidence.collected_on)
+            .join(ControlAssessment, ControlAssessment.id == Evidence.assessment_id)
+            .where(ControlAssessment.system_id.in_(ids), Evidence.removed_at.is_(None))):
+        evidence[by_assessment[aid]].append(collected_on)
+    decisions = {}
+    for d in session.execute(
+            select(Decision.id, Decision.system_id, Decision.verdict, Decision.decided_at, Decision.expires_on)
+            .where(Decision.system_id.in_(ids)).order_by(Decision.decided_at, Decision.id)):
+        decisions[d.system_id] = d  # the last one wins: the latest decision, as latest_decision orders
+    for s in systems:
+        tier = Tier(s.tier)
+        facts_controls, evidence_dates, due_dates = [], [], []
+        for control in controls:
+            if not applies(control, tier, s.kind, data[s.id]):
+                continue
+            status, due_on = assessments.get((s.id, control.id), (ControlStatus.NOT_STARTED, None))
+            dates = evidence.get((s.id, control.id), [])
+            stale = sum(1 for d in dates if (today - d).days > max_age_days)
+            facts_controls.append(ControlFact(control.id, control.ref, control.title, status, due_on, stale,
+                                              len(dates) - stale))
+            evidence_dates += dates
+            if status is ControlStatus.IN_PROGRESS and due_on is not None:
+                due_dates.append(due_on)
+        decision = decisions.get(s.id)
+        facts = ReadinessFacts(
+            tier=tier,
+            owner_active=bool(s.is_active),
+            measured_baselines=baselines.get(s.id, 0),
+            answers=answers[s.id],
+            controls=facts_controls,
+            today=today,
+            decision_expires_on=decision.expires_on if decision else None,
+            re_review_reasons=list(s.re_review_reasons or []) if s.re_review_required_at else [],
+        )
+        yield s.id, facts, decision, evidence_dates, due_dates
