@@ -130,12 +130,14 @@ def register_blueprints(app: Flask) -> None:
     from registry.auth.views import bp as auth_bp
     from registry.controls.views import bp as controls_bp
     from registry.decisions.views import bp as decisions_bp
+    from registry.exports.views import bp as exports_bp
     from registry.inventory.views import bp as inventory_bp
     from registry.main.views import bp as main_bp
     from registry.readiness.views import bp as readiness_bp
     from registry.review.views import bp as review_bp
 
-    for bp in (main_bp, auth_bp, inventory_bp, readiness_bp, controls_bp, decisions_bp, review_bp, audit_bp, admin_bp):
+    for bp in (main_bp, auth_bp, inventory_bp, readiness_bp, controls_bp, decisions_bp, review_bp, audit_bp, admin_bp,
+               exports_bp):
         app.register_blueprint(bp)
     if app.config.get("TRUST_PROXY_HEADERS"):
         from werkzeug.middleware.proxy_fix import ProxyFix

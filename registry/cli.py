@@ -232,5 +232,67 @@ def audit_verify() -> None:
     sys.exit(1)
 
 
+@main.group()
+def export() -> None:
+    """Exports for operators (the same files as the web pages' export links)."""
+
+
+@export.command("inventory")
+@click.option("--format", "fmt", required=True, type=click.Choice(["xlsx", "csv"]),
+              help="xlsx: systems, controls and decisions sheets; csv: the systems sheet.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="File to write.")
+@click.option("--q", default="", help="Search text, as the inventory's search box.")
+@click.option("--business-unit", multiple=True, help="Only this business unit (repeatable).")
+@click.option("--tier", multiple=True, type=click.Choice(["low", "medium", "high", "unacceptable"]))
+@click.option("--stage", multiple=True, type=click.Choice(["idea", "pilot", "production", "retired"]))
+def export_inventory(fmt: str, output: Path, q: str, business_unit: tuple[str, ...], tier: tuple[str, ...],
+                     stage: tuple[str, ...]) -> None:
+    """Write the inventory export to a file, audited; nothing is left behind on an error."""
+    import os
+    import tempfile
+
+    from werkzeug.datastructures import MultiDict
+
+    from registry.audit.services import record_event
+    from registry.db import utcnow
+    from registry.exports.services import write_export
+    from registry.inventory.queries import InventoryFilters
+    from registry.portfolio.state import refresh_due_states
+
+    target = output.expanduser().absolute()
+    if target.is_dir():
+        _fail(f"{output} is a directory; give a file name")
+    if not target.parent.is_dir():
+        _fail(f"no such directory: {target.parent}")
+    if not os.access(target.parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        _fail(f"cannot write to {output}")
+    args = MultiDict([("q", q), *[("business_unit", v) for v in business_unit], *[("tier", v) for v in tier],
+                      *[("stage", v) for v in stage]])
+    filters = InventoryFilters.from_args(args)
+    today = utcnow().date()
+    write, read = _sessions(), current_app.extensions["registry.sessions"][1]
+    with write() as session:
+        refresh_due_states(session, today)
+        session.commit()
+    fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, read() as session:
+            result = write_export(session, None, filters, fmt, out, today=today,
+                                  max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"])
+        with write() as session:
+            record_event(session, None, "inventory.export", "inventory", None, summary=result.summary(),
+                         after=result.audit_after(filters), actor_label="command line (registry export)")
+            session.commit()
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(part, 0o666 & ~umask)  # as a plain open() would have made it
+        os.replace(part, target)
+    except BaseException:
+        Path(part).unlink(missing_ok=True)
+        raise
+    counts = ", ".join(f"{n} {title.lower()}" for title, n in result.rows.items())
+    click.echo(f"Wrote {output} ({counts}).")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

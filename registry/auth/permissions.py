@@ -26,6 +26,12 @@ def can_read_inventory(user) -> bool:
     return has_role(user, READ_INVENTORY)
 
 
+def can_export_inventory(user) -> bool:
+    """Excel/CSV exports hold nothing the inventory, controls and decision pages do not show,
+    and every role reads those: every role that reads the inventory may export it."""
+    return can_read_inventory(user)
+
+
 def can_create_system(user) -> bool:
     return has_role(user, CREATE_SYSTEM)
 
