@@ -9,9 +9,15 @@ from flask import Flask, request, url_for
 from registry import enums
 
 
-def _fmt_dt(value: datetime | None) -> str:
-    if value is None:
+def _fmt_dt(value: datetime | str | None) -> str:
+    """A UTC timestamp to the minute; also takes the ISO strings stored in snapshots."""
+    if value is None or value == "":
         return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -70,8 +76,13 @@ def fix_url(system_id: int, target: str) -> str:
     return url_for("inventory.edit", system_id=system_id)
 
 
+def register_filters(env) -> None:
+    """The formatting filters, for the app's environment and the PDF renderer's."""
+    env.filters.update(dt=_fmt_dt, date=_fmt_date, num=_fmt_number, label=_label, measure=_measure)
+
+
 def register(app: Flask) -> None:
-    app.jinja_env.filters.update(dt=_fmt_dt, date=_fmt_date, num=_fmt_number, label=_label, measure=_measure)
+    register_filters(app.jinja_env)
     app.jinja_env.globals.update(url_with=url_with, fix_url=fix_url)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

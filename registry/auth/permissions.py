@@ -16,6 +16,8 @@ DELETE_SYSTEM = {Role.ADMIN}
 MANAGE_USERS = {Role.ADMIN}
 REVIEW = {Role.COMPLIANCE}
 RECORD_DECISION = {Role.COMPLIANCE}
+READ_ALL_REPORTS = {Role.COMPLIANCE, Role.EXECUTIVE}
+VERIFY_REPORTS = {Role.COMPLIANCE}
 
 
 def has_role(user, roles: set[Role]) -> bool:
@@ -78,6 +80,18 @@ def can_record_decision(user, system, answers: dict | None = None) -> bool:
 
 def can_see_review_queue(user) -> bool:
     return has_role(user, {Role.COMPLIANCE, Role.ADMIN})
+
+
+def can_download_report(user, system) -> bool:
+    """Audit PDFs: compliance officers and executives, any system; product owners, their own systems."""
+    if has_role(user, READ_ALL_REPORTS):
+        return True
+    return has_role(user, {Role.OWNER}) and user.id in system.named_user_ids()
+
+
+def can_verify_report(user) -> bool:
+    """Upload a PDF to check it against the registry's record (and export PDFs in bulk)."""
+    return has_role(user, VERIFY_REPORTS)
 
 
 def require(allowed: bool, message: str = "Your role does not allow this.") -> None:

@@ -37,7 +37,7 @@ from registry.inventory.services import metric_snapshot, system_for_update, syst
 from registry.readiness.questions import PROMPTS, describe
 from registry.readiness.services import answers_for, context_for
 
-SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/1"
+SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/2"  # 2 adds audit_trail
 MATERIAL_FIELDS = {"tier": "Risk tier", "data_categories": "Data touched", "autonomy": "Autonomy", "kind": "Kind"}
 DEFAULT_MAX_EVIDENCE_AGE_DAYS = 365
 
@@ -115,6 +115,9 @@ def _control_fact(row, today: date, max_age_days: int) -> ControlFact:
                        row.assessment.due_on if row.assessment else None, stale, len(evidence) - stale)
 
 
+AUDIT_TRAIL_EVENTS = 30  # the most recent events of the system, frozen into the snapshot
+
+
 def build_snapshot(session: Session, state: SystemReadiness, now: datetime | None = None) -> dict:
     """The frozen record of what a decision was based on (JSON-ready, names not ids)."""
     system, today = state.system, state.today
@@ -153,6 +156,8 @@ def build_snapshot(session: Session, state: SystemReadiness, now: datetime | Non
             } for e in (a.evidence if a else [])],
         })
     head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    trail = session.scalars(select(AuditEvent).where(AuditEvent.system_id == system.id)
+                            .order_by(AuditEvent.seq.desc()).limit(AUDIT_TRAIL_EVENTS)).all()
     rec = state.recommendation
     return {
         "schema": SNAPSHOT_SCHEMA,
@@ -171,6 +176,8 @@ def build_snapshot(session: Session, state: SystemReadiness, now: datetime | Non
                            "blockers": [{"rule": b.rule, "severity": b.severity, "message": b.message}
                                         for b in rec.blockers]},
         "audit_head": {"seq": head.seq, "hash": head.hash} if head else None,
+        "audit_trail": [{"seq": e.seq, "at": e.occurred_at.isoformat(timespec="seconds"), "actor": e.actor_label,
+                         "action": e.action, "summary": e.summary, "hash": e.hash} for e in reversed(trail)],
     }
 
 
