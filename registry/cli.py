@@ -287,8 +287,10 @@ def export_inventory(fmt: str, output: Path, q: str, business_unit: tuple[str, .
         os.umask(umask)
         os.chmod(part, 0o666 & ~umask)  # as a plain open() would have made it
         os.replace(part, target)
-    except BaseException:
+    except BaseException as err:
         Path(part).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            _fail(f"cannot write {output}: {err.strerror or err}")
         raise
     counts = ", ".join(f"{n} {title.lower()}" for title, n in result.rows.items())
     click.echo(f"Wrote {output} ({counts}).")

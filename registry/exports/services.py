@@ -36,7 +36,7 @@ from registry.inventory.services import FIELD_LABELS
 
 FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",  # Flask adds "; charset=utf-8"
 }
 CHUNK = 500
 SYSTEMS, CONTROLS, DECISIONS = "Systems", "Controls", "Decisions"

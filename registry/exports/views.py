@@ -24,13 +24,18 @@ bp = Blueprint("exports", __name__)
 SPOOL_BYTES = 16 * 1024 * 1024  # larger exports go to a temporary file, not memory
 
 
-def refresh_states(today) -> None:
-    """Bring time-dependent cached states up to date, in a short write transaction of its own."""
-    from registry.portfolio.state import refresh_due_states
+def refresh_states(session, today) -> None:
+    """Bring time-dependent cached states up to date before reading them.  Usually nothing is
+    due (a read); otherwise a short write transaction of its own does it, and the request's
+    read transaction is ended so that its next query sees the refreshed rows."""
+    from registry.portfolio.state import due_count, refresh_due_states
 
-    with current_app.extensions["registry.sessions"][0]() as session:
-        refresh_due_states(session, today)
-        session.commit()
+    due = due_count(session, today)
+    session.rollback()
+    if due:
+        with current_app.extensions["registry.sessions"][0]() as writer:
+            refresh_due_states(writer, today)
+            writer.commit()
 
 
 def _download(fmt: str):
@@ -38,10 +43,11 @@ def _download(fmt: str):
     require(can_export_inventory(actor), "Your role does not allow exporting the inventory.")
     filters = InventoryFilters.from_args(request.args)
     today = utcnow().date()
-    refresh_states(today)
+    session = db_session()
+    refresh_states(session, today)
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - send_file closes it
     try:
-        result = write_export(db_session(), actor, filters, fmt, out, today=today,
+        result = write_export(session, actor, filters, fmt, out, today=today,
                               max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"])
     except BaseException:
         out.close()

@@ -50,6 +50,9 @@ MATRIX = {
     ("POST", "/systems/{id}/decisions"): {"anonymous": LOGIN, "admin": 403, "compliance": 422, "owner": 403, "other_owner": 403, "executive": 403},
     ("GET", "/systems/{id}/decisions/{decision}"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     ("GET", "/systems/{id}/decisions/{decision}/snapshot.json"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    # exports: every role that reads the inventory
+    ("GET", "/exports/systems.xlsx"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("GET", "/exports/systems.csv"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     ("GET", "/review"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 403},
     ("GET", "/healthz"): dict.fromkeys(ROLES, 200),
     ("GET", "/login"): {"anonymous": 200, "admin": 302, "compliance": 302, "owner": 302, "other_owner": 302, "executive": 302},
