@@ -8,6 +8,7 @@ options.  ``tests/web/test_query_count.py`` holds it to that.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from math import ceil
 
 from sqlalchemy import case, exists, func, or_, select
@@ -15,8 +16,10 @@ from sqlalchemy.orm import Session, aliased, selectinload
 
 from registry.auth.models import User
 from registry.auth.permissions import can_read_inventory, require
-from registry.enums import DataCategory, Kind, Stage, Tier
+from registry.db import utcnow
+from registry.enums import DataCategory, Kind, Stage, Tier, Verdict
 from registry.inventory.models import AISystem, SystemDataCategory
+from registry.portfolio.models import SystemBlocker, SystemState
 
 SORTS = {
     "name": "Name",
@@ -27,6 +30,9 @@ SORTS = {
     "updated": "Last updated",
 }
 MAX_PAGE_SIZE = 200
+UNDECIDED = "undecided"
+REVIEW_DUE = {"overdue": "Re-review overdue", "30d": "Re-review due within 30 days"}
+REVIEW_WINDOW_DAYS = 30
 
 
 @dataclass
@@ -38,6 +44,13 @@ class InventoryFilters:
     business_unit: list[str] = field(default_factory=list)
     owner: list[int] = field(default_factory=list)
     data: list[str] = field(default_factory=list)
+    # From the portfolio state cache (registry.portfolio): the dashboard's numbers link here.
+    verdict: list[str] = field(default_factory=list)  # current decision, or "undecided"
+    recommendation: list[str] = field(default_factory=list)
+    blocker: str = ""  # a blocker group key, e.g. "question:drift"; systems it blocks
+    stale_evidence: bool = False
+    re_review: bool = False  # re-review required after a material change
+    review_due: str = ""  # "overdue" or "30d"
     sort: str = "name"
     descending: bool = False
     page: int = 1
@@ -73,6 +86,12 @@ class InventoryFilters:
             business_unit=[v[:120] for v in args.getlist("business_unit") if v],
             owner=owners,
             data=allowed("data", DataCategory.values()),
+            verdict=allowed("verdict", [*Verdict.values(), UNDECIDED]),
+            recommendation=allowed("recommendation", Verdict.values()),
+            blocker=(args.get("blocker") or "").strip()[:200],
+            stale_evidence=args.get("stale_evidence") == "1",
+            re_review=args.get("re_review") == "1",
+            review_due=args.get("review_due") if args.get("review_due") in REVIEW_DUE else "",
             sort=sort if sort in SORTS else "name",
             descending=descending,
             page=page,
@@ -80,7 +99,22 @@ class InventoryFilters:
         )
 
     def active(self) -> bool:
-        return bool(self.q or self.stage or self.tier or self.kind or self.business_unit or self.owner or self.data)
+        return bool(self.q or self.stage or self.tier or self.kind or self.business_unit or self.owner or self.data
+                    or self.portfolio_active())
+
+    def portfolio_active(self) -> bool:
+        return bool(self.verdict or self.recommendation or self.blocker or self.stale_evidence or self.re_review
+                    or self.review_due)
+
+    def args(self, **changes) -> dict:
+        """The filters as query arguments (no paging or sort), for links that keep them."""
+        out = {"q": self.q or None, "stage": self.stage, "tier": self.tier, "kind": self.kind,
+               "business_unit": self.business_unit, "owner": self.owner, "data": self.data,
+               "verdict": self.verdict, "recommendation": self.recommendation, "blocker": self.blocker or None,
+               "stale_evidence": "1" if self.stale_evidence else None, "re_review": "1" if self.re_review else None,
+               "review_due": self.review_due or None}
+        out.update(changes)
+        return {k: v for k, v in out.items() if v not in (None, [], "")}
 
 
 @dataclass
@@ -90,6 +124,7 @@ class InventoryPage:
     filters: InventoryFilters
     business_units: list[str]
     owners: list[tuple[int, str]]
+    blocker_label: str | None = None
 
     @property
     def pages(self) -> int:
@@ -135,6 +170,37 @@ def _where(stmt, f: InventoryFilters):
                 SystemDataCategory.category.in_([DataCategory(d) for d in f.data]),
             )
         )
+    if f.portfolio_active():
+        stmt = _where_state(stmt, f)
+    return stmt
+
+
+def _where_state(stmt, f: InventoryFilters, today: date | None = None):
+    """Filters on the cached per-system state (``system_states``; one row per system)."""
+    today = today or utcnow().date()
+    state = exists().where(SystemState.system_id == AISystem.id)
+    conditions = []
+    if f.verdict:
+        chosen = [Verdict(v) for v in f.verdict if v != UNDECIDED]
+        either = [SystemState.decision_verdict.in_(chosen)] if chosen else []
+        if UNDECIDED in f.verdict:
+            either.append(SystemState.decision_verdict.is_(None))
+        conditions.append(or_(*either))
+    if f.recommendation:
+        conditions.append(SystemState.recommendation.in_([Verdict(v) for v in f.recommendation]))
+    if f.stale_evidence:
+        conditions.append(SystemState.stale_evidence.is_(True))
+    if f.re_review:
+        conditions.append(SystemState.re_review_required.is_(True))
+    if f.review_due == "overdue":
+        conditions.append(SystemState.decision_expires_on < today)
+    elif f.review_due == "30d":
+        conditions.append(SystemState.decision_expires_on.between(today, today + timedelta(days=REVIEW_WINDOW_DAYS)))
+    if conditions:
+        stmt = stmt.where(state.where(*conditions))
+    if f.blocker:
+        stmt = stmt.where(exists().where(SystemBlocker.system_id == AISystem.id, SystemBlocker.key == f.blocker,
+                                         SystemBlocker.blocking.is_(True)))
     return stmt
 
 
@@ -184,7 +250,11 @@ def list_systems(session: Session, actor: User, f: InventoryFilters) -> Inventor
             .order_by(User.name)
         )
     ]
-    return InventoryPage(systems=systems, total=total, filters=f, business_units=units, owners=owners)
+    blocker_label = None
+    if f.blocker:
+        blocker_label = session.scalar(select(SystemBlocker.label).where(SystemBlocker.key == f.blocker).limit(1))
+    return InventoryPage(systems=systems, total=total, filters=f, business_units=units, owners=owners,
+                         blocker_label=blocker_label or f.blocker)
 
 
 def systems_owned_by(session: Session, user: User, limit: int = 50) -> list[AISystem]:

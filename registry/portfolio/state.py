@@ -71,11 +71,16 @@ def _valid_until(today: date, evidence_dates: Iterable[date], due_dates: Iterabl
 
 
 def _state_row(system_id: int, facts: ReadinessFacts, decision, controls: dict[int, Control],
-               evidence_dates: list[date], due_dates: list[date], max_age_days: int) -> tuple[dict, list[dict]]:
+               evidence_dates: list[date], due_dates: list[date], max_age_days: int,
+               group_cache: dict | None = None) -> tuple[dict, list[dict]]:
     rec = recommend(facts)
     blockers, groups = [], {}
+    group_cache = {} if group_cache is None else group_cache
     for b in rec.blockers:
-        key, label = blocker_group(b, controls)
+        cached = group_cache.get((b.target, b.rule))
+        if cached is None:
+            cached = group_cache[(b.target, b.rule)] = blocker_group(b, controls)
+        key, label = cached
         blockers.append({"key": key, "label": label, "rule": b.rule, "severity": b.severity, "message": b.message})
         group = groups.setdefault(key, {"system_id": system_id, "key": key, "label": label[:300], "rule": b.rule,
                                         "blocking": False})
@@ -118,7 +123,12 @@ def _write(session: Session, ids: list[int], states: list[dict], groups: list[di
     if states:
         session.execute(SystemState.__table__.insert(), states)
     if groups:
-        session.execute(SystemBlocker.__table__.insert(), groups)
+        # Plain DB-API executemany: hundreds of thousands of small rows at 10,000 systems.
+        conn = session.connection()
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(
+            f"INSERT INTO system_blockers (system_id, key, label, rule, blocking) VALUES ({', '.join([mark] * 5)})",
+            [(g["system_id"], g["key"], g["label"], g["rule"], g["blocking"]) for g in groups])
 
 
 def refresh_state(session: Session, system_id: int, today: date | None = None) -> None:
@@ -167,19 +177,24 @@ def refresh_many(session: Session, ids: list[int], *, today: date | None = None,
     session.flush()
     controls = active_controls(session)
     by_id = {c.id: c for c in controls}
+    group_cache: dict = {}
+    required_cache: dict = {}
     for start in range(0, len(ids), BATCH):
         batch = ids[start:start + BATCH]
         states, groups = [], []
-        for system_id, facts, decision, evidence_dates, due_dates in _bulk_facts(session, batch, controls, today,
-                                                                                max_age_days):
-            state, g = _state_row(system_id, facts, decision, by_id, evidence_dates, due_dates, max_age_days)
+        for system_id, facts, decision, evidence_dates, due_dates in _bulk_facts(
+                session, batch, controls, today, max_age_days, required_cache):
+            state, g = _state_row(system_id, facts, decision, by_id, evidence_dates, due_dates, max_age_days,
+                                  group_cache)
             states.append(state)
             groups += g
         _write(session, batch, states, groups)
 
 
-def _bulk_facts(session: Session, ids: list[int], controls: list[Control], today: date, max_age_days: int):
-    """The facts ``assess_system`` gathers, for a batch of systems, in seven queries."""
+def _bulk_facts(session: Session, ids: list[int], controls: list[Control], today: date, max_age_days: int,
+                required_cache: dict):
+    """The facts ``assess_system`` gathers, for a batch of systems, in seven queries.
+    ``required_cache`` remembers the required controls per (tier, kind, data) profile."""
     systems = session.execute(
         select(AISystem.id, AISystem.tier, AISystem.kind, AISystem.re_review_required_at,
                AISystem.re_review_reasons, User.is_active)
@@ -220,9 +235,11 @@ def _bulk_facts(session: Session, ids: list[int], controls: list[Control], today
     for s in systems:
         tier = Tier(s.tier)
         facts_controls, evidence_dates, due_dates = [], [], []
-        for control in controls:
-            if not applies(control, tier, s.kind, data[s.id]):
-                continue
+        profile = (tier, s.kind, tuple(sorted(data[s.id])))
+        required = required_cache.get(profile)
+        if required is None:
+            required = required_cache[profile] = [c for c in controls if applies(c, tier, s.kind, data[s.id])]
+        for control in required:
             status, due_on = assessments.get((s.id, control.id), (ControlStatus.NOT_STARTED, None))
             dates = evidence.get((s.id, control.id), [])
             stale = sum(1 for d in dates if (today - d).days > max_age_days)
