@@ -91,6 +91,11 @@ def seed(demo: bool, synthetic: int | None, if_empty: bool) -> None:
                     _fail("the database already holds data; demo data goes into an empty database only")
                 counts = load_demo(session)
                 click.echo(f"Loaded the demo portfolio: {counts['systems']} systems, {counts['users']} accounts.")
+                from registry.reports.services import issue_missing
+
+                session.commit()
+                issued = issue_missing(session, _report_limits())
+                click.echo(f"Issued the audit PDFs of its {len(issued)} decisions.")
             if synthetic:
                 started = time.perf_counter()
                 seed_synthetic(session, synthetic)
@@ -294,6 +299,110 @@ def export_inventory(fmt: str, output: Path, q: str, business_unit: tuple[str, .
         raise
     counts = ", ".join(f"{n} {title.lower()}" for title, n in result.rows.items())
     click.echo(f"Wrote {output} ({counts}).")
+
+
+@main.group()
+def report() -> None:
+    """Audit PDFs of recorded decisions: list, export, verify, issue, worker."""
+
+
+def _report_limits():
+    from registry.reports.services import RenderLimits
+
+    return RenderLimits(current_app.config["REPORT_TIMEOUT_SECONDS"], current_app.config["REPORT_MAX_MEMORY_MB"])
+
+
+@report.command("list")
+def report_list() -> None:
+    """One line per recorded decision: decision id, system id, system name, verdict, date (tab-separated)."""
+    from registry.reports.services import list_decisions
+
+    with current_app.extensions["registry.sessions"][1]() as session:
+        for decision_id, system_id, name, verdict, decided_at in list_decisions(session):
+            clean = " ".join(name.split())  # a tab or newline in a name must not break the columns
+            click.echo(f"{decision_id}\t{system_id}\t{clean}\t{verdict.label}\t{decided_at.date().isoformat()}")
+
+
+@report.command("export")
+@click.argument("decision_id", type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the PDF.")
+def report_export(decision_id: int, output: Path) -> None:
+    """Write the stored audit PDF of DECISION_ID (rendering and storing it first if it has none)."""
+    from registry.audit.services import record_event
+    from registry.reports.services import ensure_report, get_decision
+
+    target = output.expanduser().absolute()
+    if not target.parent.is_dir():
+        _fail(f"no such directory: {target.parent}")
+    with _sessions()() as session:
+        try:
+            decision = get_decision(session, decision_id)
+            report = ensure_report(session, decision, _report_limits())
+            data, doc_id = report.pdf, report.document_id
+            record_event(session, None, "report.export", "decision", decision.id, system_id=decision.system_id,
+                         summary=f"Exported the audit PDF {doc_id} of decision #{decision.id}",
+                         after={"document_id": doc_id, "pdf_sha256": report.sha256},
+                         actor_label="command line (registry report export)")
+            part = target.with_name(f".{target.name}.part")
+            try:
+                part.write_bytes(data)
+                part.replace(target)
+            except OSError as err:
+                part.unlink(missing_ok=True)
+                session.rollback()
+                _fail(f"cannot write {output}: {err.strerror or err}")
+            session.commit()
+        except DomainError as err:
+            session.rollback()
+            _fail(_describe(err))
+    click.echo(f"Wrote {output}: {doc_id}, {len(data):,} bytes.")
+
+
+@report.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def report_verify(file: Path) -> None:
+    """Check FILE against its printed hash and the registry's record; exit 0 only if authentic and unaltered."""
+    from registry.reports.verify import verify_pdf
+
+    with current_app.extensions["registry.sessions"][1]() as session:
+        result = verify_pdf(session, file.read_bytes())
+    for check in result.checks:
+        click.echo(f"[{'PASS' if check.ok else 'FAIL'}] {check.label}: {check.detail}")
+    click.echo(result.verdict)
+    if not result.authentic:
+        sys.exit(1)
+
+
+@report.command("issue")
+def report_issue() -> None:
+    """Render and store the audit PDF of every decision that has none yet."""
+    from registry.reports.services import issue_missing
+
+    with _sessions()() as session:
+        try:
+            issued = issue_missing(session, _report_limits())
+            session.commit()
+        except DomainError as err:
+            session.rollback()
+            _fail(_describe(err))
+    click.echo(f"Issued {len(issued)} audit PDFs.")
+
+
+@report.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def report_worker(burst: bool) -> None:
+    """Run the RQ worker that builds bulk ZIP exports (needs REDIS_URL)."""
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        _fail("REDIS_URL is not set; without it, exports run inside the web server and need no worker")
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    from registry.reports.bulk import QUEUE_NAME
+
+    connection = Redis.from_url(url)
+    SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection).work(burst=burst)
 
 
 if __name__ == "__main__":  # pragma: no cover

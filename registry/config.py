@@ -58,6 +58,11 @@ def load_config(overrides: dict | None = None) -> dict:
         "EVIDENCE_DIR": os.environ.get("EVIDENCE_DIR") or str(INSTANCE_DIR / "evidence"),
         "EVIDENCE_MAX_BYTES": int(os.environ.get("EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024))),
         "EVIDENCE_MAX_AGE_DAYS": int(os.environ.get("EVIDENCE_MAX_AGE_DAYS", "365")),
+        # Audit PDFs: rendering limits, bulk ZIP exports (RQ on Redis when REDIS_URL is set).
+        "REPORT_TIMEOUT_SECONDS": float(os.environ.get("REPORT_TIMEOUT_SECONDS", "60")),
+        "REPORT_MAX_MEMORY_MB": int(os.environ.get("REPORT_MAX_MEMORY_MB", "768")),
+        "EXPORT_DIR": os.environ.get("EXPORT_DIR") or str(INSTANCE_DIR / "exports"),
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
     }
     if overrides:
         config.update(overrides)

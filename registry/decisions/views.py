@@ -9,13 +9,14 @@ from flask_login import current_user, login_required
 
 from registry import db_session
 from registry.audit.views import record_export
-from registry.auth.permissions import can_record_decision, require
+from registry.auth.permissions import can_download_report, can_record_decision, require
 from registry.decisions import services
 from registry.decisions.forms import DecisionForm
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services as inventory
 from registry.inventory.forms import attach_errors
 from registry.readiness.services import answers_for
+from registry.reports.services import document_id, report_for
 
 bp = Blueprint("decisions", __name__)
 
@@ -75,7 +76,21 @@ def index(system_id: int):
     session.commit()
     flash(f"Recorded {decision.verdict.label}. The snapshot it was based on is frozen "
           f"(SHA-256 {decision.snapshot_sha256[:12]}…).", "success")
+    _issue_report(session, decision)
     return redirect(url_for("decisions.show", system_id=system_id, decision_id=decision.id))
+
+
+def _issue_report(session, decision) -> None:
+    """Render and store the audit PDF now; if that fails, the first download tries again."""
+    from registry.reports.services import RenderLimits, ReportUnavailable, ensure_report
+
+    cfg = current_app.config
+    try:
+        ensure_report(session, decision, RenderLimits(cfg["REPORT_TIMEOUT_SECONDS"], cfg["REPORT_MAX_MEMORY_MB"]))
+        session.commit()
+    except ReportUnavailable as err:
+        session.rollback()
+        flash(f"{err.message} The decision is recorded; the PDF will be produced when someone downloads it.", "error")
 
 
 @bp.get("/systems/<int:system_id>/decisions/<int:decision_id>")
@@ -88,7 +103,8 @@ def show(system_id: int, decision_id: int):
     state = services.assess_system(session, system, max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"])
     return render_template("decisions/show.html", system=system, state=state, decision=decision,
                            snap=decision.snapshot, superseded=latest is not None and latest.id != decision.id,
-                           tab="decisions")
+                           tab="decisions", report=report_for(session, decision.id),
+                           can_download=can_download_report(current_user, system), document_id=document_id)
 
 
 @bp.get("/systems/<int:system_id>/decisions/<int:decision_id>/snapshot.json")

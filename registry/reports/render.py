@@ -8,9 +8,10 @@
   (``REPORT_MAX_MEMORY_MB`` above the parent's size) and a wall-clock limit
   (``REPORT_TIMEOUT_SECONDS``).  A breach or a crash becomes :class:`RenderError`, whose
   message is meant for the user.
-- Determinism: the creation and modification dates come from the caller (the decision's
-  time) and the PDF identifier from the document id, so rendering the same snapshot twice
-  gives the same bytes with the same WeasyPrint version.
+- Determinism: the creation and modification dates (document, attachment, font subsets via
+  ``SOURCE_DATE_EPOCH``) come from the caller (the decision's time) and the PDF identifier
+  from the document id, so rendering the same snapshot twice gives the same bytes with the
+  same WeasyPrint and fontTools versions.  A test holds it to that.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import multiprocessing
 import os
 import resource
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from weasyprint.urls import URLFetcher, URLFetcherResponse
@@ -74,13 +76,13 @@ class RenderedPdf:
     peak_rss_kib: int = 0  # the rendering process's peak resident size (0 when rendered in-process)
 
 
-def render_pdf(html: str, *, variant: str | None = "pdf/a-3b", attachments=(), identifier: str | None = None,
-               timeout: float | None = None, max_memory_mb: int | None = None,
+def render_pdf(html: str, *, variant: str | None = "pdf/a-3u", attachments=(), identifier: str | None = None,
+               created: datetime | None = None, timeout: float | None = None, max_memory_mb: int | None = None,
                in_process: bool = False) -> RenderedPdf:
     """Render ``html`` (a complete document; title, author, description, language and
     ``dcterms.created`` come from its ``<head>``).  ``attachments`` are ``(name, bytes,
     description)`` triples embedded as PDF/A-3 associated files."""
-    job = (html, variant, tuple(attachments), identifier)
+    job = (html, variant, tuple(attachments), identifier, created)
     if in_process:
         return _render(*job)
     timeout = timeout or DEFAULT_TIMEOUT_SECONDS
@@ -143,14 +145,19 @@ def _font_config():
     return _FONT_CONFIG
 
 
-def _render(html: str, variant: str | None, attachments: tuple, identifier: str | None) -> RenderedPdf:
+def _render(html: str, variant: str | None, attachments: tuple, identifier: str | None,
+            created: datetime | None = None) -> RenderedPdf:
     from weasyprint import HTML, Attachment
+
+    if created is not None:
+        # fontTools stamps each subset font with "now" unless SOURCE_DATE_EPOCH says otherwise.
+        os.environ["SOURCE_DATE_EPOCH"] = str(int(created.timestamp()))
 
     fetcher = PackagedAssetFetcher()
     document = HTML(string=html, base_url=ASSET_BASE_URL, url_fetcher=fetcher).render(
         font_config=_font_config())
     files = [Attachment(file_obj=io.BytesIO(data), name=name, description=description, relationship="Source",
-                        url_fetcher=fetcher, base_url=ASSET_BASE_URL)
+                        url_fetcher=fetcher, base_url=ASSET_BASE_URL, created=created, modified=created)
              for name, data, description in attachments]
     options = {"attachments": files, "pdf_variant": variant}
     if identifier:

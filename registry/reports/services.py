@@ -114,18 +114,26 @@ def render_decision_pdf(decision: Decision, limits: RenderLimits = RenderLimits(
     attachment = (SNAPSHOT_FILE, canonical_json(decision.snapshot).encode(),
                   f"Decision snapshot, canonical JSON, SHA-256 {decision.snapshot_sha256}")
     try:
-        return render_pdf(html, attachments=[attachment], identifier=doc_id, timeout=limits.timeout,
-                          max_memory_mb=limits.max_memory_mb)
+        return render_pdf(html, attachments=[attachment], identifier=doc_id, created=decision.decided_at,
+                          timeout=limits.timeout, max_memory_mb=limits.max_memory_mb)
     except RenderError as err:
         raise ReportUnavailable(f"The audit PDF of decision #{decision.id} could not be produced: {err}") from err
 
 
 def ensure_report(session: Session, decision: Decision, limits: RenderLimits = RenderLimits()) -> DecisionReport:
     """The stored PDF of ``decision``, rendering and storing it the first time."""
-    report = session.scalar(select(DecisionReport).where(DecisionReport.decision_id == decision.id))
+    report = report_for(session, decision.id)
     if report is not None:
         return report
-    rendered = render_decision_pdf(decision, limits)
+    return store_report(session, decision, render_decision_pdf(decision, limits))
+
+
+def store_report(session: Session, decision: Decision, rendered) -> DecisionReport:
+    """Store a rendered PDF as the one issued for ``decision``; if another process stored one
+    first, theirs stays the issued one and is returned."""
+    existing = report_for(session, decision.id)
+    if existing is not None:
+        return existing
     report = DecisionReport(
         decision_id=decision.id, document_id=document_id(decision), pdf=rendered.pdf,
         sha256=hashlib.sha256(rendered.pdf).hexdigest(), size_bytes=len(rendered.pdf),
@@ -137,8 +145,7 @@ def ensure_report(session: Session, decision: Decision, limits: RenderLimits = R
             session.add(report)
             session.flush()
     except IntegrityError:
-        # Someone else stored it first: theirs is the one issued.
-        report = session.scalar(select(DecisionReport).where(DecisionReport.decision_id == decision.id))
+        report = report_for(session, decision.id)
     return report
 
 
@@ -151,20 +158,30 @@ def reports_issued(session: Session, decision_ids: list[int]) -> dict[int, Decis
     return {r.decision_id: r for r in rows}
 
 
-def download_report(session: Session, actor: User, decision: Decision, *, address: str | None = None,
-                    limits: RenderLimits = RenderLimits()) -> DecisionReport:
-    """The PDF for ``actor`` to download, with its audit event in the same transaction."""
+def record_download(session: Session, actor: User, decision: Decision, report: DecisionReport, *,
+                    address: str | None = None) -> None:
+    """Check the actor may download the PDF and audit the download (same transaction)."""
+    require(can_download_report(actor, _system_of(session, decision)),
+            "You may download the audit PDFs of your own systems only.")
+    record_event(session, actor, "report.download", "decision", decision.id, system_id=decision.system_id,
+                 summary=f"Downloaded the audit PDF {report.document_id} of decision #{decision.id}",
+                 after={"document_id": report.document_id, "pdf_sha256": report.sha256}, address=address)
+
+
+def _system_of(session: Session, decision: Decision):
     from registry.inventory.models import AISystem
 
     system = session.get(AISystem, decision.system_id)
     if system is None:
         raise NotFound("There is no such system.")
-    require(can_download_report(actor, system), "You may download the audit PDFs of your own systems only.")
-    report = ensure_report(session, decision, limits)
-    record_event(session, actor, "report.download", "decision", decision.id, system_id=decision.system_id,
-                 summary=f"Downloaded the audit PDF {report.document_id} of decision #{decision.id}",
-                 after={"document_id": report.document_id, "pdf_sha256": report.sha256}, address=address)
-    return report
+    return system
+
+
+def issue_missing(session: Session, limits: RenderLimits = RenderLimits()) -> list[DecisionReport]:
+    """Render and store the PDF of every decision that has none yet (seeder, operators)."""
+    missing = session.scalars(select(Decision).where(~Decision.id.in_(select(DecisionReport.decision_id)))
+                              .order_by(Decision.id)).all()
+    return [ensure_report(session, d, limits) for d in missing]
 
 
 def list_decisions(session: Session):

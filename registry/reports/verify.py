@@ -1,0 +1,151 @@
+"""Is this audit PDF authentic and unaltered?  Plain answers for the CLI and the upload page.
+
+Four checks, each reported with what was found:
+
+1. the file is a readable PDF carrying an embedded ``snapshot.json``;
+2. the SHA-256 of that embedded snapshot equals the hash printed on every page;
+3. the registry holds a decision with that document id whose recorded snapshot hash is the
+   same (and whose stored snapshot still hashes to it);
+4. the file is byte for byte the PDF the registry issued for that decision.
+
+Checks 1–2 need nothing but the file (an auditor can redo them with any PDF tool and
+``sha256sum``); 3–4 compare with the registry's record.  Only when all pass is the PDF
+authentic and unaltered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from registry.decisions.models import Decision
+from registry.decisions.services import snapshot_hash
+from registry.reports.models import DecisionReport
+from registry.reports.services import SNAPSHOT_FILE
+
+HASH_RE = re.compile(r"Snapshot SHA-256 ?([0-9a-f]{64})")
+DOC_ID_RE = re.compile(r"Document (RR-\d{6}-[0-9A-F]{8})")
+MAX_PAGES_READ = 500
+
+
+@dataclass
+class Check:
+    label: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Verification:
+    checks: list[Check] = field(default_factory=list)
+    document_id: str | None = None
+    decision_id: int | None = None
+    system_id: int | None = None
+    file_sha256: str = ""
+
+    @property
+    def authentic(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks) and len(self.checks) == 4
+
+    @property
+    def verdict(self) -> str:
+        if self.authentic:
+            return (f"AUTHENTIC AND UNALTERED: this is the audit PDF {self.document_id} the registry issued for "
+                    f"decision #{self.decision_id}.")
+        failed = next((c for c in self.checks if not c.ok), None)
+        reason = f"{failed.label}: {failed.detail}" if failed else "the checks could not be completed."
+        return f"NOT VERIFIED: do not rely on this PDF. {reason}"
+
+    def add(self, label: str, ok: bool, detail: str) -> bool:
+        self.checks.append(Check(label, ok, detail))
+        return ok
+
+
+@dataclass
+class PdfContents:
+    snapshot_bytes: bytes | None
+    printed_hashes: set[str]
+    printed_doc_ids: set[str]
+    pages: int
+    pdfa: str | None
+
+
+def read_pdf(data: bytes) -> PdfContents:
+    """The embedded snapshot and the printed hash and document id; ValueError if unreadable."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        attachments = reader.attachments
+        snapshot = attachments.get(SNAPSHOT_FILE)
+        hashes, doc_ids = set(), set()
+        pages = reader.pages
+        for page in list(pages)[:MAX_PAGES_READ]:
+            text = page.extract_text() or ""
+            hashes.update(HASH_RE.findall(text))
+            doc_ids.update(DOC_ID_RE.findall(text))
+        xmp = reader.xmp_metadata
+        pdfa = None
+        if xmp is not None:
+            raw = xmp.stream.get_data().decode("utf-8", "replace")
+            part = re.search(r'pdfaid:part="(\d)"', raw)
+            conformance = re.search(r'pdfaid:conformance="([A-Za-z])"', raw)
+            if part:
+                pdfa = f"PDF/A-{part.group(1)}{(conformance.group(1) if conformance else '').lower()}"
+        return PdfContents(snapshot[0] if snapshot else None, hashes, doc_ids, len(pages), pdfa)
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError,
+            RecursionError, UnicodeError) as err:
+        raise ValueError(f"the file is not a readable PDF ({type(err).__name__})") from err
+
+
+def verify_pdf(session: Session, data: bytes) -> Verification:
+    result = Verification(file_sha256=hashlib.sha256(data).hexdigest())
+    try:
+        contents = read_pdf(data)
+    except ValueError as err:
+        result.add("Readable audit PDF", False, str(err).capitalize() + ".")
+        return result
+    if contents.snapshot_bytes is None:
+        result.add("Readable audit PDF", False, f"The PDF has no embedded {SNAPSHOT_FILE}: it is not a registry "
+                                                "audit PDF, or the snapshot was removed.")
+        return result
+    result.add("Readable audit PDF", True, f"{contents.pages} pages, {contents.pdfa or 'no PDF/A identification'}, "
+                                           f"embedded {SNAPSHOT_FILE} of {len(contents.snapshot_bytes):,} bytes.")
+
+    embedded = hashlib.sha256(contents.snapshot_bytes).hexdigest()
+    if len(contents.printed_hashes) != 1:
+        found = "no snapshot hash" if not contents.printed_hashes else "different hashes on different pages"
+        result.add("Embedded snapshot matches the printed hash", False, f"The document shows {found}.")
+        return result
+    printed = next(iter(contents.printed_hashes))
+    if not result.add("Embedded snapshot matches the printed hash", embedded == printed,
+                      f"Embedded snapshot hashes to {embedded}; the pages print {printed}."):
+        return result
+
+    if len(contents.printed_doc_ids) != 1:
+        result.add("Matches the registry's record", False, "The document does not show a single document id.")
+        return result
+    result.document_id = next(iter(contents.printed_doc_ids))
+    report = session.query(DecisionReport).filter_by(document_id=result.document_id).one_or_none()
+    if report is None:
+        result.add("Matches the registry's record", False,
+                   f"This registry has issued no document {result.document_id}.")
+        return result
+    decision = session.get(Decision, report.decision_id)
+    result.decision_id, result.system_id = decision.id, decision.system_id
+    recorded_ok = snapshot_hash(decision.snapshot) == decision.snapshot_sha256
+    if not result.add("Matches the registry's record",
+                      recorded_ok and decision.snapshot_sha256 == printed == report.snapshot_sha256,
+                      f"Decision #{decision.id} records snapshot {decision.snapshot_sha256}"
+                      + ("" if recorded_ok else " but its stored snapshot no longer hashes to it") + "."):
+        return result
+    result.add("Identical to the issued file", result.file_sha256 == report.sha256,
+               f"This file's SHA-256 is {result.file_sha256}; the issued PDF's is {report.sha256}.")
+    return result
