@@ -39,7 +39,8 @@ CATALOGUE_TABLES = {"frameworks", "controls"}
 def app(database_url, tmp_path_factory):
     app = create_app({"DATABASE_URL": database_url, "TESTING": True, "TESTING_CHEAP_PASSWORDS": True,
                       "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": True,
-                      "EVIDENCE_DIR": str(tmp_path_factory.mktemp("evidence"))})
+                      "EVIDENCE_DIR": str(tmp_path_factory.mktemp("evidence")),
+                      "EXPORT_DIR": str(tmp_path_factory.mktemp("exports")), "REDIS_URL": None})
     with app.extensions["registry.sessions"][0]() as s:
         load_default_catalogues(s)  # kept across tests (see _empty_database); its audit events are not
         s.execute(text("DELETE FROM audit_events"))

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import io
 import multiprocessing
 import os
@@ -114,6 +115,7 @@ def render_pdf(html: str, *, variant: str | None = "pdf/a-3u", attachments=(), i
 
 
 def _child(sender, job, max_memory_mb: int) -> None:
+    faulthandler.disable()  # a render that runs out of memory is reported by the parent, not dumped
     try:
         limit = _current_vm_bytes() + max_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

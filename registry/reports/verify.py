@@ -110,7 +110,8 @@ def verify_pdf(session: Session, data: bytes) -> Verification:
     try:
         contents = read_pdf(data)
     except ValueError as err:
-        result.add("Readable audit PDF", False, str(err).capitalize() + ".")
+        message = str(err)
+        result.add("Readable audit PDF", False, message[:1].upper() + message[1:] + ".")
         return result
     if contents.snapshot_bytes is None:
         result.add("Readable audit PDF", False, f"The PDF has no embedded {SNAPSHOT_FILE}: it is not a registry "

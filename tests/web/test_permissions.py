@@ -53,6 +53,14 @@ MATRIX = {
     # exports: every role that reads the inventory
     ("GET", "/exports/systems.xlsx"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     ("GET", "/exports/systems.csv"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    # audit PDFs: compliance and executives any system, owners their own; verify and bulk export: compliance
+    ("GET", "/systems/{id}/decisions/{decision}/audit.pdf"): {"anonymous": LOGIN, "admin": 403, "compliance": 200, "owner": 200, "other_owner": 403, "executive": 200},
+    ("GET", "/reports/verify"): {"anonymous": LOGIN, "admin": 403, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 403},
+    ("POST", "/reports/verify"): {"anonymous": LOGIN, "admin": 403, "compliance": 422, "owner": 403, "other_owner": 403, "executive": 403},
+    ("GET", "/reports/exports"): {"anonymous": LOGIN, "admin": 403, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 403},
+    ("POST", "/reports/exports"): {"anonymous": LOGIN, "admin": 403, "compliance": 422, "owner": 403, "other_owner": 403, "executive": 403},
+    ("GET", "/reports/exports/{job}"): {"anonymous": LOGIN, "admin": 403, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 403},
+    ("GET", "/reports/exports/{job}/download"): {"anonymous": LOGIN, "admin": 403, "compliance": 302, "owner": 403, "other_owner": 403, "executive": 403},
     ("GET", "/review"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 403},
     ("GET", "/healthz"): dict.fromkeys(ROLES, 200),
     ("GET", "/login"): {"anonymous": 200, "admin": 302, "compliance": 302, "owner": 302, "other_owner": 302, "executive": 302},
@@ -80,6 +88,8 @@ def test_role_route_matrix(app, session, people, as_role, method, route, role, e
         ids["control"], ids["evidence"] = _control_with_evidence(app, session, people["owner"], system)
     if "{decision}" in route:
         ids["decision"] = _decision(session, people["compliance"], system)
+    if "{job}" in route:
+        ids["job"] = _export_job(session, people["compliance"], system)
     url = route.format(**ids)
     browser = as_role(role)
     if method == "GET":
@@ -116,6 +126,17 @@ def _decision(session, officer, system) -> int:
     return decision.id
 
 
+def _export_job(session, officer, system) -> int:
+    """A queued bulk export of the officer's (never run here)."""
+    from registry.inventory.queries import InventoryFilters
+    from registry.reports.bulk import create_job
+
+    _decision(session, officer, system)
+    job = create_job(session, officer, InventoryFilters(), backend="thread")
+    session.commit()
+    return job.id
+
+
 def test_every_route_is_in_the_matrix(app):
     """A new route must be added to the matrix above (static files excepted)."""
     routes = set()
@@ -125,7 +146,7 @@ def test_every_route_is_in_the_matrix(app):
         path = str(rule.rule)
         for old, new in (("<int:system_id>", "{id}"), ("<int:user_id>", "{user}"), ("<key>", "{key}"),
                          ("<int:control_id>", "{control}"), ("<int:evidence_id>", "{evidence}"),
-                         ("<int:decision_id>", "{decision}")):
+                         ("<int:decision_id>", "{decision}"), ("<int:job_id>", "{job}")):
             path = path.replace(old, new)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             routes.add((method, path))

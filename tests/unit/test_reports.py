@@ -1,0 +1,255 @@
+"""The audit PDF: contents from the snapshot, PDF/A with the embedded snapshot, verification, safety, limits."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import json
+import re
+import threading
+
+import pytest
+from pypdf import PdfReader, PdfWriter
+
+from registry.audit.services import canonical_json
+from registry.decisions.services import record_decision
+from registry.enums import Question
+from registry.reports.render import PackagedAssetFetcher, RenderError, render_pdf
+from registry.reports.services import document_id, ensure_report, render_decision_pdf, report_html
+from registry.reports.verify import verify_pdf
+from tests.builders import accept_all_answers, implement_all_controls
+from tests.conftest import make_system
+
+LOW = {"kind": "predictive_model", "affects": ["internal_staff"], "data_categories": [], "autonomy": "human_in_the_loop",
+       "risk": {"prohibited_practice": "none", "decision_domains": [], "legal_effect": False}}
+RATIONALE = "All five answers accepted; every required control implemented with current evidence."
+
+
+def _decide(session, people, rationale=RATIONALE, **overrides):
+    system = make_system(session, people["owner"], **{**LOW, **overrides})
+    accept_all_answers(session, people, system)
+    implement_all_controls(session, people["owner"], system)
+    decision = record_decision(session, people["compliance"], system.id, {
+        "verdict": "conditional_go", "rationale": rationale,
+        "conditions": "Monthly drift review with the claims lead\nRe-run the rollback drill"})
+    session.commit()
+    return system, decision
+
+
+@pytest.fixture
+def decided(session, people):
+    return _decide(session, people)
+
+
+def _text(pdf: bytes) -> list[str]:
+    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def test_the_pdf_carries_everything_an_auditor_needs(session, people, decided):
+    system, decision = decided
+    report = ensure_report(session, decision)
+    session.commit()
+    pages = _text(report.pdf)
+    text = "\n".join(pages)
+    assert report.page_count == len(pages) >= 8
+    assert "CONDITIONAL GO" in pages[0] and system.name in pages[0]
+    assert document_id(decision) in pages[0] and decision.snapshot_sha256 in pages[0]
+    for question in Question:
+        assert question.label in text, question
+    for control in decision.snapshot["controls"]:
+        assert control["ref"] in text
+    assert "Monthly drift review with the claims lead" in text
+    assert "Claims triaged within 24 hours" in text  # the baseline metric, in the table and the chart
+    for number, page in enumerate(pages, start=1):
+        assert f"Page {number} of {len(pages)}" in page
+        assert f"Snapshot SHA-256 {decision.snapshot_sha256}" in page
+        assert f"Document {document_id(decision)}" in page
+    # sections in the order the issue lists them
+    order = ["Executive summary", "System profile", "Scaling-readiness answers", "Baseline metrics", "Controls",
+             "Evidence index", "Audit trail excerpt", "Sign-off"]
+    positions = [text.index(heading) for heading in order]
+    assert positions == sorted(positions)
+
+
+def test_the_pdf_is_pdf_a_with_the_snapshot_embedded_and_metadata_set(session, people, decided):
+    _system, decision = decided
+    pdf = render_decision_pdf(decision).pdf
+    reader = PdfReader(io.BytesIO(pdf))
+    embedded = reader.attachments["snapshot.json"][0]
+    assert json.loads(embedded) == decision.snapshot
+    assert hashlib.sha256(embedded).hexdigest() == decision.snapshot_sha256
+    xmp = reader.xmp_metadata.stream.get_data().decode()
+    assert 'pdfaid:part="3"' in xmp and 'pdfaid:conformance="U"' in xmp
+    assert reader.trailer["/Root"]["/Lang"] == "en"
+    meta = reader.metadata
+    assert decision.snapshot["system"]["name"] in meta.title
+    assert meta.author == people["compliance"].label
+    assert document_id(decision) in meta.subject
+    # every font is embedded (PDF/A) and is one of the app's packaged fonts
+    fonts = set()
+    for page in reader.pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            descriptor = font["/DescendantFonts"][0].get_object()["/FontDescriptor"] if "/DescendantFonts" in font else font["/FontDescriptor"]
+            assert "/FontFile2" in descriptor or "/FontFile3" in descriptor or "/FontFile" in descriptor
+            fonts.add(str(font["/BaseFont"]).split("+")[-1])
+    assert fonts and fonts <= {"Registry-Sans", "Registry-Sans-Bold", "Registry-Sans-Italic", "Registry-Mono"}, fonts
+
+
+def test_rendering_the_same_snapshot_twice_gives_the_same_bytes(session, people, decided):
+    _system, decision = decided
+    assert render_decision_pdf(decision).pdf == render_decision_pdf(decision).pdf
+
+
+def test_the_stored_pdf_is_issued_once_and_served_identically(session, people, decided):
+    _system, decision = decided
+    first = ensure_report(session, decision)
+    session.commit()
+    again = ensure_report(session, decision)
+    assert again.id == first.id and again.pdf == first.pdf
+    assert first.sha256 == hashlib.sha256(first.pdf).hexdigest() and first.size_bytes == len(first.pdf)
+
+
+def test_verify_accepts_the_issued_pdf(session, people, decided):
+    _system, decision = decided
+    report = ensure_report(session, decision)
+    session.commit()
+    result = verify_pdf(session, report.pdf)
+    assert result.authentic, result.checks
+    assert result.decision_id == decision.id and result.document_id == report.document_id
+    assert result.verdict.startswith("AUTHENTIC AND UNALTERED")
+
+
+def _replace_attachment(pdf: bytes, data: bytes) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    names = writer._root_object["/Names"]["/EmbeddedFiles"]["/Names"]
+    spec = names[1].get_object()
+    stream = spec["/EF"]["/F"].get_object()
+    stream.set_data(data)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_verify_fails_when_one_byte_of_the_embedded_snapshot_changes(session, people, decided):
+    _system, decision = decided
+    report = ensure_report(session, decision)
+    session.commit()
+    original = PdfReader(io.BytesIO(report.pdf)).attachments["snapshot.json"][0]
+    tampered_json = original.replace(b'"verdict":"conditional_go"', b'"verdict":"conditional_gO"', 1)
+    assert tampered_json != original and len(tampered_json) == len(original)
+    result = verify_pdf(session, _replace_attachment(report.pdf, tampered_json))
+    assert not result.authentic
+    failed = [c for c in result.checks if not c.ok]
+    assert failed[0].label == "Embedded snapshot matches the printed hash"
+    assert result.verdict.startswith("NOT VERIFIED")
+
+
+def test_verify_fails_when_the_printed_hash_differs_from_the_embedded_snapshot(session, people, decided):
+    _system, decision = decided
+    ensure_report(session, decision)
+    session.commit()
+    forged_hash = "0" * 64
+    html = report_html(decision.id, decision.snapshot, forged_hash, document_id(decision))
+    forged = render_pdf(html, attachments=[("snapshot.json", canonical_json(decision.snapshot).encode(), "x")]).pdf
+    result = verify_pdf(session, forged)
+    assert not result.authentic
+    assert [c.label for c in result.checks if not c.ok] == ["Embedded snapshot matches the printed hash"]
+
+
+def test_verify_fails_for_a_flipped_byte_anywhere_and_for_non_pdfs(session, people, decided):
+    _system, decision = decided
+    report = ensure_report(session, decision)
+    session.commit()
+    damaged = bytearray(report.pdf)
+    damaged[len(damaged) // 2] ^= 0x01
+    assert not verify_pdf(session, bytes(damaged)).authentic
+    junk = verify_pdf(session, b"not a pdf at all")
+    assert not junk.authentic and "not a readable PDF" in junk.checks[0].detail
+    bare = render_pdf("<html><body><p>Looks official</p></body></html>").pdf
+    assert "no embedded snapshot.json" in verify_pdf(session, bare).checks[0].detail
+
+
+def test_verify_fails_when_the_registry_never_issued_the_document(session, people, decided):
+    """A PDF rendered outside the registry from a copied snapshot: checks 1–2 pass, the record check fails."""
+    _system, decision = decided
+    html = report_html(decision.id, decision.snapshot, decision.snapshot_sha256, document_id(decision))
+    copy = render_pdf(html, attachments=[("snapshot.json", canonical_json(decision.snapshot).encode(), "x")]).pdf
+    result = verify_pdf(session, copy)  # no report was ever stored for this decision
+    assert [c.ok for c in result.checks] == [True, True, False]
+    assert "has issued no document" in result.checks[-1].detail
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self):  # noqa: N802
+        _Recorder.hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def listener():
+    _Recorder.hits = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_hostile_user_text_is_shown_as_text_and_fetches_nothing(session, people, listener):
+    hostile_name = f'<img src="file:///etc/passwd"> Evil <b>model</b> url({listener}/name)'
+    purpose = (f'<style>@import url("{listener}/import.css");</style><link rel="stylesheet" href="{listener}/x.css">'
+               f'<div style="background: url({listener}/bg.png)">x</div> ' + "A" * 3500)
+    huge = "W" * 8000  # one unbroken 8,000-character word in the rationale
+    system, decision = _decide(session, people, name=hostile_name[:200], purpose=purpose, rationale=huge)
+    assert decision.rationale == huge
+    html = report_html(decision.id, decision.snapshot, decision.snapshot_sha256, document_id(decision))
+    assert "<img src=" not in html and "&lt;img src=&#34;file:///etc/passwd&#34;&gt;" in html
+    pdf = render_decision_pdf(decision).pdf
+    text = "\n".join(_text(pdf))
+    assert '<img src="file:///etc/passwd">' in text  # shown as text
+    assert "root:x:0:0" not in text
+    assert _Recorder.hits == []
+
+
+def test_the_url_fetcher_serves_packaged_assets_only(listener):
+    fetcher = PackagedAssetFetcher()
+    base = "https://assets.registry.invalid/static/"
+    assert fetcher.fetch(base + "pdf/report.css").read().startswith(b"/*")
+    for url in ["file:///etc/passwd", f"{listener}/x.png", "https://example.com/a.css", "data:text/css,body{}",
+                base + "../registry/config.py", base + "registry.css", base + "pdf/../../README.md",
+                base + "fonts/%2e%2e/x.ttf", "ftp://127.0.0.1/x"]:
+        with pytest.raises(ValueError):
+            fetcher.fetch(url)
+    assert len(fetcher.refused) == 9
+
+
+def test_even_raw_hostile_html_renders_without_fetching(listener):
+    html = (f'<html><head><link rel="stylesheet" href="{listener}/a.css"><style>@import url({listener}/b.css);'
+            f'body {{ background: url({listener}/c.png) }}</style></head><body>'
+            f'<img src="file:///etc/passwd"><img src="{listener}/d.png"><iframe src="{listener}/e"></iframe>'
+            f'<object data="{listener}/f"></object><p>Still renders</p></body></html>')
+    pdf = render_pdf(html, variant=None).pdf
+    assert pdf.startswith(b"%PDF") and "Still renders" in _text(pdf)[0]
+    assert _Recorder.hits == []
+
+
+def test_rendering_that_takes_too_long_is_stopped_with_a_message():
+    slow = "<html><body>" + "<table>" + "<tr><td>cell</td><td>cell</td></tr>" * 40000 + "</table></body></html>"
+    with pytest.raises(RenderError, match="longer than 0.5 seconds"):
+        render_pdf(slow, timeout=0.5)
+
+
+def test_rendering_that_needs_too_much_memory_is_stopped_with_a_message():
+    big = "<html><body>" + "<p>" + "word " * 400000 + "</p></body></html>"
+    with pytest.raises(RenderError, match=re.compile("memory|stopped unexpectedly")):
+        render_pdf(big, max_memory_mb=8, timeout=60)
