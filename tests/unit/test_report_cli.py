@@ -1,0 +1,63 @@
+"""`registry report …` and the demo's audit PDFs, through Click's runner against the test database."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from registry.audit.models import AuditEvent
+from registry.cli import main
+from registry.decisions.models import Decision
+from registry.inventory.models import AISystem
+from registry.reports.models import DecisionReport
+
+
+def test_demo_decisions_have_pdfs_and_the_report_commands_work(app, session, tmp_path):
+    runner = app.test_cli_runner()
+
+    def cli(*args):
+        return runner.invoke(main, list(args))
+
+    seeded = cli("seed", "--demo")
+    assert seeded.exit_code == 0, seeded.output
+    session.commit()
+    decisions = session.scalars(select(Decision).order_by(Decision.id)).all()
+    reports = {r.decision_id: r for r in session.scalars(select(DecisionReport))}
+    assert decisions and set(reports) == {d.id for d in decisions}  # every demo decision has its PDF
+    assert f"Issued the audit PDFs of its {len(decisions)} decisions." in seeded.output
+
+    listed = cli("report", "list")
+    assert listed.exit_code == 0
+    lines = listed.output.strip().split("\n")
+    assert len(lines) == len(decisions)
+    first = decisions[0]
+    name = session.scalar(select(AISystem.name).where(AISystem.id == first.system_id))
+    assert lines[0].split("\t") == [str(first.id), str(first.system_id), name, first.verdict.label,
+                                    first.decided_at.date().isoformat()]
+
+    session.commit()  # release SQLite's write lock before the command writes
+    out = tmp_path / "audit.pdf"
+    exported = cli("report", "export", str(first.id), "-o", str(out))
+    assert exported.exit_code == 0, exported.output
+    assert out.read_bytes() == reports[first.id].pdf
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(AuditEvent)
+                          .where(AuditEvent.action == "report.export")) == 1
+    session.commit()
+
+    verified = cli("report", "verify", str(out))
+    assert verified.exit_code == 0 and "AUTHENTIC AND UNALTERED" in verified.output
+    assert verified.output.count("[PASS]") == 4
+
+    damaged = bytearray(out.read_bytes())
+    damaged[-200] ^= 0x20
+    bad = tmp_path / "damaged.pdf"
+    bad.write_bytes(bytes(damaged))
+    refused = cli("report", "verify", str(bad))
+    assert refused.exit_code == 1 and "NOT VERIFIED" in refused.output
+
+    assert cli("report", "issue").output.strip() == "Issued 0 audit PDFs."
+    missing = cli("report", "export", "999999", "-o", str(tmp_path / "x.pdf"))
+    assert missing.exit_code == 2 and "There is no decision #999999" in missing.output
+    nowhere = cli("report", "export", str(first.id), "-o", str(tmp_path / "no" / "such" / "x.pdf"))
+    assert nowhere.exit_code == 2 and "no such directory" in nowhere.output
+    assert cli("report", "worker").exit_code == 2  # REDIS_URL unset in tests
