@@ -1,7 +1,8 @@
 """Benchmarks through the WSGI app (Flask's test client, no network), at 10,000 systems.
 
 Reports: seeding time; p50/p95 of the inventory list (plain, filtered, searched, sorted,
-deep page) and of the system page; audit-chain verification of 1,000,000 events.  Targets
+deep page) and of the system page; inventory exports (XLSX and CSV of every system: time, size, peak memory);
+audit-chain verification of 1,000,000 events.  Targets
 from the issues: list p95 <= 100 ms, system page p95 <= 50 ms, seeding 10,000 < 10 s,
 audit verify of 1,000,000 events <= 2 s.
 """
@@ -85,6 +86,75 @@ def bench_audit_verify(write) -> tuple[float, int]:
     return verify_s, report.checked
 
 
+def bench_exports(client, url: str) -> dict[str, dict]:
+    """Inventory exports of every system through the app: the median of 3 downloads per format.
+
+    Peak memory is measured in a child process per format, on the same database, around one
+    ``write_export`` to a file: ``rss`` is how far the child's peak resident set size rose
+    above its resident size just before the export (Linux: the peak is reset through
+    /proc/self/clear_refs, then read as VmHWM from /proc/self/status), and ``py`` is
+    tracemalloc's peak of Python allocations during the export (a second child, since
+    tracemalloc slows the export down).  The web page spools the file in memory up to
+    16 MiB, then to a temporary file; that buffer is not counted here.
+    """
+    import json
+    import subprocess
+
+    figures = {}
+    for fmt in ("xlsx", "csv"):
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            response = client.get(f"/exports/systems.{fmt}")
+            size = len(response.get_data())
+            times.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.status_code
+        memory = {}
+        for mode in ("rss", "py"):
+            child = subprocess.run([sys.executable, __file__, "--export-memory", fmt, mode],
+                                   env={**os.environ, "BENCH_EXPORT_URL": url}, capture_output=True, text=True,
+                                   check=True)
+            memory.update(json.loads(child.stdout.strip().splitlines()[-1]))
+        figures[fmt] = {"seconds": statistics.median(times), "bytes": size, **memory}
+        rows = ", ".join(f"{n:,} {t.lower()}" for t, n in memory["rows"].items())
+        print(f"export {fmt.upper():4}: {statistics.median(times):.2f} s (median of 3; "
+              f"{', '.join(f'{t:.2f}' for t in times)} s), {size / 1e6:.1f} MB, {rows}; "
+              f"peak memory: RSS +{memory['rss_mb']:.0f} MiB (peak RSS {memory['peak_rss_mb']:.0f} MiB), "
+              f"Python allocations {memory['py_mb']:.0f} MiB (tracemalloc)")
+    return figures
+
+
+def export_memory_child(fmt: str, mode: str) -> None:
+    """Child process of ``bench_exports``: one export to a file, its memory as a JSON line."""
+    import json
+    import tracemalloc
+
+    from registry.db import utcnow
+    from registry.exports.services import write_export
+    from registry.inventory.queries import InventoryFilters
+
+    def status_kib(field: str) -> int:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+    app = create_app({"DATABASE_URL": os.environ["BENCH_EXPORT_URL"], "SECRET_KEY": "bench"})
+    with app.app_context(), app.extensions["registry.sessions"][1]() as session, \
+            tempfile.TemporaryFile() as out:
+        session.execute(select(func.count(AISystem.id))).scalar()  # connect before measuring
+        if mode == "py":
+            tracemalloc.start()
+        else:
+            with open("/proc/self/clear_refs", "w") as clear:
+                clear.write("5")  # reset the peak resident set size to the current one
+            before = status_kib("VmRSS")
+        result = write_export(session, None, InventoryFilters(), fmt, out, today=utcnow().date())
+        if mode == "py":
+            print(json.dumps({"py_mb": tracemalloc.get_traced_memory()[1] / 2**20}))
+            return
+        peak = status_kib("VmHWM")
+    print(json.dumps({"rss_mb": (peak - before) / 1024, "peak_rss_mb": peak / 1024, "rows": result.rows}))
+
+
 def main() -> int:
     url = fresh_database(f"{tempfile.mkdtemp(prefix='registry-bench-')}/bench.sqlite3")
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": True})
@@ -166,6 +236,8 @@ def main() -> int:
     list_p95 = percentiles(list_samples)[1]
     sys_p95 = percentiles(sys_samples)[1]
 
+    bench_exports(client, url)
+
     verify_s, verified = bench_audit_verify(write)
 
     pages_p95 = max(percentiles(v)[1] for v in page_samples.values())
@@ -177,4 +249,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--export-memory"]:
+        export_memory_child(*sys.argv[2:4])
+        sys.exit(0)
     sys.exit(main())
