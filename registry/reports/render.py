@@ -86,6 +86,7 @@ def render_pdf(html: str, *, variant: str | None = "pdf/a-3u", attachments=(), i
     job = (html, variant, tuple(attachments), identifier, created)
     if in_process:
         return _render(*job)
+    _warm_up()
     timeout = timeout or DEFAULT_TIMEOUT_SECONDS
     max_memory_mb = max_memory_mb or DEFAULT_MAX_MEMORY_MB
     ctx = multiprocessing.get_context("fork")
@@ -112,6 +113,20 @@ def render_pdf(html: str, *, variant: str | None = "pdf/a-3u", attachments=(), i
         raise RenderError(outcome[1])
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return RenderedPdf(outcome[1], outcome[2], peak if peak > before else before)
+
+
+_WARM = False
+WARM_UP_HTML = ('<html><head><link rel="stylesheet" href="pdf/report.css"></head>'
+                '<body><p>Warm <b>up</b> <i>fonts</i> <span class="mono">0</span></p></body></html>')
+
+
+def _warm_up() -> None:
+    """Load WeasyPrint and the packaged fonts once in the parent, so every forked render
+    starts with them (saves about 0.2 s a render)."""
+    global _WARM
+    if not _WARM:
+        _render(WARM_UP_HTML, None, (), None)
+        _WARM = True
 
 
 def _child(sender, job, max_memory_mb: int) -> None:
