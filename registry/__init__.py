@@ -133,12 +133,13 @@ def register_blueprints(app: Flask) -> None:
     from registry.exports.views import bp as exports_bp
     from registry.inventory.views import bp as inventory_bp
     from registry.main.views import bp as main_bp
+    from registry.portfolio.views import bp as portfolio_bp
     from registry.readiness.views import bp as readiness_bp
     from registry.reports.views import bp as reports_bp
     from registry.review.views import bp as review_bp
 
     for bp in (main_bp, auth_bp, inventory_bp, readiness_bp, controls_bp, decisions_bp, review_bp, audit_bp, admin_bp,
-               exports_bp, reports_bp):
+               exports_bp, reports_bp, portfolio_bp):
         app.register_blueprint(bp)
     if app.config.get("TRUST_PROXY_HEADERS"):
         from werkzeug.middleware.proxy_fix import ProxyFix

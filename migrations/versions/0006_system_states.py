@@ -51,14 +51,13 @@ def upgrade() -> None:
         "system_blockers",
         sa.Column("system_id", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("label", sa.String(length=300), nullable=False),
-        sa.Column("rule", sa.String(length=60), nullable=False),
         sa.Column("blocking", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["system_id"], ["ai_systems.id"], name=op.f("fk_system_blockers_system_id_ai_systems"),
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("system_id", "key", name=op.f("pk_system_blockers")),
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_system_blockers_key", "system_blockers", ["key", "blocking"])
+    op.create_index("ix_system_blockers_key", "system_blockers", ["blocking", "key", "system_id"])
     stage = sa.Enum("idea", "pilot", "production", "retired", name="stage", native_enum=False, length=32)
     op.create_table(
         "stage_changes",
@@ -67,17 +66,21 @@ def upgrade() -> None:
         sa.Column("from_stage", stage, nullable=True),
         sa.Column("stage", stage, nullable=False),
         sa.Column("entered_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("left_at", registry.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("days_in_stage", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(["system_id"], ["ai_systems.id"], name=op.f("fk_stage_changes_system_id_ai_systems"),
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stage_changes")),
     )
     op.create_index("ix_stage_changes_system", "stage_changes", ["system_id", "entered_at"])
     op.create_index("ix_stage_changes_stage", "stage_changes", ["stage", "system_id"])
+    op.create_index("ix_stage_changes_stay", "stage_changes", ["stage", "days_in_stage"])
     op.execute("INSERT INTO stage_changes (system_id, from_stage, stage, entered_at) "
                "SELECT id, NULL, stage, created_at FROM ai_systems")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_stage_changes_stay", table_name="stage_changes")
     op.drop_index("ix_stage_changes_stage", table_name="stage_changes")
     op.drop_index("ix_stage_changes_system", table_name="stage_changes")
     op.drop_table("stage_changes")

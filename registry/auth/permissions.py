@@ -82,6 +82,11 @@ def can_see_review_queue(user) -> bool:
     return has_role(user, {Role.COMPLIANCE, Role.ADMIN})
 
 
+def can_see_portfolio(user) -> bool:
+    """The portfolio dashboard and its PDF: executives, compliance officers and admins (read-only)."""
+    return has_role(user, {Role.EXECUTIVE, Role.COMPLIANCE, Role.ADMIN})
+
+
 def can_download_report(user, system) -> bool:
     """Audit PDFs: compliance officers and executives, any system; product owners, their own systems."""
     if has_role(user, READ_ALL_REPORTS):

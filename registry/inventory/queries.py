@@ -140,6 +140,11 @@ def filtered_ids_query(f: InventoryFilters):
     return _where(select(AISystem.id), f)
 
 
+def with_filters(stmt, f: InventoryFilters):
+    """Add the inventory's WHERE clause (live systems matching ``f``) to a statement over ai_systems."""
+    return _where(stmt, f)
+
+
 def ordered_ids_query(f: InventoryFilters):
     """Every matching system's id in the list's order, without paging (exports)."""
     owner = aliased(User)
@@ -252,7 +257,9 @@ def list_systems(session: Session, actor: User, f: InventoryFilters) -> Inventor
     ]
     blocker_label = None
     if f.blocker:
-        blocker_label = session.scalar(select(SystemBlocker.label).where(SystemBlocker.key == f.blocker).limit(1))
+        from registry.portfolio.state import group_labels
+
+        blocker_label = group_labels(session, [f.blocker]).get(f.blocker)
     return InventoryPage(systems=systems, total=total, filters=f, business_units=units, owners=owners,
                          blocker_label=blocker_label or f.blocker)
 

@@ -43,8 +43,14 @@ def _record_stage_changes(session: Session, _ctx, _instances) -> None:
         if isinstance(obj, AISystem):
             history = inspect(obj).attrs.stage.history
             if history.added and history.deleted and history.added[0] != history.deleted[0]:
+                now = utcnow()
+                with session.no_autoflush:
+                    for stay in session.scalars(select(StageChange).where(StageChange.system_id == obj.id,
+                                                                          StageChange.left_at.is_(None))):
+                        stay.left_at = now
+                        stay.days_in_stage = max(0.0, (now - stay.entered_at).total_seconds() / 86400)
                 session.add(StageChange(system_id=obj.id, from_stage=history.deleted[0], stage=history.added[0],
-                                        entered_at=utcnow()))
+                                        entered_at=now))
 
 
 @event.listens_for(Session, "after_flush")

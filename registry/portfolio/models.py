@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.db import Base, enum_column, utcnow
@@ -47,15 +47,19 @@ class SystemState(Base):
 
 
 class SystemBlocker(Base):
-    """One open item group per system (normalised from ``SystemState.blockers`` for SQL counts)."""
+    """One blocker group (a question, a control or a rule) holding a system back, for SQL counts.
+
+    Normalised from ``SystemState.blockers``; deliberately narrow (a live system typically has
+    dozens, so 10,000 systems make hundreds of thousands of rows) and, on SQLite, clustered by
+    its primary key.  Labels come from ``registry.portfolio.state.group_labels``.  Deleted
+    systems keep none, so the unfiltered count needs no join.
+    """
 
     __tablename__ = "system_blockers"
-    __table_args__ = (Index("ix_system_blockers_key", "key", "blocking"),)
+    __table_args__ = (Index("ix_system_blockers_key", "blocking", "key", "system_id"), {"sqlite_with_rowid": False})
 
     system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    label: Mapped[str] = mapped_column(String(300))
-    rule: Mapped[str] = mapped_column(String(60))
     blocking: Mapped[bool] = mapped_column(default=True)
 
 
@@ -64,13 +68,17 @@ class StageChange(Base):
 
     __tablename__ = "stage_changes"
     __table_args__ = (Index("ix_stage_changes_system", "system_id", "entered_at"),
-                      Index("ix_stage_changes_stage", "stage", "system_id"))
+                      Index("ix_stage_changes_stage", "stage", "system_id"),
+                      Index("ix_stage_changes_stay", "stage", "days_in_stage"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"))
     from_stage: Mapped[Stage | None] = mapped_column(enum_column(Stage))
     stage: Mapped[Stage] = mapped_column(enum_column(Stage))
     entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the system moves on: when, and how many days it stayed (for the median).
+    left_at: Mapped[datetime | None]
+    days_in_stage: Mapped[float | None] = mapped_column(Float)
 
     system: Mapped[AISystem] = relationship()
 

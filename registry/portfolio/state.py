@@ -59,6 +59,31 @@ def blocker_group(blocker: Blocker, controls: dict[int, Control]) -> tuple[str, 
     return f"rule:{blocker.rule}", RULE_LABELS.get(blocker.rule, blocker.rule.replace("_", " ").capitalize())
 
 
+def group_labels(session: Session, keys: Iterable[str]) -> dict[str, str]:
+    """Readable labels for blocker group keys (one query for the controls among them)."""
+    labels, wanted = {}, {}
+    for key in keys:
+        kind, _, rest = key.partition(":")
+        if kind == "question" and rest in Question.values():
+            labels[key] = f"Readiness: {Question(rest).label}"
+        elif kind == "rule":
+            labels[key] = RULE_LABELS.get(rest, rest.replace("_", " ").capitalize())
+        elif kind == "control":
+            framework, _, ref = rest.partition(":")
+            wanted[(framework, ref)] = key
+        else:
+            labels[key] = key
+    if wanted:
+        refs = {ref for _, ref in wanted}
+        for control in session.scalars(select(Control).where(Control.ref.in_(refs))):
+            key = wanted.get((control.framework.key, control.ref))
+            if key:
+                labels[key] = f"Control {_control_label(control)}"
+    for key in wanted.values():
+        labels.setdefault(key, key)
+    return labels
+
+
 def _valid_until(today: date, evidence_dates: Iterable[date], due_dates: Iterable[date],
                  expires_on: date | None, max_age_days: int) -> date | None:
     """The first day after ``today`` on which the same facts give a different recommendation."""
@@ -70,9 +95,9 @@ def _valid_until(today: date, evidence_dates: Iterable[date], due_dates: Iterabl
     return min(future) if future else None
 
 
-def _state_row(system_id: int, facts: ReadinessFacts, decision, controls: dict[int, Control],
+def _state_row(system_id: int, live: bool, facts: ReadinessFacts, decision, controls: dict[int, Control],
                evidence_dates: list[date], due_dates: list[date], max_age_days: int,
-               group_cache: dict | None = None) -> tuple[dict, list[dict]]:
+               group_cache: dict | None = None) -> tuple[dict, list[tuple]]:
     rec = recommend(facts)
     blockers, groups = [], {}
     group_cache = {} if group_cache is None else group_cache
@@ -82,9 +107,7 @@ def _state_row(system_id: int, facts: ReadinessFacts, decision, controls: dict[i
             cached = group_cache[(b.target, b.rule)] = blocker_group(b, controls)
         key, label = cached
         blockers.append({"key": key, "label": label, "rule": b.rule, "severity": b.severity, "message": b.message})
-        group = groups.setdefault(key, {"system_id": system_id, "key": key, "label": label[:300], "rule": b.rule,
-                                        "blocking": False})
-        group["blocking"] = group["blocking"] or b.blocking
+        groups[key] = groups.get(key, False) or b.blocking
     state = {
         "system_id": system_id,
         "recommendation": rec.verdict,
@@ -99,7 +122,8 @@ def _state_row(system_id: int, facts: ReadinessFacts, decision, controls: dict[i
                                     decision.expires_on if decision else None, max_age_days),
         "computed_at": utcnow(),
     }
-    return state, list(groups.values())
+    # (system_id, key, blocking) rows for system_blockers; none for a deleted system
+    return state, [(system_id, key, blocking) for key, blocking in groups.items()] if live else []
 
 
 def compute_state(session: Session, system: AISystem, *, today: date | None = None,
@@ -114,10 +138,10 @@ def compute_state(session: Session, system: AISystem, *, today: date | None = No
             evidence_dates += [e.collected_on for e in row.assessment.evidence]
             if row.status is ControlStatus.IN_PROGRESS and row.assessment.due_on is not None:
                 due_dates.append(row.assessment.due_on)
-    return _state_row(system.id, readiness.facts, readiness.decision, controls, evidence_dates, due_dates, max_age_days)
+    return _state_row(system.id, system.deleted_at is None, readiness.facts, readiness.decision, controls, evidence_dates, due_dates, max_age_days)
 
 
-def _write(session: Session, ids: list[int], states: list[dict], groups: list[dict]) -> None:
+def _write(session: Session, ids: list[int], states: list[dict], groups: list[tuple]) -> None:
     session.execute(delete(SystemBlocker).where(SystemBlocker.system_id.in_(ids)))
     session.execute(delete(SystemState).where(SystemState.system_id.in_(ids)))
     if states:
@@ -127,8 +151,7 @@ def _write(session: Session, ids: list[int], states: list[dict], groups: list[di
         conn = session.connection()
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         conn.exec_driver_sql(
-            f"INSERT INTO system_blockers (system_id, key, label, rule, blocking) VALUES ({', '.join([mark] * 5)})",
-            [(g["system_id"], g["key"], g["label"], g["rule"], g["blocking"]) for g in groups])
+            f"INSERT INTO system_blockers (system_id, key, blocking) VALUES ({mark}, {mark}, {mark})", groups)
 
 
 def refresh_state(session: Session, system_id: int, today: date | None = None) -> None:
@@ -182,9 +205,9 @@ def refresh_many(session: Session, ids: list[int], *, today: date | None = None,
     for start in range(0, len(ids), BATCH):
         batch = ids[start:start + BATCH]
         states, groups = [], []
-        for system_id, facts, decision, evidence_dates, due_dates in _bulk_facts(
+        for system_id, live, facts, decision, evidence_dates, due_dates in _bulk_facts(
                 session, batch, controls, today, max_age_days, required_cache):
-            state, g = _state_row(system_id, facts, decision, by_id, evidence_dates, due_dates, max_age_days,
+            state, g = _state_row(system_id, live, facts, decision, by_id, evidence_dates, due_dates, max_age_days,
                                   group_cache)
             states.append(state)
             groups += g
@@ -196,7 +219,7 @@ def _bulk_facts(session: Session, ids: list[int], controls: list[Control], today
     """The facts ``assess_system`` gathers, for a batch of systems, in seven queries.
     ``required_cache`` remembers the required controls per (tier, kind, data) profile."""
     systems = session.execute(
-        select(AISystem.id, AISystem.tier, AISystem.kind, AISystem.re_review_required_at,
+        select(AISystem.id, AISystem.deleted_at, AISystem.tier, AISystem.kind, AISystem.re_review_required_at,
                AISystem.re_review_reasons, User.is_active)
         .outerjoin(User, User.id == AISystem.accountable_owner_id)
         .where(AISystem.id.in_(ids))
@@ -259,4 +282,4 @@ def _bulk_facts(session: Session, ids: list[int], controls: list[Control], today
             decision_expires_on=decision.expires_on if decision else None,
             re_review_reasons=list(s.re_review_reasons or []) if s.re_review_required_at else [],
         )
-        yield s.id, facts, decision, evidence_dates, due_dates
+        yield s.id, s.deleted_at is None, facts, decision, evidence_dates, due_dates

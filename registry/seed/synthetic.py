@@ -189,8 +189,12 @@ def _stage_history(session: Session, ids: list[int], systems: list[dict], rng: r
         span = (now - row["created_at"]).total_seconds()
         offsets = sorted(rng.uniform(0, span) for _ in path[1:])
         previous = None
-        for stage, offset in zip(path, [0.0, *offsets], strict=True):
+        starts = [0.0, *offsets]
+        for i, (stage, offset) in enumerate(zip(path, starts, strict=True)):
+            left = starts[i + 1] if i + 1 < len(starts) else None
             rows.append({"system_id": system_id, "from_stage": previous, "stage": stage,
-                         "entered_at": row["created_at"] + timedelta(seconds=offset)})
+                         "entered_at": row["created_at"] + timedelta(seconds=offset),
+                         "left_at": row["created_at"] + timedelta(seconds=left) if left is not None else None,
+                         "days_in_stage": (left - offset) / 86400 if left is not None else None})
             previous = stage
     session.execute(StageChange.__table__.insert(), rows)

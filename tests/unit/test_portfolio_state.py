@@ -41,7 +41,7 @@ def assert_no_drift(session, today: date | None = None) -> int:
     cached = {s.system_id: s for s in session.scalars(select(SystemState))}
     groups: dict[int, dict] = {}
     for b in session.scalars(select(SystemBlocker)):
-        groups.setdefault(b.system_id, {})[b.key] = (b.label, b.blocking)
+        groups.setdefault(b.system_id, {})[b.key] = b.blocking
     systems = list(session.scalars(select(AISystem)).unique())
     assert set(cached) == {s.id for s in systems}, "a system has no cached state (or a state has no system)"
     for system in systems:
@@ -51,7 +51,7 @@ def assert_no_drift(session, today: date | None = None) -> int:
         row = cached[system.id]
         for name in COMPARED:
             assert getattr(row, name) == expected[name], f"system #{system.id} {system.name}: {name} drifted"
-        assert groups.get(system.id, {}) == {g["key"]: (g["label"], g["blocking"]) for g in expected_groups}
+        assert groups.get(system.id, {}) == {key: blocking for _sid, key, blocking in expected_groups}
     return len(systems)
 
 

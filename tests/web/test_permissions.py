@@ -61,6 +61,9 @@ MATRIX = {
     ("POST", "/reports/exports"): {"anonymous": LOGIN, "admin": 403, "compliance": 422, "owner": 403, "other_owner": 403, "executive": 403},
     ("GET", "/reports/exports/{job}"): {"anonymous": LOGIN, "admin": 403, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 403},
     ("GET", "/reports/exports/{job}/download"): {"anonymous": LOGIN, "admin": 403, "compliance": 302, "owner": 403, "other_owner": 403, "executive": 403},
+    # the portfolio dashboard and its PDF: executives, compliance officers and admins
+    ("GET", "/portfolio"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 200},
+    ("GET", "/portfolio.pdf"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 200},
     ("GET", "/review"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 403},
     ("GET", "/healthz"): dict.fromkeys(ROLES, 200),
     ("GET", "/login"): {"anonymous": 200, "admin": 302, "compliance": 302, "owner": 302, "other_owner": 302, "executive": 302},

@@ -1,0 +1,224 @@
+"""The figures behind the portfolio dashboard and its PDF, each aggregated in SQL.
+
+``portfolio_figures`` costs a fixed number of queries whatever the number of systems (one per
+figure group, never one per system); per-system facts that need the full recommendation come
+from the ``system_states`` cache (see ``registry.portfolio.state``).  Every figure is computed
+over the live systems matching the same ``InventoryFilters`` the inventory list uses, so each
+number links to exactly the systems behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Integer, and_, case, exists, func, select
+from sqlalchemy.orm import Session
+
+from registry.auth.models import User
+from registry.auth.permissions import can_see_portfolio, require
+from registry.db import utcnow
+from registry.enums import Kind, Stage, Tier, Verdict
+from registry.inventory.models import AISystem
+from registry.inventory.queries import REVIEW_WINDOW_DAYS, InventoryFilters, filtered_ids_query, with_filters
+from registry.portfolio.models import StageChange, SystemBlocker, SystemState
+from registry.portfolio.state import group_labels
+
+FUNNEL = (Stage.IDEA, Stage.PILOT, Stage.PRODUCTION)
+TOP_BLOCKERS = 10
+PDF_MAX_SYSTEMS = 500  # the portfolio PDF lists at most this many systems; beyond, it offers Excel
+
+
+def portfolio_filters(args) -> InventoryFilters:
+    """The dashboard's filters (business unit, tier, stage, owner, kind) from query arguments."""
+    full = InventoryFilters.from_args(args)
+    return InventoryFilters(stage=full.stage, tier=full.tier, kind=full.kind, business_unit=full.business_unit,
+                            owner=full.owner)
+
+
+@dataclass
+class Portfolio:
+    filters: InventoryFilters
+    today: date
+    total: int = 0
+    by_stage: dict = field(default_factory=dict)  # Stage -> n
+    by_tier: dict = field(default_factory=dict)  # Tier -> n
+    heat: dict = field(default_factory=dict)  # (Tier, Stage) -> n
+    decisions: dict = field(default_factory=dict)  # Verdict | "undecided" -> n
+    recommendations: dict = field(default_factory=dict)  # Verdict -> n
+    overdue: int = 0
+    due_soon: int = 0
+    stale_evidence: int = 0
+    re_review: int = 0
+    funnel: list = field(default_factory=list)  # [{stage, reached, current, median_days, completed}]
+    pilot_to_production: float | None = None
+    pilots_reached: int = 0
+    pilots_to_production: int = 0
+    blockers: list = field(default_factory=list)  # [{key, label, kind, count}] most systems first
+    units: list = field(default_factory=list)  # [{unit, total, production, go, no_go_rec, overdue}]
+    options_units: list = field(default_factory=list)
+    options_owners: list = field(default_factory=list)
+
+    @property
+    def undecided(self) -> int:
+        return self.decisions.get("undecided", 0)
+
+    def blockers_of(self, kind: str) -> list:
+        return [b for b in self.blockers if b["kind"] == kind]
+
+
+def _count(condition) -> object:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, today: date | None = None,
+                      top_blockers: int = TOP_BLOCKERS) -> Portfolio:
+    require(can_see_portfolio(actor), "The portfolio is for executives, compliance officers and admins.")
+    today = today or utcnow().date()
+    p = Portfolio(filters=f, today=today)
+
+    # 1. one pass over the systems and their cached state, grouped by unit × tier × stage: the heat
+    #    map, totals by stage and tier, verdicts, reviews due, stale evidence, re-review, by unit
+    soon = today + timedelta(days=REVIEW_WINDOW_DAYS)
+    verdicts = list(Verdict)
+    columns = [_count(SystemState.decision_verdict == v) for v in verdicts]
+    columns += [_count(SystemState.decision_verdict.is_(None))]
+    columns += [_count(SystemState.recommendation == v) for v in verdicts]
+    columns += [_count(SystemState.decision_expires_on < today),
+                _count(and_(SystemState.decision_expires_on >= today, SystemState.decision_expires_on <= soon)),
+                _count(SystemState.stale_evidence.is_(True)), _count(SystemState.re_review_required.is_(True))]
+    rows = session.execute(
+        with_filters(select(AISystem.business_unit, AISystem.tier, AISystem.stage, func.count(), *columns)
+                     .select_from(AISystem).outerjoin(SystemState, SystemState.system_id == AISystem.id), f)
+        .group_by(AISystem.business_unit, AISystem.tier, AISystem.stage)).all()
+    p.decisions = {v: 0 for v in verdicts} | {"undecided": 0}
+    p.recommendations = {v: 0 for v in verdicts}
+    units: dict[str, dict] = {}
+    for unit, tier, stage, n, *values in rows:
+        tier, stage, values = Tier(tier), Stage(stage), [int(v or 0) for v in values]
+        p.heat[(tier, stage)] = p.heat.get((tier, stage), 0) + n
+        p.by_tier[tier] = p.by_tier.get(tier, 0) + n
+        p.by_stage[stage] = p.by_stage.get(stage, 0) + n
+        p.total += n
+        for i, v in enumerate(verdicts):
+            p.decisions[v] += values[i]
+            p.recommendations[v] += values[4 + i]
+        p.decisions["undecided"] += values[3]
+        p.overdue += values[7]
+        p.due_soon += values[8]
+        p.stale_evidence += values[9]
+        p.re_review += values[10]
+        u = units.setdefault(unit, {"unit": unit, "total": 0, "production": 0, "go": 0, "no_go_rec": 0, "overdue": 0})
+        u["total"] += n
+        u["production"] += n if stage is Stage.PRODUCTION else 0
+        u["go"] += values[0]
+        u["no_go_rec"] += values[6]
+        u["overdue"] += values[7]
+    p.units = sorted(units.values(), key=lambda u: (-u["total"], u["unit"]))
+
+    # 3. blockers: how many systems each question / control / rule holds back
+    # (deleted systems keep no blocker rows, so without filters no join is needed)
+    if f.active():
+        # Look the filtered systems' rows up by primary key rather than scanning every row.
+        n = _count(SystemBlocker.blocking.is_(True))
+        counted = (select(SystemBlocker.key, n).where(SystemBlocker.system_id.in_(filtered_ids_query(f)))
+                   .group_by(SystemBlocker.key).having(n > 0))
+    else:
+        n = func.count()
+        counted = select(SystemBlocker.key, n).where(SystemBlocker.blocking.is_(True)).group_by(SystemBlocker.key)
+    counts = session.execute(counted.order_by(n.desc(), SystemBlocker.key)).all()
+    labels = group_labels(session, [key for key, _ in counts])
+    p.blockers = [{"key": key, "label": labels[key], "kind": key.partition(":")[0], "count": n} for key, n in counts]
+
+    # 5. the funnel: how many systems ever reached each stage, and pilot → production
+    reached = select(
+        StageChange.system_id,
+        *[func.max(case((StageChange.stage == s, 1), else_=0)).label(s.value) for s in FUNNEL],
+    ).group_by(StageChange.system_id)
+    reached = with_filters(reached.join(AISystem, AISystem.id == StageChange.system_id), f).subquery()
+    sums = session.execute(select(
+        *[func.coalesce(func.sum(reached.c[s.value]), 0) for s in FUNNEL],
+        func.coalesce(func.sum(reached.c.pilot * reached.c.production), 0),
+    )).one()
+    medians = _median_days(session, f)
+    for stage, n in zip(FUNNEL, sums[:3], strict=True):
+        median, completed = medians.get(stage, (None, 0))
+        p.funnel.append({"stage": stage, "reached": int(n), "current": p.by_stage.get(stage, 0),
+                         "median_days": median, "completed": completed})
+    p.pilots_reached, p.pilots_to_production = int(sums[1]), int(sums[3])
+    p.pilot_to_production = (p.pilots_to_production / p.pilots_reached) if p.pilots_reached else None
+
+    # 6. filter menus
+    p.options_units = list(session.scalars(select(AISystem.business_unit).where(AISystem.deleted_at.is_(None))
+                                           .distinct().order_by(AISystem.business_unit)))
+    p.options_owners = [(r.id, r.name) for r in session.execute(
+        select(User.id, User.name)
+        .where(exists().where(AISystem.accountable_owner_id == User.id, AISystem.deleted_at.is_(None)))
+        .order_by(User.name))]
+    return p
+
+
+def _median_days(session: Session, f: InventoryFilters) -> dict:
+    """Median days a system stayed in each stage before moving on (completed stays only), per stage."""
+    ranked = with_filters(select(
+        StageChange.stage.label("stage"), StageChange.days_in_stage.label("days"),
+        func.row_number().over(partition_by=StageChange.stage, order_by=StageChange.days_in_stage).label("rn"),
+        func.count().over(partition_by=StageChange.stage).label("n"),
+    ).join(AISystem, AISystem.id == StageChange.system_id).where(StageChange.days_in_stage.is_not(None)), f).subquery()
+    # The middle row (odd n) or the two middle rows (even n) of each stage.
+    rows = session.execute(
+        select(ranked.c.stage, func.avg(ranked.c.days), func.max(ranked.c.n))
+        .where(ranked.c.rn.between(func.cast((ranked.c.n + 1) / 2, Integer), func.cast((ranked.c.n + 2) / 2, Integer)))
+        .group_by(ranked.c.stage)).all()
+    return {Stage(stage): (round(float(median), 1), int(n)) for stage, median, n in rows}
+
+
+def pdf_systems(session: Session, actor: User, f: InventoryFilters, limit: int = PDF_MAX_SYSTEMS) -> tuple[list, int]:
+    """The systems the portfolio PDF lists (name, unit, tier, stage, decision, recommendation, top blocker),
+    at most ``limit``, and how many match in total."""
+    require(can_see_portfolio(actor), "The portfolio is for executives, compliance officers and admins.")
+    total = session.scalar(with_filters(select(func.count(AISystem.id)), f)) or 0
+    rows = session.execute(
+        with_filters(select(AISystem.id, AISystem.name, AISystem.business_unit, AISystem.tier, AISystem.stage,
+                            SystemState.decision_verdict, SystemState.decision_expires_on, SystemState.recommendation,
+                            SystemState.blockers)
+                     .outerjoin(SystemState, SystemState.system_id == AISystem.id), f)
+        .order_by(func.lower(AISystem.name), AISystem.id).limit(limit)).all()
+    systems = []
+    for r in rows:
+        blocking = [b for b in (r.blockers or []) if b.get("severity") == "blocking"]
+        systems.append({"id": r.id, "name": r.name, "unit": r.business_unit, "tier": Tier(r.tier),
+                        "stage": Stage(r.stage), "decision": r.decision_verdict,
+                        "expires_on": r.decision_expires_on, "recommendation": r.recommendation,
+                        "blocking": len(blocking), "first_blocker": blocking[0]["label"] if blocking else None})
+    return systems, total
+
+
+def describe_filters(f: InventoryFilters, owners: dict[int, str] | None = None) -> str:
+    parts = []
+    if f.business_unit:
+        parts.append("business unit " + ", ".join(f.business_unit))
+    if f.tier:
+        parts.append("tier " + ", ".join(Tier(t).label for t in f.tier))
+    if f.stage:
+        parts.append("stage " + ", ".join(Stage(s).label for s in f.stage))
+    if f.kind:
+        parts.append("kind " + ", ".join(Kind(k).label for k in f.kind))
+    if f.owner:
+        parts.append("owner " + ", ".join((owners or {}).get(o, f"#{o}") for o in f.owner))
+    return "; ".join(parts) if parts else "all systems"
+
+
+def generated_at() -> datetime:
+    return utcnow()
+
+
+def portfolio_pdf_html(p: Portfolio, systems: list, total: int, *, author: str, filters_text: str,
+                       created: datetime) -> str:
+    """The portfolio PDF as HTML (the PDF templates' own Jinja environment: no links, no Flask)."""
+    from registry.reports.services import pdf_environment
+
+    return pdf_environment().get_template("portfolio/pdf.html").render(
+        p=p, systems=systems, total=total, cap=PDF_MAX_SYSTEMS, filters_text=filters_text, author=author,
+        created=created.isoformat(timespec="seconds"), generated=created, lang="en",
+        Stage=Stage, Tier=Tier, Verdict=Verdict)
