@@ -253,3 +253,25 @@ def test_rendering_that_needs_too_much_memory_is_stopped_with_a_message():
     big = "<html><body>" + "<p>" + "word " * 400000 + "</p></body></html>"
     with pytest.raises(RenderError, match=re.compile("memory|stopped unexpectedly")):
         render_pdf(big, max_memory_mb=8, timeout=60)
+
+
+def test_verify_never_crashes_and_never_passes_a_damaged_file(session, people, decided):
+    """Flip, cut or overwrite bytes all over the file: always a plain NOT VERIFIED, never an exception."""
+    import random
+
+    _system, decision = decided
+    report = ensure_report(session, decision)
+    session.commit()
+    rng = random.Random(20261123)
+    for _ in range(40):
+        data = bytearray(report.pdf)
+        kind = rng.choice(["flip", "cut", "zero"])
+        at = rng.randrange(len(data))
+        if kind == "flip":
+            data[at] ^= 1 << rng.randrange(8)
+        elif kind == "cut":
+            del data[at:]
+        else:
+            data[at:at + 64] = bytes(64)
+        result = verify_pdf(session, bytes(data))
+        assert not result.authentic and result.verdict.startswith("NOT VERIFIED")
