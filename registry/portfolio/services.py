@@ -130,22 +130,19 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
     labels = group_labels(session, [key for key, _ in counts])
     p.blockers = [{"key": key, "label": labels[key], "kind": key.partition(":")[0], "count": n} for key, n in counts]
 
-    # 5. the funnel: how many systems ever reached each stage, and pilot → production
-    reached = select(
-        StageChange.system_id,
-        *[func.max(case((StageChange.stage == s, 1), else_=0)).label(s.value) for s in FUNNEL],
-    ).group_by(StageChange.system_id)
-    reached = with_filters(reached.join(AISystem, AISystem.id == StageChange.system_id), f).subquery()
+    # 5. the funnel: how many systems ever got at least as far as each stage (a system recorded
+    #    straight into production counts as having passed the pilot gate), and pilot → production
+    rank = case(*[(StageChange.stage == s, i + 1) for i, s in enumerate(FUNNEL)], else_=0)
+    furthest = with_filters(select(StageChange.system_id, func.max(rank).label("furthest"))
+                            .join(AISystem, AISystem.id == StageChange.system_id), f).group_by(StageChange.system_id).subquery()
     sums = session.execute(select(
-        *[func.coalesce(func.sum(reached.c[s.value]), 0) for s in FUNNEL],
-        func.coalesce(func.sum(reached.c.pilot * reached.c.production), 0),
-    )).one()
+        *[_count(furthest.c.furthest >= i + 1) for i in range(len(FUNNEL))])).one()
     medians = _median_days(session, f)
-    for stage, n in zip(FUNNEL, sums[:3], strict=True):
+    for stage, n in zip(FUNNEL, sums, strict=True):
         median, completed = medians.get(stage, (None, 0))
         p.funnel.append({"stage": stage, "reached": int(n), "current": p.by_stage.get(stage, 0),
                          "median_days": median, "completed": completed})
-    p.pilots_reached, p.pilots_to_production = int(sums[1]), int(sums[3])
+    p.pilots_reached, p.pilots_to_production = int(sums[1]), int(sums[2])
     p.pilot_to_production = (p.pilots_to_production / p.pilots_reached) if p.pilots_reached else None
 
     # 6. filter menus

@@ -66,14 +66,15 @@ def independent(session, today, keep=lambda s: True) -> dict:
         if change.system_id in ids:
             history[change.system_id].append(change)
     reached, stays = Counter(), defaultdict(list)
+    funnel = [Stage.IDEA, Stage.PILOT, Stage.PRODUCTION]
     for changes in history.values():
-        for stage in {c.stage for c in changes}:
-            reached[stage] += 1
+        furthest = max((funnel.index(c.stage) for c in changes if c.stage in funnel), default=-1)
+        for stage in funnel[:furthest + 1]:
+            reached[stage] += 1  # got at least this far
         for a, b in zip(changes, changes[1:], strict=False):
             stays[a.stage].append((b.entered_at - a.entered_at).total_seconds() / 86400)
     out["reached"] = reached
-    out["both"] = sum(1 for changes in history.values()
-                      if {Stage.PILOT, Stage.PRODUCTION} <= {c.stage for c in changes})
+    out["both"] = reached[Stage.PRODUCTION]
     out["medians"] = {stage: round(statistics.median(days), 1) for stage, days in stays.items() if days}
     return out
 
