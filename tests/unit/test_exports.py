@@ -63,6 +63,7 @@ def naive(value):
 def demo(session, tmp_path):
     load_demo(session, evidence_dir=tmp_path)
     session.commit()
+    session.expire_all()  # read back what is stored (enums, not the strings the loader assigned)
     return session
 
 

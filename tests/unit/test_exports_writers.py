@@ -168,3 +168,29 @@ def test_a_sheet_past_the_row_limit_continues_on_a_second_sheet(monkeypatch):
     values = [row[0] for name in wb.sheetnames for row in wb[name].iter_rows(min_row=2, values_only=True)]
     assert values == [f"r{i}" for i in range(7)]
     assert all(wb[name]["A1"].value == "Text" for name in wb.sheetnames)
+
+
+def test_the_workbook_is_a_well_formed_package_with_typed_cells():
+    import zipfile
+    from xml.etree import ElementTree
+
+    out = io.BytesIO()
+    rows = [("=1+1", -5, date(2026, 3, 1), "<b>&amp;</b>", "line\r\nbreak")]
+    columns = [Column(h) for h in ("F", "N", "D", "X", "L")]
+    write_xlsx([Sheet("One", columns, iter(rows)), Sheet("Two", COLUMNS, iter([]))], out)
+    with zipfile.ZipFile(out) as zf:
+        names = set(zf.namelist())
+        assert {"[Content_Types].xml", "_rels/.rels", "xl/workbook.xml", "xl/_rels/workbook.xml.rels",
+                "xl/styles.xml", "xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml"} <= names
+        for name in names:
+            ElementTree.fromstring(zf.read(name))  # every part is well-formed XML
+        types = zf.read("[Content_Types].xml").decode()
+        assert types.count("spreadsheetml.worksheet+xml") == 2
+        sheet = zf.read("xl/worksheets/sheet1.xml").decode()
+    assert '<c r="A2" s="4" t="inlineStr"><is><t xml:space="preserve">=1+1</t></is></c>' in sheet
+    assert '<c r="B2"><v>-5</v></c>' in sheet and '<c r="C2" s="2"><v>46082</v></c>' in sheet
+    assert "&lt;b&gt;&amp;amp;&lt;/b&gt;" in sheet and "line&#13;\nbreak" in sheet
+    assert "<f>" not in sheet  # no formula anywhere
+    out.seek(0)
+    cells = openpyxl.load_workbook(out)["One"][2]
+    assert [c.value for c in cells] == ["=1+1", -5, datetime(2026, 3, 1), "<b>&amp;</b>", "line\r\nbreak"]
