@@ -42,6 +42,7 @@ def _render(session, system, form=None, status=200, message=None):
     return render_template(
         "decisions/index.html", system=system, state=state, review=review, form=form, decisions=decisions,
         changes=changes, can_decide=can_record_decision(current_user, system, state.answers), tab="decisions",
+        can_download=can_download_report(current_user, system),
         default_expiry=services.default_expiry(system.tier, state.today),
     ), status
 
