@@ -146,7 +146,7 @@ def test_executive_finds_a_system_but_cannot_change_anything(page, live_server, 
     login(page, live_server, "exec@example.test")
     expect(page.get_by_role("link", name=re.compile("Register"))).to_have_count(0)  # not on the home page either
     nav = page.get_by_role("navigation", name="Main")
-    expect(nav.get_by_role("link")).to_have_text(["Home", "Inventory"])  # no Register, no Users
+    expect(nav.get_by_role("link")).to_have_text(["Home", "Inventory", "Portfolio"])  # no Register, no Users
     nav.get_by_role("link", name="Inventory").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Inventory")
     table = page.get_by_role("table")
