@@ -14,7 +14,9 @@ stays text.  Text is never converted to a number.
   that starts with a dangerous character also gets a cell style with ``quotePrefix``, Excel's
   own "this is text" flag, so the stored value is the original text, unchanged.  The control
   characters XML 1.0 cannot carry (other than tab, LF and CR) become U+FFFD; everything else
-  (CJK, right-to-left scripts, emoji, combining marks, CR) is written as is.
+  (CJK, right-to-left scripts, emoji, combining marks, CR) is written as is.  Text that
+  looks like Excel's own escape ``_x0041_`` gets its underscore escaped (``_x005F_x0041_``)
+  so that Excel shows it literally (openpyxl does not decode these escapes, Excel does).
 
 Workbooks are streamed as SpreadsheetML into the ZIP row by row (``write_xlsx``), so memory
 does not grow with the number of rows; a sheet that would pass Excel's row limit continues
@@ -107,6 +109,7 @@ def write_csv(sheet: Sheet, out: BinaryIO) -> int:
 # The XML 1.0 characters a cell cannot hold (tab, LF and CR are fine).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _NEEDS_WORK = re.compile("[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_XSTRING = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
 _EPOCH = datetime(1899, 12, 30)
 _DAY_SECONDS = 86400.0
 
@@ -204,6 +207,8 @@ def _text_tail(text: str, style: int = 0) -> str:
     dangerous = text.startswith(DANGEROUS_FIRST)
     if _NEEDS_WORK.search(text):  # most text needs neither escaping nor replacing
         text = escape(_NOT_XML.sub("\ufffd", text), {"\r": "&#13;"})
+    if "_x" in text:  # Excel reads _xHHHH_ as an escaped character (ST_Xstring): escape its "_"
+        text = _XSTRING.sub(r"_x005F_\1", text)
     s = f' s="{style or QUOTED}"' if style or dangerous else ""
     return f'{s} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
 

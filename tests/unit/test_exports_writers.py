@@ -194,3 +194,14 @@ def test_the_workbook_is_a_well_formed_package_with_typed_cells():
     out.seek(0)
     cells = openpyxl.load_workbook(out)["One"][2]
     assert [c.value for c in cells] == ["=1+1", -5, datetime(2026, 3, 1), "<b>&amp;</b>", "line\r\nbreak"]
+
+
+def test_text_that_looks_like_an_excel_escape_is_escaped_for_excel():
+    import zipfile
+
+    out = io.BytesIO()
+    write_xlsx([Sheet("S", COLUMNS, iter([("code _x0041_ and _x00e9_ and _xyz_", 1)]))], out)
+    with zipfile.ZipFile(out) as zf:
+        sheet = zf.read("xl/worksheets/sheet1.xml").decode()
+    # Excel decodes _x005F_ to "_", so it shows the original text; other text is untouched
+    assert "code _x005F_x0041_ and _x005F_x00e9_ and _xyz_" in sheet
