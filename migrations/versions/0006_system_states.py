@@ -39,6 +39,8 @@ def upgrade() -> None:
         sa.Column("stale_evidence", sa.Boolean(), nullable=False),
         sa.Column("re_review_required", sa.Boolean(), nullable=False),
         sa.Column("valid_until", sa.Date(), nullable=True),
+        sa.Column("furthest_stage", sa.Enum("idea", "pilot", "production", "retired", name="stage", native_enum=False,
+                                            length=32), nullable=True),
         sa.Column("computed_at", registry.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["system_id"], ["ai_systems.id"], name=op.f("fk_system_states_system_id_ai_systems"),
                                 ondelete="CASCADE"),
@@ -47,6 +49,12 @@ def upgrade() -> None:
     op.create_index("ix_system_states_valid_until", "system_states", ["valid_until"])
     op.create_index("ix_system_states_recommendation", "system_states", ["recommendation"])
     op.create_index("ix_system_states_decision_verdict", "system_states", ["decision_verdict"])
+    op.create_table(
+        "blocker_counts",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("systems", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_blocker_counts")),
+    )
     op.create_table(
         "system_blockers",
         sa.Column("system_id", sa.Integer(), nullable=False),
@@ -84,6 +92,7 @@ def downgrade() -> None:
     op.drop_index("ix_stage_changes_stage", table_name="stage_changes")
     op.drop_index("ix_stage_changes_system", table_name="stage_changes")
     op.drop_table("stage_changes")
+    op.drop_table("blocker_counts")
     op.drop_index("ix_system_blockers_key", table_name="system_blockers")
     op.drop_table("system_blockers")
     op.drop_index("ix_system_states_decision_verdict", table_name="system_states")

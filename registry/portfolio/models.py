@@ -43,6 +43,9 @@ class SystemState(Base):
     # The first day on which the passing of time alone changes this state (evidence turning
     # stale, a due date or the re-review date passing); None: never by time alone.
     valid_until: Mapped[date | None]
+    # The furthest of idea → pilot → production the system ever got (stage history and current
+    # stage), for the funnel; None when it never was in one of them.
+    furthest_stage: Mapped[Stage | None] = mapped_column(enum_column(Stage))
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -61,6 +64,19 @@ class SystemBlocker(Base):
     system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     blocking: Mapped[bool] = mapped_column(default=True)
+
+
+class BlockerCount(Base):
+    """How many live systems each blocker group blocks: the unfiltered blockers chart, kept by
+    ``state`` with every change to ``system_blockers`` (deltas in the same transaction)."""
+
+    __tablename__ = "blocker_counts"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    systems: Mapped[int] = mapped_column(default=0)
+
+
+FUNNEL = (Stage.IDEA, Stage.PILOT, Stage.PRODUCTION)
 
 
 class StageChange(Base):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Integer, and_, case, exists, func, select
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
@@ -21,10 +21,9 @@ from registry.db import utcnow
 from registry.enums import Kind, Stage, Tier, Verdict
 from registry.inventory.models import AISystem
 from registry.inventory.queries import REVIEW_WINDOW_DAYS, InventoryFilters, filtered_ids_query, with_filters
-from registry.portfolio.models import StageChange, SystemBlocker, SystemState
+from registry.portfolio.models import FUNNEL, BlockerCount, StageChange, SystemBlocker, SystemState
 from registry.portfolio.state import group_labels
 
-FUNNEL = (Stage.IDEA, Stage.PILOT, Stage.PRODUCTION)
 TOP_BLOCKERS = 10
 PDF_MAX_SYSTEMS = 500  # the portfolio PDF lists at most this many systems; beyond, it offers Excel
 
@@ -87,6 +86,7 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
     columns += [_count(SystemState.decision_expires_on < today),
                 _count(and_(SystemState.decision_expires_on >= today, SystemState.decision_expires_on <= soon)),
                 _count(SystemState.stale_evidence.is_(True)), _count(SystemState.re_review_required.is_(True))]
+    columns += [_count(SystemState.furthest_stage.in_(FUNNEL[i:])) for i in range(len(FUNNEL))]
     rows = session.execute(
         with_filters(select(AISystem.business_unit, AISystem.tier, AISystem.stage, func.count(), *columns)
                      .select_from(AISystem).outerjoin(SystemState, SystemState.system_id == AISystem.id), f)
@@ -94,6 +94,7 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
     p.decisions = {v: 0 for v in verdicts} | {"undecided": 0}
     p.recommendations = {v: 0 for v in verdicts}
     units: dict[str, dict] = {}
+    reached = [0] * len(FUNNEL)
     for unit, tier, stage, n, *values in rows:
         tier, stage, values = Tier(tier), Stage(stage), [int(v or 0) for v in values]
         p.heat[(tier, stage)] = p.heat.get((tier, stage), 0) + n
@@ -108,6 +109,8 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
         p.due_soon += values[8]
         p.stale_evidence += values[9]
         p.re_review += values[10]
+        for i in range(len(FUNNEL)):
+            reached[i] += values[11 + i]
         u = units.setdefault(unit, {"unit": unit, "total": 0, "production": 0, "go": 0, "no_go_rec": 0, "overdue": 0})
         u["total"] += n
         u["production"] += n if stage is Stage.PRODUCTION else 0
@@ -123,26 +126,20 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
         n = _count(SystemBlocker.blocking.is_(True))
         counted = (select(SystemBlocker.key, n).where(SystemBlocker.system_id.in_(filtered_ids_query(f)))
                    .group_by(SystemBlocker.key).having(n > 0))
-    else:
-        n = func.count()
-        counted = select(SystemBlocker.key, n).where(SystemBlocker.blocking.is_(True)).group_by(SystemBlocker.key)
-    counts = session.execute(counted.order_by(n.desc(), SystemBlocker.key)).all()
+        counts = session.execute(counted.order_by(n.desc(), SystemBlocker.key)).all()
+    else:  # kept current on write (registry.portfolio.state), so no count over every blocker row
+        counts = session.execute(select(BlockerCount.key, BlockerCount.systems).where(BlockerCount.systems > 0)
+                                 .order_by(BlockerCount.systems.desc(), BlockerCount.key)).all()
     labels = group_labels(session, [key for key, _ in counts])
     p.blockers = [{"key": key, "label": labels[key], "kind": key.partition(":")[0], "count": n} for key, n in counts]
 
-    # 5. the funnel: how many systems ever got at least as far as each stage (a system recorded
-    #    straight into production counts as having passed the pilot gate), and pilot → production
-    rank = case(*[(StageChange.stage == s, i + 1) for i, s in enumerate(FUNNEL)], else_=0)
-    furthest = with_filters(select(StageChange.system_id, func.max(rank).label("furthest"))
-                            .join(AISystem, AISystem.id == StageChange.system_id), f).group_by(StageChange.system_id).subquery()
-    sums = session.execute(select(
-        *[_count(furthest.c.furthest >= i + 1) for i in range(len(FUNNEL))])).one()
+    # 5. the funnel (from the state cache's furthest stage, counted above) and median stays
     medians = _median_days(session, f)
-    for stage, n in zip(FUNNEL, sums, strict=True):
+    for stage, n in zip(FUNNEL, reached, strict=True):
         median, completed = medians.get(stage, (None, 0))
-        p.funnel.append({"stage": stage, "reached": int(n), "current": p.by_stage.get(stage, 0),
+        p.funnel.append({"stage": stage, "reached": n, "current": p.by_stage.get(stage, 0),
                          "median_days": median, "completed": completed})
-    p.pilots_reached, p.pilots_to_production = int(sums[1]), int(sums[2])
+    p.pilots_reached, p.pilots_to_production = reached[1], reached[2]
     p.pilot_to_production = (p.pilots_to_production / p.pilots_reached) if p.pilots_reached else None
 
     # 6. filter menus
@@ -156,18 +153,22 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
 
 
 def _median_days(session: Session, f: InventoryFilters) -> dict:
-    """Median days a system stayed in each stage before moving on (completed stays only), per stage."""
-    ranked = with_filters(select(
-        StageChange.stage.label("stage"), StageChange.days_in_stage.label("days"),
-        func.row_number().over(partition_by=StageChange.stage, order_by=StageChange.days_in_stage).label("rn"),
-        func.count().over(partition_by=StageChange.stage).label("n"),
-    ).join(AISystem, AISystem.id == StageChange.system_id).where(StageChange.days_in_stage.is_not(None)), f).subquery()
-    # The middle row (odd n) or the two middle rows (even n) of each stage.
-    rows = session.execute(
-        select(ranked.c.stage, func.avg(ranked.c.days), func.max(ranked.c.n))
-        .where(ranked.c.rn.between(func.cast((ranked.c.n + 1) / 2, Integer), func.cast((ranked.c.n + 2) / 2, Integer)))
-        .group_by(ranked.c.stage)).all()
-    return {Stage(stage): (round(float(median), 1), int(n)) for stage, median, n in rows}
+    """Median days a system stayed in each stage before moving on (completed stays only), per
+    stage: a count, then the middle row(s) read along the (stage, days_in_stage) index."""
+    def stays(*columns):
+        return with_filters(select(*columns).join(AISystem, AISystem.id == StageChange.system_id)
+                            .where(StageChange.days_in_stage.is_not(None)), f)
+
+    counts = dict(session.execute(stays(StageChange.stage, func.count()).group_by(StageChange.stage)).all())
+    out = {}
+    for stage in FUNNEL:
+        n = counts.get(stage, 0)
+        if not n:
+            continue
+        middle = list(session.scalars(stays(StageChange.days_in_stage).where(StageChange.stage == stage)
+                                      .order_by(StageChange.days_in_stage).offset((n - 1) // 2).limit(2 - n % 2)))
+        out[stage] = (round(sum(middle) / len(middle), 1), n)
+    return out
 
 
 def pdf_systems(session: Session, actor: User, f: InventoryFilters, limit: int = PDF_MAX_SYSTEMS) -> tuple[list, int]:

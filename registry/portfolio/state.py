@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, timedelta
+from itertools import chain
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
@@ -28,9 +29,9 @@ from registry.db import utcnow
 from registry.decisions.models import Decision
 from registry.decisions.recommendation import AnswerFact, Blocker, ControlFact, ReadinessFacts, recommend
 from registry.decisions.services import DEFAULT_MAX_EVIDENCE_AGE_DAYS, assess_system
-from registry.enums import ControlStatus, Question, Tier
+from registry.enums import ControlStatus, Question, Stage, Tier
 from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory
-from registry.portfolio.models import SystemBlocker, SystemState
+from registry.portfolio.models import FUNNEL, BlockerCount, StageChange, SystemBlocker, SystemState
 from registry.readiness.models import ReadinessAnswer
 
 RULE_LABELS = {
@@ -138,10 +139,29 @@ def compute_state(session: Session, system: AISystem, *, today: date | None = No
             evidence_dates += [e.collected_on for e in row.assessment.evidence]
             if row.status is ControlStatus.IN_PROGRESS and row.assessment.due_on is not None:
                 due_dates.append(row.assessment.due_on)
-    return _state_row(system.id, system.deleted_at is None, readiness.facts, readiness.decision, controls, evidence_dates, due_dates, max_age_days)
+    state, groups = _state_row(system.id, system.deleted_at is None, readiness.facts, readiness.decision, controls,
+                               evidence_dates, due_dates, max_age_days)
+    history = session.scalars(select(StageChange.stage).where(StageChange.system_id == system.id))
+    state["furthest_stage"] = furthest_stage([*history, system.stage])
+    return state, groups
+
+
+def furthest_stage(stages: Iterable) -> Stage | None:
+    """The furthest of idea → pilot → production among ``stages`` (None: none of them)."""
+    ranks = [FUNNEL.index(Stage(s)) for s in stages if s is not None and Stage(s) in FUNNEL]
+    return FUNNEL[max(ranks)] if ranks else None
 
 
 def _write(session: Session, ids: list[int], states: list[dict], groups: list[tuple]) -> None:
+    delta: dict[str, int] = defaultdict(int)
+    for key, n in session.execute(select(SystemBlocker.key, func.count())
+                                  .where(SystemBlocker.system_id.in_(ids), SystemBlocker.blocking.is_(True))
+                                  .group_by(SystemBlocker.key)):
+        delta[key] -= n
+    for _system_id, key, blocking in groups:
+        if blocking:
+            delta[key] += 1
+    _apply_counts(session, {k: d for k, d in delta.items() if d})
     session.execute(delete(SystemBlocker).where(SystemBlocker.system_id.in_(ids)))
     session.execute(delete(SystemState).where(SystemState.system_id.in_(ids)))
     if states:
@@ -152,6 +172,19 @@ def _write(session: Session, ids: list[int], states: list[dict], groups: list[tu
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         conn.exec_driver_sql(
             f"INSERT INTO system_blockers (system_id, key, blocking) VALUES ({mark}, {mark}, {mark})", groups)
+
+
+def _apply_counts(session: Session, delta: dict[str, int]) -> None:
+    """Add ``delta`` to ``blocker_counts`` (an UPDATE per changed key; INSERT for a new one)."""
+    if not delta:
+        return
+    existing = set(session.scalars(select(BlockerCount.key).where(BlockerCount.key.in_(list(delta)))))
+    for key, d in delta.items():
+        if key in existing:
+            session.execute(update(BlockerCount).where(BlockerCount.key == key)
+                            .values(systems=BlockerCount.systems + d))
+        else:
+            session.execute(BlockerCount.__table__.insert().values(key=key, systems=d))
 
 
 def refresh_state(session: Session, system_id: int, today: date | None = None) -> None:
@@ -182,14 +215,24 @@ def refresh_due_states(session: Session, today: date) -> int:
 
 
 def due_count(session: Session, today: date) -> int:
-    """How many states ``refresh_due_states`` would recompute (a read-only check)."""
-    return session.scalar(select(func.count()).select_from(_due_ids(today).subquery())) or 0
+    """Whether ``refresh_due_states`` has anything to do (a cheap read: an index probe and two
+    counts; a state row cannot outlive its system, so equal counts mean none is missing)."""
+    if session.scalar(select(SystemState.system_id).where(SystemState.valid_until <= today).limit(1)) is not None:
+        return 1
+    systems = session.scalar(select(func.count()).select_from(AISystem)) or 0
+    states = session.scalar(select(func.count()).select_from(SystemState)) or 0
+    return systems - states
 
 
 def rebuild_all(session: Session, today: date | None = None) -> int:
     """Recompute every system's state in batches (bulk queries, no per-system query); return the count."""
     ids = list(session.scalars(select(AISystem.id).order_by(AISystem.id)))
     refresh_many(session, ids, today=today)
+    # and the per-key counts from scratch, whatever they held before
+    session.execute(delete(BlockerCount))
+    session.execute(BlockerCount.__table__.insert().from_select(
+        ["key", "systems"], select(SystemBlocker.key, func.count()).where(SystemBlocker.blocking.is_(True))
+        .group_by(SystemBlocker.key)))
     return len(ids)
 
 
@@ -205,10 +248,16 @@ def refresh_many(session: Session, ids: list[int], *, today: date | None = None,
     for start in range(0, len(ids), BATCH):
         batch = ids[start:start + BATCH]
         states, groups = [], []
+        stages = defaultdict(list)
+        for sid, stage in chain(
+                session.execute(select(StageChange.system_id, StageChange.stage).where(StageChange.system_id.in_(batch))),
+                session.execute(select(AISystem.id, AISystem.stage).where(AISystem.id.in_(batch)))):
+            stages[sid].append(stage)
         for system_id, live, facts, decision, evidence_dates, due_dates in _bulk_facts(
                 session, batch, controls, today, max_age_days, required_cache):
             state, g = _state_row(system_id, live, facts, decision, by_id, evidence_dates, due_dates, max_age_days,
                                   group_cache)
+            state["furthest_stage"] = furthest_stage(stages[system_id])
             states.append(state)
             groups += g
         _write(session, batch, states, groups)

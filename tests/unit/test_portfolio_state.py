@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import date, timedelta
 
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from registry.inventory.services import (
     system_payload,
     update_system,
 )
-from registry.portfolio.models import StageChange, SystemBlocker, SystemState
+from registry.portfolio.models import BlockerCount, StageChange, SystemBlocker, SystemState
 from registry.portfolio.state import compute_state, rebuild_all, refresh_due_states
 from registry.readiness.services import review_answer, save_answer, submit_answer
 from registry.seed.demo import load_demo
@@ -32,7 +33,7 @@ ROLLBACK = {"kill_switch": "A feature flag turns the model off.", "fallback_proc
             "degraded_modes": {"full": "Model ranks claims.", "degraded": "Rules rank claims.",
                                "minimal": "Claims queue in arrival order.", "offline": "Paper triage."}}
 COMPARED = ("recommendation", "decision_id", "decision_verdict", "decided_at", "decision_expires_on", "blockers",
-            "stale_evidence", "re_review_required", "valid_until")
+            "stale_evidence", "re_review_required", "valid_until", "furthest_stage")
 
 
 def assert_no_drift(session, today: date | None = None) -> int:
@@ -52,6 +53,11 @@ def assert_no_drift(session, today: date | None = None) -> int:
         for name in COMPARED:
             assert getattr(row, name) == expected[name], f"system #{system.id} {system.name}: {name} drifted"
         assert groups.get(system.id, {}) == {key: blocking for _sid, key, blocking in expected_groups}
+    # the per-key counts of the unfiltered blockers chart equal a count over the rows
+    live = {s.id for s in systems if s.deleted_at is None}
+    expected_counts = Counter(b.key for b in session.scalars(select(SystemBlocker)) if b.blocking and b.system_id in live)
+    counts = {c.key: c.systems for c in session.scalars(select(BlockerCount)) if c.systems}
+    assert counts == dict(expected_counts)
     return len(systems)
 
 
@@ -82,6 +88,7 @@ def test_bulk_rebuild_equals_per_system_refresh(session, tmp_path):
     session.commit()
     after = {s.system_id: (s.recommendation, s.blockers, s.valid_until) for s in session.scalars(select(SystemState))}
     assert after == before
+    assert_no_drift(session)
 
 
 def test_every_kind_of_change_through_the_services_keeps_the_cache_exact(session, people, tmp_path):
