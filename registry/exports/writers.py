@@ -238,7 +238,9 @@ class _SheetPart:
     MEMO_TEXT = 300  # characters: long text (blocker lists, rationales) rarely repeats
 
     def __init__(self, zf: zipfile.ZipFile, number: int, columns: list[Column]):
-        self.stream = zf.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=True)
+        # No ZIP64: Excel's reader is strict about it, and a sheet's XML (at most 1,048,576 rows)
+        # stays far below the 2 GiB at which zipfile would need it.
+        self.stream = zf.open(f"xl/worksheets/sheet{number}.xml", "w")
         self.refs = ['<c r="' + letter for letter in _column_letters(len(columns))]
         cols = "".join(f'<col min="{i}" max="{i}" width="{c.width}" customWidth="1"/>'
                        for i, c in enumerate(columns, start=1))
