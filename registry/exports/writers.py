@@ -17,6 +17,7 @@ stays text.  Text is never converted to a number.
   (CJK, right-to-left scripts, emoji, combining marks, CR) is written as is.  Text that
   looks like Excel's own escape ``_x0041_`` gets its underscore escaped (``_x005F_x0041_``)
   so that Excel shows it literally (openpyxl does not decode these escapes, Excel does).
+  Text longer than Excel's 32,767 characters per cell is cut there, with a note saying so.
 
 Workbooks are streamed as SpreadsheetML into the ZIP row by row (``write_xlsx``), so memory
 does not grow with the number of rows; a sheet that would pass Excel's row limit continues
@@ -40,6 +41,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
 EXCEL_MAX_ROWS = 1_048_576
+EXCEL_MAX_CHARS = 32_767  # characters in one cell
+TRUNCATED = " … [cut at Excel's 32,767 characters; the CSV export and the registry hold all of it]"
 CSV_BOM = "\ufeff"
 
 
@@ -205,6 +208,8 @@ def _column_letters(n: int) -> list[str]:
 def _text_tail(text: str, style: int = 0) -> str:
     """Everything of a text cell after ``<c r="A1"``: an inline string, quote-prefixed when dangerous."""
     dangerous = text.startswith(DANGEROUS_FIRST)
+    if len(text) > EXCEL_MAX_CHARS:  # Excel refuses longer cells ("repairs" the file)
+        text = text[:EXCEL_MAX_CHARS - len(TRUNCATED)] + TRUNCATED
     if _NEEDS_WORK.search(text):  # most text needs neither escaping nor replacing
         text = escape(_NOT_XML.sub("\ufffd", text), {"\r": "&#13;"})
     if "_x" in text:  # Excel reads _xHHHH_ as an escaped character (ST_Xstring): escape its "_"

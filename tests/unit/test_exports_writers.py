@@ -205,3 +205,10 @@ def test_text_that_looks_like_an_excel_escape_is_escaped_for_excel():
         sheet = zf.read("xl/worksheets/sheet1.xml").decode()
     # Excel decodes _x005F_ to "_", so it shows the original text; other text is untouched
     assert "code _x005F_x0041_ and _x005F_x00e9_ and _xyz_" in sheet
+
+
+def test_text_longer_than_an_excel_cell_is_cut_with_a_note_in_xlsx_only():
+    long = "x" * 40_000
+    cell = _xlsx([(long, 1)])["Sheet"]["A2"]
+    assert len(cell.value) == writers.EXCEL_MAX_CHARS and cell.value.endswith(writers.TRUNCATED)
+    assert _csv_rows(_csv_bytes([(long, 1)]))[1][0] == long
