@@ -23,6 +23,11 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
+TIER = sa.Enum("low", "medium", "high", "unacceptable", name="tier", native_enum=False, length=32)
+STAGE = sa.Enum("idea", "pilot", "production", "retired", name="stage", native_enum=False, length=32)
+KIND = sa.Enum("predictive_model", "generative_assistant", "agent", "optimiser", "perception", "other", name="kind",
+               native_enum=False, length=32)
+
 
 def upgrade() -> None:
     op.create_table(
@@ -35,13 +40,17 @@ def upgrade() -> None:
                                               length=32), nullable=True),
         sa.Column("decided_at", registry.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("decision_expires_on", sa.Date(), nullable=True),
-        sa.Column("blockers", sa.JSON(), nullable=False),
         sa.Column("stale_evidence", sa.Boolean(), nullable=False),
         sa.Column("re_review_required", sa.Boolean(), nullable=False),
         sa.Column("valid_until", sa.Date(), nullable=True),
         sa.Column("furthest_stage", sa.Enum("idea", "pilot", "production", "retired", name="stage", native_enum=False,
                                             length=32), nullable=True),
+        sa.Column("business_unit", sa.String(length=120), nullable=False),
+        sa.Column("tier", TIER, nullable=True),
+        sa.Column("stage", STAGE, nullable=True),
+        sa.Column("kind", KIND, nullable=True),
         sa.Column("computed_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("blockers", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["system_id"], ["ai_systems.id"], name=op.f("fk_system_states_system_id_ai_systems"),
                                 ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("system_id", name=op.f("pk_system_states")),
@@ -49,6 +58,16 @@ def upgrade() -> None:
     op.create_index("ix_system_states_valid_until", "system_states", ["valid_until"])
     op.create_index("ix_system_states_recommendation", "system_states", ["recommendation"])
     op.create_index("ix_system_states_decision_verdict", "system_states", ["decision_verdict"])
+    op.create_table(
+        "blocker_dim_counts",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("business_unit", sa.String(length=120), nullable=False),
+        sa.Column("tier", TIER, nullable=False),
+        sa.Column("stage", STAGE, nullable=False),
+        sa.Column("kind", KIND, nullable=False),
+        sa.Column("systems", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("key", "business_unit", "tier", "stage", "kind", name=op.f("pk_blocker_dim_counts")),
+    )
     op.create_table(
         "blocker_counts",
         sa.Column("key", sa.String(length=200), nullable=False),
@@ -93,6 +112,7 @@ def downgrade() -> None:
     op.drop_index("ix_stage_changes_system", table_name="stage_changes")
     op.drop_table("stage_changes")
     op.drop_table("blocker_counts")
+    op.drop_table("blocker_dim_counts")
     op.drop_index("ix_system_blockers_key", table_name="system_blockers")
     op.drop_table("system_blockers")
     op.drop_index("ix_system_states_decision_verdict", table_name="system_states")

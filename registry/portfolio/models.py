@@ -16,7 +16,7 @@ from sqlalchemy import JSON, Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.db import Base, enum_column, utcnow
-from registry.enums import Stage, Verdict
+from registry.enums import Kind, Stage, Tier, Verdict
 from registry.inventory.models import AISystem
 
 
@@ -36,8 +36,6 @@ class SystemState(Base):
     decision_verdict: Mapped[Verdict | None] = mapped_column(enum_column(Verdict))
     decided_at: Mapped[datetime | None]
     decision_expires_on: Mapped[date | None]
-    # Every open item: {"key", "label", "rule", "severity", "message"}.
-    blockers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     stale_evidence: Mapped[bool] = mapped_column(default=False)
     re_review_required: Mapped[bool] = mapped_column(default=False)
     # The first day on which the passing of time alone changes this state (evidence turning
@@ -46,7 +44,16 @@ class SystemState(Base):
     # The furthest of idea → pilot → production the system ever got (stage history and current
     # stage), for the funnel; None when it never was in one of them.
     furthest_stage: Mapped[Stage | None] = mapped_column(enum_column(Stage))
+    # The system's dimensions when this state was computed: its blockers are counted under
+    # them in ``blocker_dim_counts`` (a change to any of them refreshes the state).
+    business_unit: Mapped[str] = mapped_column(String(120), default="")
+    tier: Mapped[Tier | None] = mapped_column(enum_column(Tier))
+    stage: Mapped[Stage | None] = mapped_column(enum_column(Stage))
+    kind: Mapped[Kind | None] = mapped_column(enum_column(Kind))
     computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Every open item: {"key", "label", "rule", "severity", "message"}.  Last, so that SQLite
+    # reads the small columns above without walking this (often long) value's overflow pages.
+    blockers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
 
 class SystemBlocker(Base):
@@ -73,6 +80,21 @@ class BlockerCount(Base):
     __tablename__ = "blocker_counts"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    systems: Mapped[int] = mapped_column(default=0)
+
+
+class BlockerDimCount(Base):
+    """How many live systems each blocker group blocks per business unit × tier × stage × kind:
+    the blockers chart under filters other than the owner, summed over at most a few
+    thousand rows instead of counting hundreds of thousands of ``system_blockers``."""
+
+    __tablename__ = "blocker_dim_counts"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    business_unit: Mapped[str] = mapped_column(String(120), primary_key=True)
+    tier: Mapped[Tier] = mapped_column(enum_column(Tier), primary_key=True)
+    stage: Mapped[Stage] = mapped_column(enum_column(Stage), primary_key=True)
+    kind: Mapped[Kind] = mapped_column(enum_column(Kind), primary_key=True)
     systems: Mapped[int] = mapped_column(default=0)
 
 

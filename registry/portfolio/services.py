@@ -21,7 +21,14 @@ from registry.db import utcnow
 from registry.enums import Kind, Stage, Tier, Verdict
 from registry.inventory.models import AISystem
 from registry.inventory.queries import REVIEW_WINDOW_DAYS, InventoryFilters, filtered_ids_query, with_filters
-from registry.portfolio.models import FUNNEL, BlockerCount, StageChange, SystemBlocker, SystemState
+from registry.portfolio.models import (
+    FUNNEL,
+    BlockerCount,
+    BlockerDimCount,
+    StageChange,
+    SystemBlocker,
+    SystemState,
+)
 from registry.portfolio.state import group_labels
 
 TOP_BLOCKERS = 10
@@ -121,12 +128,21 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
 
     # 3. blockers: how many systems each question / control / rule holds back
     # (deleted systems keep no blocker rows, so without filters no join is needed)
-    if f.active():
+    if f.owner or f.q or f.data or f.portfolio_active():
         # Look the filtered systems' rows up by primary key rather than scanning every row.
         n = _count(SystemBlocker.blocking.is_(True))
         counted = (select(SystemBlocker.key, n).where(SystemBlocker.system_id.in_(filtered_ids_query(f)))
                    .group_by(SystemBlocker.key).having(n > 0))
         counts = session.execute(counted.order_by(n.desc(), SystemBlocker.key)).all()
+    elif f.active():  # unit, tier, stage, kind: the per-dimension counts kept on write
+        d = BlockerDimCount
+        n = func.sum(d.systems)
+        counted = select(d.key, n)
+        for column, values in ((d.business_unit, f.business_unit), (d.tier, [Tier(t) for t in f.tier]),
+                               (d.stage, [Stage(s) for s in f.stage]), (d.kind, [Kind(k) for k in f.kind])):
+            if values:
+                counted = counted.where(column.in_(values))
+        counts = session.execute(counted.group_by(d.key).having(n > 0).order_by(n.desc(), d.key)).all()
     else:  # kept current on write (registry.portfolio.state), so no count over every blocker row
         counts = session.execute(select(BlockerCount.key, BlockerCount.systems).where(BlockerCount.systems > 0)
                                  .order_by(BlockerCount.systems.desc(), BlockerCount.key)).all()

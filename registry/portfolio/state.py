@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from itertools import chain
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
@@ -31,7 +31,14 @@ from registry.decisions.recommendation import AnswerFact, Blocker, ControlFact, 
 from registry.decisions.services import DEFAULT_MAX_EVIDENCE_AGE_DAYS, assess_system
 from registry.enums import ControlStatus, Question, Stage, Tier
 from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory
-from registry.portfolio.models import FUNNEL, BlockerCount, StageChange, SystemBlocker, SystemState
+from registry.portfolio.models import (
+    FUNNEL,
+    BlockerCount,
+    BlockerDimCount,
+    StageChange,
+    SystemBlocker,
+    SystemState,
+)
 from registry.readiness.models import ReadinessAnswer
 
 RULE_LABELS = {
@@ -152,16 +159,28 @@ def furthest_stage(stages: Iterable) -> Stage | None:
     return FUNNEL[max(ranks)] if ranks else None
 
 
+DIMS = ("business_unit", "tier", "stage", "kind")
+DELTA_LIMIT = 200  # above this many systems at once, recount the blocker counts from scratch
+
+
 def _write(session: Session, ids: list[int], states: list[dict], groups: list[tuple]) -> None:
-    delta: dict[str, int] = defaultdict(int)
-    for key, n in session.execute(select(SystemBlocker.key, func.count())
-                                  .where(SystemBlocker.system_id.in_(ids), SystemBlocker.blocking.is_(True))
-                                  .group_by(SystemBlocker.key)):
-        delta[key] -= n
-    for _system_id, key, blocking in groups:
-        if blocking:
-            delta[key] += 1
-    _apply_counts(session, {k: d for k, d in delta.items() if d})
+    """Replace the states and blocker rows of ``ids``; keep the blocker counts (by deltas for a
+    few systems; a bulk caller recounts them with ``recount_blockers`` afterwards)."""
+    dims = {r[0]: tuple(r[1:]) for r in session.execute(
+        select(AISystem.id, *[getattr(AISystem, d) for d in DIMS]).where(AISystem.id.in_(ids)))}
+    for state in states:
+        state.update(zip(DIMS, dims[state["system_id"]], strict=True))
+    if len(ids) <= DELTA_LIMIT:
+        delta: dict[tuple, int] = defaultdict(int)
+        for row in session.execute(
+                select(SystemBlocker.key, *[getattr(SystemState, d) for d in DIMS])
+                .join(SystemState, SystemState.system_id == SystemBlocker.system_id)
+                .where(SystemBlocker.system_id.in_(ids), SystemBlocker.blocking.is_(True))):
+            delta[tuple(row)] -= 1
+        for system_id, key, blocking in groups:
+            if blocking:
+                delta[(key, *dims[system_id])] += 1
+        _apply_counts(session, {k: d for k, d in delta.items() if d})
     session.execute(delete(SystemBlocker).where(SystemBlocker.system_id.in_(ids)))
     session.execute(delete(SystemState).where(SystemState.system_id.in_(ids)))
     if states:
@@ -174,17 +193,46 @@ def _write(session: Session, ids: list[int], states: list[dict], groups: list[tu
             f"INSERT INTO system_blockers (system_id, key, blocking) VALUES ({mark}, {mark}, {mark})", groups)
 
 
-def _apply_counts(session: Session, delta: dict[str, int]) -> None:
-    """Add ``delta`` to ``blocker_counts`` (an UPDATE per changed key; INSERT for a new one)."""
+def _apply_counts(session: Session, delta: dict[tuple, int]) -> None:
+    """Add ``delta`` ((key, unit, tier, stage, kind) → change) to both count tables."""
+    by_key: dict[str, int] = defaultdict(int)
+    for (key, *_dims), d in delta.items():
+        by_key[key] += d
+    _upsert(session, BlockerCount, ("key",), {(k,): d for k, d in by_key.items() if d})
+    _upsert(session, BlockerDimCount, ("key", *DIMS), delta)
+
+
+def _upsert(session: Session, model, columns: tuple[str, ...], delta: dict[tuple, int]) -> None:
     if not delta:
         return
-    existing = set(session.scalars(select(BlockerCount.key).where(BlockerCount.key.in_(list(delta)))))
-    for key, d in delta.items():
-        if key in existing:
-            session.execute(update(BlockerCount).where(BlockerCount.key == key)
-                            .values(systems=BlockerCount.systems + d))
+    table = model.__table__
+    keys = list(delta)
+    existing = set()
+    for start in range(0, len(keys), 200):
+        chunk = keys[start:start + 200]
+        existing |= {tuple(r) for r in session.execute(
+            select(*[table.c[c] for c in columns]).where(table.c.key.in_({k[0] for k in chunk})))}
+    for k, d in delta.items():
+        where = [table.c[c] == v for c, v in zip(columns, k, strict=True)]
+        if k in existing:
+            session.execute(table.update().where(*where).values(systems=table.c.systems + d))
         else:
-            session.execute(BlockerCount.__table__.insert().values(key=key, systems=d))
+            session.execute(table.insert().values(**dict(zip(columns, k, strict=True)), systems=d))
+
+
+def recount_blockers(session: Session) -> None:
+    """Both blocker count tables from scratch, from ``system_blockers`` (deleted systems have none)."""
+    session.execute(delete(BlockerCount))
+    session.execute(delete(BlockerDimCount))
+    blocking = SystemBlocker.blocking.is_(True)
+    session.execute(BlockerCount.__table__.insert().from_select(
+        ["key", "systems"], select(SystemBlocker.key, func.count()).where(blocking).group_by(SystemBlocker.key)))
+    dims = [getattr(SystemState, d) for d in DIMS]
+    session.execute(BlockerDimCount.__table__.insert().from_select(
+        ["key", *DIMS, "systems"],
+        select(SystemBlocker.key, *dims, func.count())
+        .join(SystemState, SystemState.system_id == SystemBlocker.system_id).where(blocking)
+        .group_by(SystemBlocker.key, *dims)))
 
 
 def refresh_state(session: Session, system_id: int, today: date | None = None) -> None:
@@ -228,11 +276,7 @@ def rebuild_all(session: Session, today: date | None = None) -> int:
     """Recompute every system's state in batches (bulk queries, no per-system query); return the count."""
     ids = list(session.scalars(select(AISystem.id).order_by(AISystem.id)))
     refresh_many(session, ids, today=today)
-    # and the per-key counts from scratch, whatever they held before
-    session.execute(delete(BlockerCount))
-    session.execute(BlockerCount.__table__.insert().from_select(
-        ["key", "systems"], select(SystemBlocker.key, func.count()).where(SystemBlocker.blocking.is_(True))
-        .group_by(SystemBlocker.key)))
+    recount_blockers(session)  # whatever the counts held before
     return len(ids)
 
 
@@ -261,6 +305,8 @@ def refresh_many(session: Session, ids: list[int], *, today: date | None = None,
             states.append(state)
             groups += g
         _write(session, batch, states, groups)
+    if len(ids) > DELTA_LIMIT:  # _write skipped the deltas
+        recount_blockers(session)
 
 
 def _bulk_facts(session: Session, ids: list[int], controls: list[Control], today: date, max_age_days: int,

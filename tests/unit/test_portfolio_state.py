@@ -21,7 +21,7 @@ from registry.inventory.services import (
     system_payload,
     update_system,
 )
-from registry.portfolio.models import BlockerCount, StageChange, SystemBlocker, SystemState
+from registry.portfolio.models import BlockerCount, BlockerDimCount, StageChange, SystemBlocker, SystemState
 from registry.portfolio.state import compute_state, rebuild_all, refresh_due_states
 from registry.readiness.services import review_answer, save_answer, submit_answer
 from registry.seed.demo import load_demo
@@ -58,6 +58,14 @@ def assert_no_drift(session, today: date | None = None) -> int:
     expected_counts = Counter(b.key for b in session.scalars(select(SystemBlocker)) if b.blocking and b.system_id in live)
     counts = {c.key: c.systems for c in session.scalars(select(BlockerCount)) if c.systems}
     assert counts == dict(expected_counts)
+    # …and per business unit × tier × stage × kind, under each system's current dimensions
+    by_id = {s.id: s for s in systems}
+    expected_dims = Counter((b.key, by_id[b.system_id].business_unit, by_id[b.system_id].tier, by_id[b.system_id].stage,
+                             by_id[b.system_id].kind)
+                            for b in session.scalars(select(SystemBlocker)) if b.blocking and b.system_id in live)
+    dims = {(c.key, c.business_unit, c.tier, c.stage, c.kind): c.systems
+            for c in session.scalars(select(BlockerDimCount)) if c.systems}
+    assert dims == dict(expected_dims)
     return len(systems)
 
 

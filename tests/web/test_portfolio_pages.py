@@ -55,9 +55,9 @@ def independent(session, today, keep=lambda s: True) -> dict:
             out["blockers"][key] += 1
         unit = out["units"][s.business_unit]
         unit["total"] += 1
-        unit["production"] += s.stage is Stage.PRODUCTION
-        unit["go"] += bool(r.decision and r.decision.verdict is Verdict.GO)
-        unit["no_go_rec"] += r.recommendation.verdict is Verdict.NO_GO
+        unit["production"] += s.stage == Stage.PRODUCTION
+        unit["go"] += bool(r.decision and r.decision.verdict == Verdict.GO)
+        unit["no_go_rec"] += r.recommendation.verdict == Verdict.NO_GO
         unit["overdue"] += overdue
     # the funnel, from the stage history rows
     ids = {s.id for s in systems}
