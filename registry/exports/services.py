@@ -44,6 +44,7 @@ CHUNK = 500
 SYSTEM_CHUNK = 100
 SYSTEMS, CONTROLS, DECISIONS = "Systems", "Controls", "Decisions"
 NO_LONGER_APPLIES = "No longer applies"
+NOT_STARTED_LABEL = ControlStatus.NOT_STARTED.label
 
 SYSTEM_COLUMNS = [
     Column("System ID", 10),
@@ -227,6 +228,8 @@ def control_rows(session: Session, ids: list[int], *, today: date, max_age_days:
     """One row per system and control that applies to it or that it has assessed (as the controls page lists)."""
     controls = active_controls(session)
     by_id = {c.id: i for i, c in enumerate(controls)}
+    # Plain tuples, read once: half a million rows should not touch ORM attributes.
+    catalogue = [(c.id, (c.framework.name, c.ref, c.title, c.function)) for c in controls]
     applicable: dict[tuple, frozenset[int]] = {}
     stale_before = today - timedelta(days=max_age_days)
     verifier = aliased(User)
@@ -256,17 +259,15 @@ def control_rows(session: Session, ids: list[int], *, today: date, max_age_days:
                 applicable[key] = frozenset(c.id for c in controls if applies(c, tier, kind, categories))
             required = applicable[key]
             mine = assessed.get(system_id, {})
-            for control in controls:
-                if control.id not in required and control.id not in mine:
+            for control_id, described in catalogue:
+                a = mine.get(control_id)
+                if a is None:
+                    if control_id in required:
+                        yield (system_id, name, *described, "Yes", NOT_STARTED_LABEL, None, None, 0, 0, None, None)
                     continue
-                a = mine.get(control.id)
                 yield (
-                    system_id, name, control.framework.name, control.ref, control.title, control.function,
-                    "Yes" if control.id in required else NO_LONGER_APPLIES,
-                    (a[2] if a else ControlStatus.NOT_STARTED).label,
-                    a[3] if a else None, a[4] if a else None,
-                    a[5] if a else 0, a[6] if a else 0,
-                    a[7] if a else None, utc_naive(a[8]) if a else None,
+                    system_id, name, *described, "Yes" if control_id in required else NO_LONGER_APPLIES,
+                    a[2].label, a[3], a[4], a[5], a[6], a[7], utc_naive(a[8]),
                 )
 
 
