@@ -32,7 +32,7 @@ from registry.portfolio.models import (
 from registry.portfolio.state import group_labels
 
 TOP_BLOCKERS = 10
-PDF_MAX_SYSTEMS = 500  # the portfolio PDF lists at most this many systems; beyond, it offers Excel
+PDF_MAX_SYSTEMS = 300  # the portfolio PDF lists at most this many systems (~3 s to render); beyond, Excel
 
 
 def portfolio_filters(args) -> InventoryFilters:

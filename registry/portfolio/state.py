@@ -105,17 +105,26 @@ def _valid_until(today: date, evidence_dates: Iterable[date], due_dates: Iterabl
 
 def _state_row(system_id: int, live: bool, facts: ReadinessFacts, decision, controls: dict[int, Control],
                evidence_dates: list[date], due_dates: list[date], max_age_days: int,
-               group_cache: dict | None = None) -> tuple[dict, list[tuple]]:
-    rec = recommend(facts)
-    blockers, groups = [], {}
+               group_cache: dict | None = None, memo_cache: dict | None = None) -> tuple[dict, list[tuple]]:
     group_cache = {} if group_cache is None else group_cache
-    for b in rec.blockers:
-        cached = group_cache.get((b.target, b.rule))
-        if cached is None:
-            cached = group_cache[(b.target, b.rule)] = blocker_group(b, controls)
-        key, label = cached
-        blockers.append({"key": key, "label": label, "rule": b.rule, "severity": b.severity, "message": b.message})
-        groups[key] = groups.get(key, False) or b.blocking
+    memo_cache = {} if memo_cache is None else memo_cache
+    # Systems with identical facts get identical results: in bulk, compute each once.
+    memo_key = (facts.today, facts.tier, facts.owner_active, facts.measured_baselines > 0, tuple(facts.answers),
+                tuple(facts.controls), facts.decision_expires_on, tuple(facts.re_review_reasons))
+    memo = memo_cache.get(memo_key)
+    if memo is None:
+        rec = recommend(facts)
+        blockers, groups = [], {}
+        for b in rec.blockers:
+            cached = group_cache.get((b.target, b.rule))
+            if cached is None:
+                cached = group_cache[(b.target, b.rule)] = blocker_group(b, controls)
+            key, label = cached
+            blockers.append({"key": key, "label": label, "rule": b.rule, "severity": b.severity,
+                             "message": b.message})
+            groups[key] = groups.get(key, False) or b.blocking
+        memo = memo_cache[memo_key] = (rec, blockers, groups)
+    rec, blockers, groups = memo
     state = {
         "system_id": system_id,
         "recommendation": rec.verdict,
@@ -292,6 +301,7 @@ def refresh_many(session: Session, ids: list[int], *, today: date | None = None,
     for start in range(0, len(ids), BATCH):
         batch = ids[start:start + BATCH]
         states, groups = [], []
+        memo: dict = {}  # per batch, to bound memory
         stages = defaultdict(list)
         for sid, stage in chain(
                 session.execute(select(StageChange.system_id, StageChange.stage).where(StageChange.system_id.in_(batch))),
@@ -300,7 +310,7 @@ def refresh_many(session: Session, ids: list[int], *, today: date | None = None,
         for system_id, live, facts, decision, evidence_dates, due_dates in _bulk_facts(
                 session, batch, controls, today, max_age_days, required_cache):
             state, g = _state_row(system_id, live, facts, decision, by_id, evidence_dates, due_dates, max_age_days,
-                                  group_cache)
+                                  group_cache, memo)
             state["furthest_stage"] = furthest_stage(stages[system_id])
             states.append(state)
             groups += g
@@ -350,6 +360,7 @@ def _bulk_facts(session: Session, ids: list[int], controls: list[Control], today
             select(Decision.id, Decision.system_id, Decision.verdict, Decision.decided_at, Decision.expires_on)
             .where(Decision.system_id.in_(ids)).order_by(Decision.decided_at, Decision.id)):
         decisions[d.system_id] = d  # the last one wins: the latest decision, as latest_decision orders
+    untouched: dict[int, ControlFact] = required_cache.setdefault("untouched", {})
     for s in systems:
         tier = Tier(s.tier)
         facts_controls, evidence_dates, due_dates = [], [], []
@@ -358,8 +369,16 @@ def _bulk_facts(session: Session, ids: list[int], controls: list[Control], today
         if required is None:
             required = required_cache[profile] = [c for c in controls if applies(c, tier, s.kind, data[s.id])]
         for control in required:
-            status, due_on = assessments.get((s.id, control.id), (ControlStatus.NOT_STARTED, None))
+            assessed = assessments.get((s.id, control.id))
             dates = evidence.get((s.id, control.id), [])
+            if assessed is None and not dates:  # untouched: one shared fact per control
+                fact = untouched.get(control.id)
+                if fact is None:
+                    fact = untouched[control.id] = ControlFact(control.id, control.ref, control.title,
+                                                               ControlStatus.NOT_STARTED, None, 0, 0)
+                facts_controls.append(fact)
+                continue
+            status, due_on = assessed or (ControlStatus.NOT_STARTED, None)
             stale = sum(1 for d in dates if (today - d).days > max_age_days)
             facts_controls.append(ControlFact(control.id, control.ref, control.title, status, due_on, stale,
                                               len(dates) - stale))

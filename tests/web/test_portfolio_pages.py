@@ -202,9 +202,13 @@ def test_the_pdf_lists_at_most_the_cap_and_says_so(session, people, as_role, mon
         make_system(session, people["owner"])
     monkeypatch.setattr(portfolio_services, "PDF_MAX_SYSTEMS", 3)
     monkeypatch.setattr(portfolio_services.pdf_systems, "__defaults__", (3,))
-    response = as_role("executive").get("/portfolio.pdf")
+    web = as_role("executive")
+    response = web.get("/portfolio.pdf")
     assert response.status_code == 200
     assert "3 of 4 systems are listed" in " ".join(pdf_text(response.data).split())
+    monkeypatch.setattr("registry.portfolio.views.PDF_MAX_SYSTEMS", 3)
+    page = web.get("/portfolio").get_data(as_text=True)
+    assert 'id="pdf-cap"' in page and "/exports/systems.xlsx" in page
 
 
 def test_a_failed_render_is_a_503_with_a_message(session, people, as_role, monkeypatch):
