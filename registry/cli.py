@@ -344,15 +344,19 @@ def report_export(decision_id: int, output: Path) -> None:
                          summary=f"Exported the audit PDF {doc_id} of decision #{decision.id}",
                          after={"document_id": doc_id, "pdf_sha256": report.sha256},
                          actor_label="command line (registry report export)")
+            # Written aside, audited, then renamed: no file without its event, no event without a file.
             part = target.with_name(f".{target.name}.part")
             try:
                 part.write_bytes(data)
+                session.commit()
                 part.replace(target)
             except OSError as err:
                 part.unlink(missing_ok=True)
                 session.rollback()
                 _fail(f"cannot write {output}: {err.strerror or err}")
-            session.commit()
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
         except DomainError as err:
             session.rollback()
             _fail(_describe(err))

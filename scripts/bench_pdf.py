@@ -11,7 +11,6 @@ demo decision once.
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -34,6 +33,8 @@ RUNS = int(os.environ.get("BENCH_PDF_RUNS", "9"))
 
 
 def main() -> int:
+    if len(os.sched_getaffinity(0)) > 2:
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])  # the target is on 2 cores
     tmp = tempfile.mkdtemp(prefix="bench-pdf-")
     url = fresh_database(f"{tmp}/bench.sqlite3")
     app = create_app({"DATABASE_URL": url, "EVIDENCE_DIR": f"{tmp}/evidence", "TESTING_CHEAP_PASSWORDS": True})
@@ -55,16 +56,16 @@ def main() -> int:
                 once.append((abs(pdf.page_count - 15), d, pdf.page_count))
                 print(f"{d.id:>8} {pdf.page_count:>5} {len(pdf.pdf):>8,} {seconds:>8.2f}  {d.snapshot['system']['name']}")
             _, target, pages = min(once, key=lambda t: (t[0], t[1].id))
-            times = []
+            times, peaks = [], []
             for _ in range(RUNS):
                 started = time.perf_counter()
-                render_decision_pdf(target)
+                peaks.append(render_decision_pdf(target).peak_rss_kib)
                 times.append(time.perf_counter() - started)
     times.sort()
     median = statistics.median(times)
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    # ru_maxrss of waited-for children: the largest rendering process of this run, in KiB on Linux.
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # Each rendering child reports its own VmHWM (peak resident set, shared pages it touched included).
+    peak_mib = max(peaks) / 1024
     print(f"decision #{target.id} ({pages} pages), {RUNS} renders: median {median:.2f} s, p95 {p95:.2f} s, "
           f"min {times[0]:.2f} s; peak RSS of the rendering process {peak_mib:.0f} MiB")
     ok = median <= 1.5 and peak_mib <= 250

@@ -18,10 +18,10 @@ import zipfile
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from registry.audit.services import record_event
+from registry.audit.services import record_event, record_events_bulk
 from registry.auth.models import User
 from registry.auth.permissions import can_verify_report, require
 from registry.db import utcnow
@@ -99,38 +99,48 @@ def run_export_job(job_id: int, app=None) -> None:
     sessions, readers = app.extensions["registry.sessions"]
     limits = RenderLimits(config.get("REPORT_TIMEOUT_SECONDS"), config.get("REPORT_MAX_MEMORY_MB"))
     with sessions() as session:
+        # Claim the job: of two workers handed the same job, only one gets it.
+        claimed = session.execute(update(ExportJob).where(ExportJob.id == job_id, ExportJob.status == "queued")
+                                  .values(status="running")).rowcount
         job = session.get(ExportJob, job_id)
-        if job is None or job.status not in {"queued", "running"}:
+        session.commit()
+        if not claimed or job is None:
             return
         ids = [int(i) for i in job.decision_ids]
         target = zip_path(config["EXPORT_DIR"], job)
-        job.status = "running"
-        session.commit()  # nothing of the job is read again until the next short write
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".part")
+        skipped: list[str] = []
         try:
             manifest = io.StringIO()
             writer = csv.writer(manifest, lineterminator="\r\n")
-            writer.writerow(["document_id", "decision_id", "system_id", "system", "verdict", "decided_at",
-                             "pdf_sha256", "snapshot_sha256", "file"])
+            writer.writerow(MANIFEST_HEADER)
             with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as zf:
                 for raw_id in ids:
                     # Read and render outside the write transaction (a render takes about a second).
                     with readers() as reader:
                         decision = reader.get(Decision, raw_id)
                         if decision is None:
-                            raise NotFound(f"Decision #{raw_id} no longer exists.")
+                            skipped.append(f"decision #{raw_id} no longer exists")
+                            continue
                         name = reader.scalar(select(AISystem.name).where(AISystem.id == decision.system_id)) or ""
+                        row = [decision.id, decision.system_id, name, decision.verdict.label,
+                               decision.decided_at.isoformat(timespec="seconds")]
                         report = report_for(reader, decision.id)
-                        if report is None:
-                            report = store_report(session, decision, render_decision_pdf(decision, limits))
+                        try:
+                            if report is None:
+                                report = store_report(session, decision, render_decision_pdf(decision, limits))
+                        except DomainError as err:  # one PDF that cannot be produced does not sink the rest
+                            session.rollback()
+                            skipped.append(f"decision #{decision.id}: {err.message}")
+                            writer.writerow(["", *row, "", decision.snapshot_sha256, "", f"not included: {err.message}"])
+                            continue
                         pdf, doc_id, pdf_sha = report.pdf, report.document_id, report.sha256
-                        row = [doc_id, decision.id, decision.system_id, name, decision.verdict.label,
-                               decision.decided_at.isoformat(timespec="seconds"), pdf_sha, decision.snapshot_sha256]
                         stamp = _zip_time(decision.decided_at)
+                        snapshot_sha = decision.snapshot_sha256
                     file_name = f"{doc_id}.pdf"
                     zf.writestr(zipfile.ZipInfo(file_name, date_time=stamp), pdf)
-                    writer.writerow([*row, file_name])
+                    writer.writerow([doc_id, *row, pdf_sha, snapshot_sha, file_name, "included"])
                     job.done += 1
                     session.commit()  # the stored PDF and the progress
                 zf.writestr("manifest.csv", "\ufeff" + manifest.getvalue())
@@ -138,14 +148,46 @@ def run_export_job(job_id: int, app=None) -> None:
             os.replace(partial, target)
             job.status, job.file_name = "done", target.name
             job.sha256, job.size_bytes, job.finished_at = data_hash, target.stat().st_size, utcnow()
+            if skipped:
+                job.error = f"{len(skipped)} PDF(s) could not be included: " + "; ".join(skipped)[:2000]
             session.commit()
         except Exception as err:  # noqa: BLE001 - any failure ends the job with a message, not a stuck bar
             session.rollback()
             partial.unlink(missing_ok=True)
-            job = session.get(ExportJob, job_id)
-            job.status, job.finished_at = "failed", utcnow()
-            job.error = err.message if isinstance(err, DomainError) else f"The export stopped ({type(err).__name__})."
+            mark_failed(session, job_id, err.message if isinstance(err, DomainError)
+                        else f"The export stopped ({type(err).__name__}).")
             session.commit()
+
+
+MANIFEST_HEADER = ["document_id", "decision_id", "system_id", "system", "verdict", "decided_at", "pdf_sha256",
+                   "snapshot_sha256", "file", "status"]
+
+
+class QueueUnavailable(DomainError):
+    status = 503
+    title = "Job queue unavailable"
+
+
+def mark_failed(session: Session, job_id: int, message: str) -> None:
+    job = session.get(ExportJob, job_id)
+    job.status, job.finished_at, job.error = "failed", utcnow(), message
+
+
+def record_zip_download(session: Session, actor: User, job: ExportJob, path: Path, *,
+                        address: str | None = None) -> None:
+    """One event for the ZIP, plus a ``report.download`` on each decision in it, so every
+    system's own trail shows that its PDF left the registry."""
+    record_event(session, actor, "report.bulk_download", "export_job", job.id,
+                 summary=f"Downloaded the ZIP of {job.done} audit PDFs (export #{job.id})",
+                 after={"sha256": job.sha256, "files": job.done}, address=address)
+    with zipfile.ZipFile(path) as zf:
+        rows = list(csv.DictReader(io.StringIO(zf.read("manifest.csv").decode("utf-8-sig"))))
+    record_events_bulk(session, actor, [{
+        "action": "report.download", "entity_type": "decision", "entity_id": int(r["decision_id"]),
+        "system_id": int(r["system_id"]), "address": address,
+        "summary": f"Downloaded the audit PDF {r['document_id']} of decision #{r['decision_id']} in export #{job.id}",
+        "after": {"document_id": r["document_id"], "pdf_sha256": r["pdf_sha256"], "export": job.id},
+    } for r in rows if r.get("status") == "included"])
 
 
 def _zip_time(moment: datetime) -> tuple:
@@ -165,15 +207,32 @@ def enqueue(app, job: ExportJob) -> str:
     url = app.config.get("REDIS_URL")
     if url:
         from redis import Redis
-        from rq import Queue
+        from redis.exceptions import RedisError
+        from rq import Callback, Queue
 
-        Queue(QUEUE_NAME, connection=Redis.from_url(url)).enqueue(
-            "registry.reports.bulk.run_export_job", job.id, job_timeout=3600, result_ttl=3600)
+        try:
+            Queue(QUEUE_NAME, connection=Redis.from_url(url)).enqueue(
+                "registry.reports.bulk.run_export_job", job.id, job_timeout=3600, result_ttl=3600,
+                on_failure=Callback(_rq_failed))
+        except RedisError as err:
+            raise QueueUnavailable("The job queue (Redis) cannot be reached, so the export was not started. "
+                                   "Try again later, or tell an administrator.") from err
         return "rq"
     thread = threading.Thread(target=run_export_job, args=(job.id, app), name=f"export-job-{job.id}", daemon=True)
     _threads.append(thread)
     thread.start()
     return "thread"
+
+
+def _rq_failed(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback (a timeout, a killed worker): the export shows as failed, not stuck."""
+    from flask import current_app
+
+    with current_app.extensions["registry.sessions"][0]() as session:
+        export = session.get(ExportJob, job.args[0])
+        if export is not None and export.status in {"queued", "running"}:
+            mark_failed(session, export.id, f"The export stopped ({getattr(exc_type, '__name__', 'error')}).")
+            session.commit()
 
 
 def backend_for(app) -> str:

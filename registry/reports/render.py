@@ -21,6 +21,7 @@ import io
 import multiprocessing
 import os
 import resource
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -87,35 +88,51 @@ def render_pdf(html: str, *, variant: str | None = "pdf/a-3u", attachments=(), i
     if in_process:
         return _render(*job)
     _warm_up()
+    (pdf, pages), peak = run_limited(_render_bytes, job, timeout=timeout, max_memory_mb=max_memory_mb,
+                                     what="The PDF")
+    return RenderedPdf(pdf, pages, peak)
+
+
+def _render_bytes(*job) -> tuple[bytes, int]:
+    rendered = _render(*job)
+    return rendered.pdf, rendered.page_count
+
+
+def run_limited(fn, args: tuple, *, timeout: float | None, max_memory_mb: int | None, what: str):
+    """Run ``fn(*args)`` in a forked child with an address-space and a wall-clock limit.
+
+    Returns ``(result, peak_rss_kib)`` (the child's own high-water mark); a breach, a crash
+    or an exception in ``fn`` becomes :class:`RenderError` with a message for the user.
+    """
     timeout = timeout or DEFAULT_TIMEOUT_SECONDS
     max_memory_mb = max_memory_mb or DEFAULT_MAX_MEMORY_MB
     ctx = multiprocessing.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    process = ctx.Process(target=_child, args=(sender, job, max_memory_mb), daemon=True)
+    process = ctx.Process(target=_child, args=(sender, fn, args, max_memory_mb, what), daemon=True)
     process.start()
     sender.close()
     try:
         if not receiver.poll(timeout):
             process.kill()
-            raise RenderError(f"The PDF took longer than {timeout:g} seconds to render and was stopped. "
+            raise RenderError(f"{what} took longer than {timeout:g} seconds and was stopped. "
                               "Try again later; if it keeps happening, tell an administrator.")
         try:
             outcome = receiver.recv()
         except EOFError:
-            outcome = ("error", "The PDF renderer stopped unexpectedly (it may have run out of memory).")
+            outcome = ("error", f"{what} stopped unexpectedly (it may have run out of memory).", 0)
     finally:
         receiver.close()
         process.join(5)
         if process.is_alive():
             process.kill()
+            process.join(1)
     if outcome[0] == "error":
         raise RenderError(outcome[1])
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return RenderedPdf(outcome[1], outcome[2], peak if peak > before else before)
+    return outcome[1], outcome[2]
 
 
 _WARM = False
+_WARM_LOCK = threading.Lock()
 WARM_UP_HTML = ('<html><head><link rel="stylesheet" href="pdf/report.css"></head>'
                 '<body><p>Warm <b>up</b> <i>fonts</i> <span class="mono">0</span></p></body></html>')
 
@@ -124,24 +141,33 @@ def _warm_up() -> None:
     """Load WeasyPrint and the packaged fonts once in the parent, so every forked render
     starts with them (saves about 0.2 s a render)."""
     global _WARM
-    if not _WARM:
-        _render(WARM_UP_HTML, None, (), None)
-        _WARM = True
+    with _WARM_LOCK:
+        if not _WARM:
+            _render(WARM_UP_HTML, None, (), None)
+            _WARM = True
 
 
-def _child(sender, job, max_memory_mb: int) -> None:
-    faulthandler.disable()  # a render that runs out of memory is reported by the parent, not dumped
+def _child(sender, fn, args, max_memory_mb: int, what: str) -> None:
+    faulthandler.disable()  # a child that runs out of memory is reported by the parent, not dumped
     try:
         limit = _current_vm_bytes() + max_memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        rendered = _render(*job)
-        sender.send(("ok", rendered.pdf, rendered.page_count))
+        result = fn(*args)
+        sender.send(("ok", result, _peak_rss_kib()))
     except MemoryError:
-        sender.send(("error", f"The PDF needed more than {max_memory_mb} MB of memory to render and was stopped."))
-    except Exception as err:  # noqa: BLE001 - anything the renderer raises becomes a message
-        sender.send(("error", f"The PDF could not be rendered ({type(err).__name__})."))
+        sender.send(("error", f"{what} needed more than {max_memory_mb} MB of memory and was stopped.", 0))
+    except Exception as err:  # noqa: BLE001 - anything the work raises becomes a message
+        sender.send(("error", f"{what} could not be produced ({type(err).__name__}).", 0))
     finally:
         sender.close()
+
+
+def _peak_rss_kib() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
 
 
 def _current_vm_bytes() -> int:

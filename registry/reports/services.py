@@ -121,11 +121,18 @@ def render_decision_pdf(decision: Decision, limits: RenderLimits = RenderLimits(
 
 
 def ensure_report(session: Session, decision: Decision, limits: RenderLimits = RenderLimits()) -> DecisionReport:
-    """The stored PDF of ``decision``, rendering and storing it the first time."""
+    """The stored PDF of ``decision``, rendering and storing it the first time.
+
+    Call it at a transaction boundary: when a render is needed, the session's transaction is
+    committed first, so that no write lock (SQLite) is held through the second a render takes;
+    the PDF is then stored in a new, short transaction that the caller commits.
+    """
     report = report_for(session, decision.id)
     if report is not None:
         return report
-    return store_report(session, decision, render_decision_pdf(decision, limits))
+    session.commit()  # the registry's sessions keep loaded attributes across commits
+    rendered = render_decision_pdf(decision, limits)
+    return store_report(session, decision, rendered)
 
 
 def store_report(session: Session, decision: Decision, rendered) -> DecisionReport:
@@ -178,10 +185,15 @@ def _system_of(session: Session, decision: Decision):
 
 
 def issue_missing(session: Session, limits: RenderLimits = RenderLimits()) -> list[DecisionReport]:
-    """Render and store the PDF of every decision that has none yet (seeder, operators)."""
+    """Render and store the PDF of every decision that has none yet (seeder, operators),
+    committing after each one; a decision whose PDF fails is left for a later run."""
     missing = session.scalars(select(Decision).where(~Decision.id.in_(select(DecisionReport.decision_id)))
                               .order_by(Decision.id)).all()
-    return [ensure_report(session, d, limits) for d in missing]
+    issued = []
+    for decision in missing:
+        issued.append(ensure_report(session, decision, limits))
+        session.commit()
+    return issued
 
 
 def list_decisions(session: Session):

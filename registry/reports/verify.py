@@ -26,11 +26,13 @@ from sqlalchemy.orm import Session
 from registry.decisions.models import Decision
 from registry.decisions.services import snapshot_hash
 from registry.reports.models import DecisionReport
+from registry.reports.render import RenderError, run_limited
 from registry.reports.services import SNAPSHOT_FILE
 
 HASH_RE = re.compile(r"Snapshot SHA-256 ?([0-9a-f]{64})")
 DOC_ID_RE = re.compile(r"Document (RR-\d{6}-[0-9A-F]{8})")
-MAX_PAGES_READ = 500
+VERIFY_TIMEOUT_SECONDS = 20
+VERIFY_MAX_MEMORY_MB = 512
 
 
 @dataclass
@@ -76,21 +78,22 @@ class PdfContents:
 
 
 def read_pdf(data: bytes) -> PdfContents:
-    """The embedded snapshot and the printed hash and document id; ValueError if unreadable."""
+    """The embedded snapshot and the footer's hash and document id; ValueError if unreadable.
+
+    Only the first and last pages are read, and only values printed on both count: the footer
+    is on every page, while a rationale quoting another document id is on one page only.
+    """
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
-        attachments = reader.attachments
-        snapshot = attachments.get(SNAPSHOT_FILE)
-        hashes, doc_ids = set(), set()
+        snapshot = reader.attachments.get(SNAPSHOT_FILE)
         pages = reader.pages
-        for page in list(pages)[:MAX_PAGES_READ]:
-            text = page.extract_text() or ""
-            hashes.update(HASH_RE.findall(text))
-            doc_ids.update(DOC_ID_RE.findall(text))
+        count = len(pages)
+        texts = [pages[i].extract_text() or "" for i in sorted({0, count - 1})] if count else []
+        hashes = set.intersection(*(set(HASH_RE.findall(t)) for t in texts)) if texts else set()
+        doc_ids = set.intersection(*(set(DOC_ID_RE.findall(t)) for t in texts)) if texts else set()
         xmp = reader.xmp_metadata
         pdfa = None
         if xmp is not None:
@@ -99,15 +102,36 @@ def read_pdf(data: bytes) -> PdfContents:
             conformance = re.search(r'pdfaid:conformance="([A-Za-z])"', raw)
             if part:
                 pdfa = f"PDF/A-{part.group(1)}{(conformance.group(1) if conformance else '').lower()}"
-        return PdfContents(snapshot[0] if snapshot else None, hashes, doc_ids, len(pages), pdfa)
-    except (PdfReadError, Exception) as err:  # noqa: BLE001 - a damaged file can break the parser anywhere
+        return PdfContents(snapshot[0] if snapshot else None, hashes, doc_ids, count, pdfa)
+    except Exception as err:  # noqa: BLE001 - a damaged file can break the parser anywhere
         raise ValueError(f"the file is not a readable PDF ({type(err).__name__})") from err
+
+
+def read_pdf_limited(data: bytes, *, timeout: float = VERIFY_TIMEOUT_SECONDS,
+                     max_memory_mb: int = VERIFY_MAX_MEMORY_MB) -> PdfContents:
+    """:func:`read_pdf` in a forked child with time and memory limits (a crafted PDF can make
+    text extraction take hours); ValueError with a plain message on a breach."""
+    try:
+        result, _peak = run_limited(_read_or_error, (data,), timeout=timeout, max_memory_mb=max_memory_mb,
+                                    what="Reading the PDF")
+    except RenderError as err:
+        raise ValueError(f"the file could not be checked: {err}") from err
+    if isinstance(result, str):
+        raise ValueError(result)
+    return result
+
+
+def _read_or_error(data: bytes):
+    try:
+        return read_pdf(data)
+    except ValueError as err:
+        return str(err)
 
 
 def verify_pdf(session: Session, data: bytes) -> Verification:
     result = Verification(file_sha256=hashlib.sha256(data).hexdigest())
     try:
-        contents = read_pdf(data)
+        contents = read_pdf_limited(data)
     except ValueError as err:
         message = str(err)
         result.add("Readable audit PDF", False, message[:1].upper() + message[1:] + ".")
@@ -121,7 +145,7 @@ def verify_pdf(session: Session, data: bytes) -> Verification:
 
     embedded = hashlib.sha256(contents.snapshot_bytes).hexdigest()
     if len(contents.printed_hashes) != 1:
-        found = "no snapshot hash" if not contents.printed_hashes else "different hashes on different pages"
+        found = "no snapshot hash in its footer" if not contents.printed_hashes else "more than one snapshot hash"
         result.add("Embedded snapshot matches the printed hash", False, f"The document shows {found}.")
         return result
     printed = next(iter(contents.printed_hashes))
@@ -129,10 +153,12 @@ def verify_pdf(session: Session, data: bytes) -> Verification:
                       f"Embedded snapshot hashes to {embedded}; the pages print {printed}."):
         return result
 
-    if len(contents.printed_doc_ids) != 1:
-        result.add("Matches the registry's record", False, "The document does not show a single document id.")
+    doc_ids = {d for d in contents.printed_doc_ids if d.endswith(printed[:8].upper())}
+    if len(doc_ids) != 1:
+        result.add("Matches the registry's record", False, "The document does not show a single document id "
+                                                           "belonging to its snapshot hash.")
         return result
-    result.document_id = next(iter(contents.printed_doc_ids))
+    result.document_id = next(iter(doc_ids))
     report = session.query(DecisionReport).filter_by(document_id=result.document_id).one_or_none()
     if report is None:
         result.add("Matches the registry's record", False,

@@ -88,17 +88,23 @@ def verify():
     if len(data) > MAX_PDF_BYTES:
         form.file.errors.append(f"The file is larger than {MAX_PDF_BYTES // (1024 * 1024)} MB; no audit PDF is that large.")
         return render_template("reports/verify.html", form=form, result=None), 413
-    session = db_session()
-    result = verify_pdf(session, data)
+    db_session().commit()  # the sign-in lookup opened a write transaction (nothing to save): release it
+    with current_app.extensions["registry.sessions"][1]() as reader:
+        result = verify_pdf(reader, data)
+    with _writer() as writer:
+        _record_verification(writer, result, upload.filename)
+        writer.commit()
+    return render_template("reports/verify.html", form=VerifyUploadForm(formdata=None), result=result,
+                           file_name=upload.filename), 200 if result.authentic else 422
+
+
+def _record_verification(session, result, file_name: str | None) -> None:
     record_event(session, _actor(), "report.verify", "decision", result.decision_id, system_id=result.system_id,
                  summary=("Verified" if result.authentic else "Checked, not verified: ")
-                 + (f" audit PDF {result.document_id}" if result.document_id else f" an uploaded file ({upload.filename or 'no name'})"),
+                 + (f" audit PDF {result.document_id}" if result.document_id else f" an uploaded file ({file_name or 'no name'})"),
                  after={"authentic": result.authentic, "file_sha256": result.file_sha256,
                         "document_id": result.document_id, "checks": {c.label: c.ok for c in result.checks}},
                  address=client_address())
-    session.commit()
-    return render_template("reports/verify.html", form=VerifyUploadForm(formdata=None), result=result,
-                           file_name=upload.filename), 200 if result.authentic else 422
 
 
 def _business_units(session) -> list[tuple[str, str]]:
@@ -124,9 +130,16 @@ def exports():
                 form.form_errors.append(err.message)
                 status = 422
             else:
-                bulk.enqueue(current_app._get_current_object(), job)
-                flash(f"Export #{job.id} started: {job.total} audit PDFs.", "success")
-                return redirect(url_for("reports.export_job", job_id=job.id))
+                try:
+                    bulk.enqueue(current_app._get_current_object(), job)
+                except bulk.QueueUnavailable as err:
+                    bulk.mark_failed(session, job.id, err.message)
+                    session.commit()
+                    form.form_errors.append(err.message)
+                    status = 503
+                else:
+                    flash(f"Export #{job.id} started: {job.total} audit PDFs.", "success")
+                    return redirect(url_for("reports.export_job", job_id=job.id))
         else:
             status = 422
     preview = None if request.method == "POST" else len(bulk.current_decision_ids(session, form.filters()))
@@ -151,8 +164,6 @@ def export_download(job_id: int):
         flash("That export is not ready (or its file was removed); start a new one.", "error")
         return redirect(url_for("reports.export_job", job_id=job.id))
     with _writer() as writer:
-        record_event(writer, _actor(), "report.bulk_download", "export_job", job.id,
-                     summary=f"Downloaded the ZIP of {job.total} audit PDFs (export #{job.id})",
-                     after={"sha256": job.sha256, "files": job.total}, address=client_address())
+        bulk.record_zip_download(writer, _actor(), job, path, address=client_address())
         writer.commit()
     return send_file(path, mimetype="application/zip", as_attachment=True, download_name=path.name, max_age=0)

@@ -11,8 +11,10 @@ import threading
 
 import pytest
 from pypdf import PdfReader, PdfWriter
+from sqlalchemy import func, select
 
 from registry.audit.services import canonical_json
+from registry.decisions.models import Decision
 from registry.decisions.services import record_decision
 from registry.enums import Question
 from registry.reports.render import PackagedAssetFetcher, RenderError, render_pdf
@@ -250,9 +252,49 @@ def test_rendering_that_takes_too_long_is_stopped_with_a_message():
 
 
 def test_rendering_that_needs_too_much_memory_is_stopped_with_a_message():
-    big = "<html><body>" + "<p>" + "word " * 400000 + "</p></body></html>"
+    big = "<html><body>" + "<p>x</p>" * 200000 + "</body></html>"  # the tree alone outgrows 8 MB at once
     with pytest.raises(RenderError, match=re.compile("memory|stopped unexpectedly")):
-        render_pdf(big, max_memory_mb=8, timeout=60)
+        render_pdf(big, max_memory_mb=8, timeout=120)
+
+
+def test_a_quoted_document_id_or_hash_in_user_text_does_not_confuse_verification(session, people):
+    quoting = ("Supersedes the earlier review; see Document RR-000003-ABCDEF12 and its Snapshot SHA-256 "
+               + "ab" * 32 + " for the history.")
+    _system, decision = _decide(session, people, rationale=quoting)
+    report = ensure_report(session, decision)
+    session.commit()
+    result = verify_pdf(session, report.pdf)
+    assert result.authentic, result.checks
+
+
+def test_no_transaction_is_open_while_a_pdf_renders(session, people, decided, monkeypatch):
+    """SQLite has one writer: holding its lock through a one-second render would stall every other writer."""
+    from registry.reports import services
+
+    _system, decision = decided
+    seen = []
+    real = services.render_decision_pdf
+
+    def spy(d, limits):
+        seen.append(session.in_transaction())
+        return real(d, limits)
+
+    monkeypatch.setattr(services, "render_decision_pdf", spy)
+    session.scalar(select(func.count()).select_from(Decision))  # the caller has a transaction open
+    services.ensure_report(session, decision)
+    session.commit()
+    assert seen == [False]
+
+
+def test_reading_a_pdf_is_bounded_in_time(session, people, decided):
+    from registry.reports.verify import read_pdf_limited
+
+    _system, decision = decided
+    pdf = ensure_report(session, decision).pdf
+    session.commit()
+    with pytest.raises(ValueError, match="could not be checked: Reading the PDF took longer than"):
+        read_pdf_limited(pdf, timeout=0.001)
+    assert read_pdf_limited(pdf).snapshot_bytes is not None
 
 
 def test_verify_never_crashes_and_never_passes_a_damaged_file(session, people, decided):

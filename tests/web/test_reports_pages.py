@@ -120,6 +120,9 @@ def _check_zip(browser, session, job_id, expected_decisions):
         stored = session.scalar(select(DecisionReport).where(DecisionReport.document_id == row["document_id"]))
         assert archive.read(row["file"]) == stored.pdf and row["pdf_sha256"] == stored.sha256
     assert _events(session, "report.bulk_download") == 1
+    downloads = session.scalars(select(AuditEvent).where(AuditEvent.action == "report.download")).all()
+    assert sorted(e.system_id for e in downloads) == sorted(d.system_id for d in expected_decisions)
+    session.commit()
 
 
 def test_bulk_export_in_process_builds_a_zip_of_the_filtered_systems(app, session, people, as_role):
@@ -192,3 +195,53 @@ def test_bulk_export_on_rq_runs_in_a_worker(app, session, people, as_role, redis
     assert job.status == "done" and job.done == 2, job.error
     session.commit()
     _check_zip(officer, session, job_id, wanted)
+
+
+def test_one_pdf_that_cannot_be_produced_is_listed_not_fatal(app, session, people, as_role, monkeypatch):
+    from registry.reports.services import ReportUnavailable
+
+    good, bad = _decided(session, people, 2)
+    real = bulk.render_decision_pdf
+
+    def flaky(decision, limits):
+        if decision.id == bad.id:
+            raise ReportUnavailable("The renderer ran out of time.")
+        return real(decision, limits)
+
+    monkeypatch.setattr(bulk, "render_decision_pdf", flaky)
+    officer = as_role("compliance")
+    job_id = _run_export(app, session, people, officer, {})
+    bulk.join_threads()
+    session.commit()
+    job = session.get(ExportJob, job_id)
+    assert job.status == "done" and job.done == 1 and "1 PDF(s) could not be included" in job.error
+    session.commit()
+    archive = zipfile.ZipFile(io.BytesIO(officer.get(f"/reports/exports/{job_id}/download").data))
+    rows = {int(r["decision_id"]): r for r in csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig")))}
+    assert rows[good.id]["status"] == "included" and rows[bad.id]["status"].startswith("not included")
+
+
+def test_redis_unreachable_is_a_503_and_a_failed_job_not_a_stuck_one(app, session, people, as_role):
+    _decided(session, people, 1)
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"
+    try:
+        response = as_role("compliance").post("/reports/exports", {})
+    finally:
+        app.config["REDIS_URL"] = None
+    assert response.status_code == 503 and "cannot be reached" in response.get_data(as_text=True)
+    job = session.scalar(select(ExportJob))
+    assert job.status == "failed" and "Redis" in job.error
+
+
+def test_an_export_is_visible_to_the_officer_who_asked_only(session, people, as_role):
+    from registry.inventory.queries import InventoryFilters
+    from tests.conftest import make_user
+
+    _decided(session, people, 1)
+    job = bulk.create_job(session, people["compliance"], InventoryFilters(), backend="thread")
+    session.commit()
+    make_user(session, "compliance", email="second@example.test")
+    other = as_role("anonymous")
+    other.login("second@example.test")
+    assert other.get(f"/reports/exports/{job.id}").status_code == 404
+    assert other.get(f"/reports/exports/{job.id}/download").status_code == 404
