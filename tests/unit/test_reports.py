@@ -239,7 +239,11 @@ def test_even_raw_hostile_html_renders_without_fetching(listener):
     html = (f'<html><head><link rel="stylesheet" href="{listener}/a.css"><style>@import url({listener}/b.css);'
             f'body {{ background: url({listener}/c.png) }}</style></head><body>'
             f'<img src="file:///etc/passwd"><img src="{listener}/d.png"><iframe src="{listener}/e"></iframe>'
-            f'<object data="{listener}/f"></object><p>Still renders</p></body></html>')
+            f'<object data="{listener}/f"></object><img src="FILE:///etc/passwd"><link rel="attachment" href="{listener}/g">'
+            f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="10" height="10">'
+            f'<image href="file:///etc/passwd" width="5" height="5"/><use xlink:href="{listener}/h.svg#x"/></svg>'
+            f'<img src="data:image/svg+xml,&lt;svg xmlns=%22http://www.w3.org/2000/svg%22&gt;&lt;image href=%22{listener}/i%22/&gt;&lt;/svg&gt;">'
+            f'<p>Still renders</p></body></html>')
     pdf = render_pdf(html, variant=None).pdf
     assert pdf.startswith(b"%PDF") and "Still renders" in _text(pdf)[0]
     assert _Recorder.hits == []
