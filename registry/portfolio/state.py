@@ -219,8 +219,9 @@ def _upsert(session: Session, model, columns: tuple[str, ...], delta: dict[tuple
     existing = set()
     for start in range(0, len(keys), 200):
         chunk = keys[start:start + 200]
-        existing |= {tuple(r) for r in session.execute(
-            select(*[table.c[c] for c in columns]).where(table.c.key.in_({k[0] for k in chunk})))}
+        # narrowed on every column, so a key's rows for other units, tiers… are not read
+        where = [table.c[c].in_({k[i] for k in chunk}) for i, c in enumerate(columns)]
+        existing |= {tuple(r) for r in session.execute(select(*[table.c[c] for c in columns]).where(*where))}
     for k, d in delta.items():
         where = [table.c[c] == v for c, v in zip(columns, k, strict=True)]
         if k in existing:
