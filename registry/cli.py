@@ -309,7 +309,7 @@ def report() -> None:
 def _report_limits():
     from registry.reports.services import RenderLimits
 
-    return RenderLimits(current_app.config["REPORT_TIMEOUT_SECONDS"], current_app.config["REPORT_MAX_MEMORY_MB"])
+    return RenderLimits.from_config(current_app.config)
 
 
 @report.command("list")

@@ -85,9 +85,8 @@ def _issue_report(session, decision) -> None:
     """Render and store the audit PDF now; if that fails, the first download tries again."""
     from registry.reports.services import RenderLimits, ReportUnavailable, ensure_report
 
-    cfg = current_app.config
     try:
-        ensure_report(session, decision, RenderLimits(cfg["REPORT_TIMEOUT_SECONDS"], cfg["REPORT_MAX_MEMORY_MB"]))
+        ensure_report(session, decision, RenderLimits.from_config(current_app.config))
         session.commit()
     except ReportUnavailable as err:
         session.rollback()

@@ -97,7 +97,7 @@ def run_export_job(job_id: int, app=None) -> None:
             app = create_app()
     config = app.config
     sessions, readers = app.extensions["registry.sessions"]
-    limits = RenderLimits(config.get("REPORT_TIMEOUT_SECONDS"), config.get("REPORT_MAX_MEMORY_MB"))
+    limits = RenderLimits.from_config(config)
     with sessions() as session:
         # Claim the job: of two workers handed the same job, only one gets it.
         claimed = session.execute(update(ExportJob).where(ExportJob.id == job_id, ExportJob.status == "queued")

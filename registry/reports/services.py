@@ -46,6 +46,11 @@ class RenderLimits:
     timeout: float | None = None
     max_memory_mb: int | None = None
 
+    @classmethod
+    def from_config(cls, config) -> RenderLimits:
+        """The limits the operator set (REPORT_TIMEOUT_SECONDS, REPORT_MAX_MEMORY_MB)."""
+        return cls(config.get("REPORT_TIMEOUT_SECONDS"), config.get("REPORT_MAX_MEMORY_MB"))
+
 
 def document_id(decision: Decision) -> str:
     """Printed on every page; names the decision and the first bytes of its snapshot hash."""
@@ -158,11 +163,6 @@ def store_report(session: Session, decision: Decision, rendered) -> DecisionRepo
 
 def report_for(session: Session, decision_id: int) -> DecisionReport | None:
     return session.scalar(select(DecisionReport).where(DecisionReport.decision_id == decision_id))
-
-
-def reports_issued(session: Session, decision_ids: list[int]) -> dict[int, DecisionReport]:
-    rows = session.scalars(select(DecisionReport).where(DecisionReport.decision_id.in_(decision_ids))).all()
-    return {r.decision_id: r for r in rows}
 
 
 def record_download(session: Session, actor: User, decision: Decision, report: DecisionReport, *,

@@ -41,11 +41,6 @@ def _actor():
     return current_user._get_current_object()
 
 
-def _limits() -> RenderLimits:
-    cfg = current_app.config
-    return RenderLimits(cfg.get("REPORT_TIMEOUT_SECONDS"), cfg.get("REPORT_MAX_MEMORY_MB"))
-
-
 def _writer():
     return current_app.extensions["registry.sessions"][0]()
 
@@ -59,7 +54,7 @@ def download(system_id: int, decision_id: int):
     require(can_download_report(current_user, system), "You may download the audit PDFs of your own systems only.")
     report = report_for(session, decision.id)
     # The first download renders the PDF, before the write transaction opens; later ones serve the stored bytes.
-    rendered = None if report is not None else render_decision_pdf(decision, _limits())
+    rendered = None if report is not None else render_decision_pdf(decision, RenderLimits.from_config(current_app.config))
     with _writer() as writer:
         if report is None:
             report = store_report(writer, decision, rendered)
