@@ -2,22 +2,48 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, request
-from flask_login import LoginManager
+import time
+
+from flask import Flask, flash, session
+from flask_login import LoginManager, logout_user
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+from registry import enums
+from registry.admin.views import bp as admin_bp
+from registry.audit.views import bp as audit_bp
+from registry.auth import passwords, permissions
+from registry.auth.models import User
+from registry.auth.views import bp as auth_bp
 from registry.config import ROOT, load_config
+from registry.controls.evidence_store import EvidenceStore
+from registry.controls.views import bp as controls_bp
+from registry.db import make_engine, make_session_factory
+from registry.decisions.views import bp as decisions_bp
+from registry.errors import register_error_handlers
+from registry.exports.views import bp as exports_bp
+from registry.handlers import register_handlers
+from registry.inventory.stages import register_stage_history
+from registry.inventory.views import bp as inventory_bp
+from registry.main.views import bp as main_bp
+from registry.portfolio.views import bp as portfolio_bp
+from registry.readiness.views import bp as readiness_bp
+from registry.reports.views import bp as reports_bp
+from registry.review.views import bp as review_bp
+from registry.state.hooks import register_state_hooks
+from registry.templating import register
+from registry.web import close_db_session, db_session
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
-
-WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+BLUEPRINTS = (main_bp, auth_bp, inventory_bp, readiness_bp, controls_bp, decisions_bp, review_bp, audit_bp, admin_bp,
+              exports_bp, reports_bp, portfolio_bp)
 
 
 def create_app(overrides: dict | None = None) -> Flask:
-    """Read config, wire extensions and blueprints, return the app.  No I/O beyond that."""
+    """Read config, wire extensions, session hooks, event handlers and blueprints, return the app.
+    No I/O beyond that."""
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
@@ -28,22 +54,23 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_template_helpers(app)
-    from registry.errors import register_error_handlers
-
     register_error_handlers(app)
     return app
 
 
 def register_extensions(app: Flask) -> None:
-    from registry.auth import passwords
-    from registry.db import make_engine, make_session_factory
-
     engine = make_engine(app.config["DATABASE_URL"])
-    write, read = make_session_factory(engine)
+    write, read = make_session_factory(engine, {
+        "evidence_max_age_days": app.config["EVIDENCE_MAX_AGE_DAYS"],
+        "evidence_dir": app.config["EVIDENCE_DIR"],
+        "evidence_max_bytes": app.config["EVIDENCE_MAX_BYTES"],
+    })
+    for factory in (write, read):
+        register_stage_history(factory)
+        register_state_hooks(factory)
+    register_handlers()
     app.extensions["registry.engine"] = engine
     app.extensions["registry.sessions"] = (write, read)
-    from registry.controls.evidence_store import EvidenceStore
-
     app.extensions["registry.evidence"] = EvidenceStore(app.config["EVIDENCE_DIR"], app.config["EVIDENCE_MAX_BYTES"])
     passwords.configure(cheap=bool(app.config.get("TESTING_CHEAP_PASSWORDS")))
 
@@ -55,8 +82,6 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load_user(login_id: str):
-        from registry.auth.models import User
-
         user_id, _, epoch = login_id.partition(":")
         if not user_id.isdigit() or not epoch.isdigit():
             return None
@@ -68,11 +93,6 @@ def register_extensions(app: Flask) -> None:
     @app.before_request
     def _idle_timeout():
         """Sign out a session idle for longer than PERMANENT_SESSION_LIFETIME (server-side check)."""
-        import time
-
-        from flask import flash, session
-        from flask_login import logout_user
-
         session.permanent = True
         now = int(time.time())
         seen = session.get("seen")
@@ -82,13 +102,7 @@ def register_extensions(app: Flask) -> None:
             flash("You were signed out after a period of inactivity.", "info")
         session["seen"] = now
 
-    @app.teardown_appcontext
-    def _close_session(exc):
-        session = g.pop("db_session", None)
-        if session is not None:
-            if exc is not None:
-                session.rollback()
-            session.close()
+    app.teardown_appcontext(close_db_session)
 
     @app.after_request
     def _security_headers(response):
@@ -105,52 +119,13 @@ def register_extensions(app: Flask) -> None:
         return response
 
 
-def db_session() -> Session:
-    """The request's session: write transactions for POST and friends, read ones otherwise."""
-    from flask import current_app
-
-    if "db_session" not in g:
-        write, read = current_app.extensions["registry.sessions"]
-        try:
-            method = request.method
-        except RuntimeError:  # outside a request (CLI, shell)
-            method = "POST"
-        g.db_session = (write if method in WRITE_METHODS else read)()
-    return g.db_session
-
-
-def client_address() -> str:
-    # With TRUST_PROXY_HEADERS, ProxyFix has already put the client's address here.
-    return (request.remote_addr or "unknown")[:64]
-
-
 def register_blueprints(app: Flask) -> None:
-    from registry.admin.views import bp as admin_bp
-    from registry.audit.views import bp as audit_bp
-    from registry.auth.views import bp as auth_bp
-    from registry.controls.views import bp as controls_bp
-    from registry.decisions.views import bp as decisions_bp
-    from registry.exports.views import bp as exports_bp
-    from registry.inventory.views import bp as inventory_bp
-    from registry.main.views import bp as main_bp
-    from registry.portfolio.views import bp as portfolio_bp
-    from registry.readiness.views import bp as readiness_bp
-    from registry.reports.views import bp as reports_bp
-    from registry.review.views import bp as review_bp
-
-    for bp in (main_bp, auth_bp, inventory_bp, readiness_bp, controls_bp, decisions_bp, review_bp, audit_bp, admin_bp,
-               exports_bp, reports_bp, portfolio_bp):
+    for bp in BLUEPRINTS:
         app.register_blueprint(bp)
     if app.config.get("TRUST_PROXY_HEADERS"):
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)
 
 
 def register_template_helpers(app: Flask) -> None:
-    from registry import enums
-    from registry.auth import permissions
-    from registry.templating import register
-
     register(app)
     app.jinja_env.globals.update(enums=enums, perms=permissions)

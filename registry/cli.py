@@ -7,16 +7,35 @@ on an error nothing is written and the command exits non-zero with a plain messa
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import FlaskGroup
+from redis import Redis
+from rq import Queue, SimpleWorker
+from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
 
-from registry import create_app
+from registry import create_app, migrate
+from registry.audit.services import record_event, verify_chain
+from registry.auth.services import create_user, list_users
+from registry.controls.catalogue import load_catalogue, load_default_catalogues
+from registry.controls.models import Control, Framework
+from registry.db import analyze, utcnow
 from registry.errors import DomainError
+from registry.exports.services import write_export
+from registry.inventory.queries import InventoryFilters
+from registry.reports.bulk import QUEUE_NAME
+from registry.reports.services import RenderLimits, ensure_report, get_decision, issue_missing, list_decisions
+from registry.reports.verify import verify_pdf
+from registry.seed.demo import database_is_empty, load_demo
+from registry.seed.synthetic import seed_synthetic
+from registry.state.cache import rebuild_all, refresh_due_states
 
 
 def _sessions():
@@ -43,8 +62,6 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION."""
-    from registry import migrate
-
     migrate.upgrade(current_app.config["DATABASE_URL"], revision)
     click.echo(f"Database at {revision}.")
 
@@ -53,8 +70,6 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION (for developers)."""
-    from registry import migrate
-
     migrate.downgrade(current_app.config["DATABASE_URL"], revision)
     click.echo(f"Database at {revision}.")
 
@@ -63,8 +78,6 @@ def db_downgrade(revision: str) -> None:
 @click.option("-m", "--message", required=True)
 def db_revision(message: str) -> None:
     """Autogenerate a migration from the models (for developers)."""
-    from registry import migrate
-
     migrate.revision(current_app.config["DATABASE_URL"], message)
 
 
@@ -74,9 +87,6 @@ def db_revision(message: str) -> None:
 @click.option("--if-empty", is_flag=True, help="With --demo: do nothing when the database holds data.")
 def seed(demo: bool, synthetic: int | None, if_empty: bool) -> None:
     """Load the demo portfolio or synthetic systems."""
-    from registry.seed.demo import database_is_empty, load_demo
-    from registry.seed.synthetic import seed_synthetic
-
     if not demo and not synthetic:
         _fail("say what to load: --demo or --synthetic N")
     if demo and current_app.config["REGISTRY_ENV"] == "production":
@@ -91,7 +101,6 @@ def seed(demo: bool, synthetic: int | None, if_empty: bool) -> None:
                     _fail("the database already holds data; demo data goes into an empty database only")
                 counts = load_demo(session)
                 click.echo(f"Loaded the demo portfolio: {counts['systems']} systems, {counts['users']} accounts.")
-                from registry.reports.services import issue_missing
 
                 session.commit()
                 issued = issue_missing(session, _report_limits())
@@ -100,7 +109,6 @@ def seed(demo: bool, synthetic: int | None, if_empty: bool) -> None:
                 started = time.perf_counter()
                 seed_synthetic(session, synthetic)
                 session.commit()
-                from registry.db import analyze
 
                 analyze(current_app.extensions["registry.engine"])
                 click.echo(f"Added {synthetic} synthetic systems in {time.perf_counter() - started:.1f} s.")
@@ -127,8 +135,6 @@ def users() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input (first line).")
 def users_create(email: str, name: str, role: str, password_stdin: bool) -> None:
     """Create an account; the password comes from standard input, never the command line."""
-    from registry.auth.services import create_user
-
     if not password_stdin:
         _fail("pass --password-stdin and give the password on standard input")
     password = sys.stdin.readline().rstrip("\r\n")
@@ -145,8 +151,6 @@ def users_create(email: str, name: str, role: str, password_stdin: bool) -> None
 @users.command("list")
 def users_list() -> None:
     """One line per account: email, role, active."""
-    from registry.auth.services import list_users
-
     with _sessions()() as session:
         for user in list_users(session):
             click.echo(f"{user.email}\t{user.role.value}\t{'active' if user.is_active else 'inactive'}")
@@ -161,8 +165,6 @@ def catalogue() -> None:
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 def catalogue_load(files: tuple[Path, ...]) -> None:
     """Load or update catalogues: the given YAML FILES, or every default catalogue."""
-    from registry.controls.catalogue import load_catalogue, load_default_catalogues
-
     with _sessions()() as session:
         try:
             if files:
@@ -184,10 +186,6 @@ def catalogue_load(files: tuple[Path, ...]) -> None:
 @catalogue.command("list")
 def catalogue_list() -> None:
     """One line per framework: key, name, live controls."""
-    from sqlalchemy import func, select
-
-    from registry.controls.models import Control, Framework
-
     with current_app.extensions["registry.sessions"][1]() as session:
         rows = session.execute(
             select(Framework.key, Framework.name, Framework.active, func.count(Control.id))
@@ -206,8 +204,6 @@ def portfolio() -> None:
 @portfolio.command("rebuild")
 def portfolio_rebuild() -> None:
     """Recompute every system's cached state (recommendation, decision, blockers) from scratch."""
-    from registry.portfolio.state import rebuild_all
-
     with _sessions()() as session:
         started = time.perf_counter()
         count = rebuild_all(session)
@@ -223,8 +219,6 @@ def audit() -> None:
 @audit.command("verify")
 def audit_verify() -> None:
     """Check the whole hash chain; name the first broken event."""
-    from registry.audit.services import verify_chain
-
     with current_app.extensions["registry.sessions"][1]() as session:
         started = time.perf_counter()
         report = verify_chain(session)
@@ -253,17 +247,6 @@ def export() -> None:
 def export_inventory(fmt: str, output: Path, q: str, business_unit: tuple[str, ...], tier: tuple[str, ...],
                      stage: tuple[str, ...]) -> None:
     """Write the inventory export to a file, audited; nothing is left behind on an error."""
-    import os
-    import tempfile
-
-    from werkzeug.datastructures import MultiDict
-
-    from registry.audit.services import record_event
-    from registry.db import utcnow
-    from registry.exports.services import write_export
-    from registry.inventory.queries import InventoryFilters
-    from registry.portfolio.state import refresh_due_states
-
     target = output.expanduser().absolute()
     if target.is_dir():
         _fail(f"{output} is a directory; give a file name")
@@ -282,8 +265,7 @@ def export_inventory(fmt: str, output: Path, q: str, business_unit: tuple[str, .
     fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, read() as session:
-            result = write_export(session, None, filters, fmt, out, today=today,
-                                  max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"])
+            result = write_export(session, None, filters, fmt, out, today=today)
         with write() as session:
             record_event(session, None, "inventory.export", "inventory", None, summary=result.summary(),
                          after=result.audit_after(filters), actor_label="command line (registry export)")
@@ -307,7 +289,6 @@ def report() -> None:
 
 
 def _report_limits():
-    from registry.reports.services import RenderLimits
 
     return RenderLimits.from_config(current_app.config)
 
@@ -315,8 +296,6 @@ def _report_limits():
 @report.command("list")
 def report_list() -> None:
     """One line per recorded decision: decision id, system id, system name, verdict, date (tab-separated)."""
-    from registry.reports.services import list_decisions
-
     with current_app.extensions["registry.sessions"][1]() as session:
         for decision_id, system_id, name, verdict, decided_at in list_decisions(session):
             clean = " ".join(name.split())  # a tab or newline in a name must not break the columns
@@ -329,9 +308,6 @@ def report_list() -> None:
               help="Where to write the PDF.")
 def report_export(decision_id: int, output: Path) -> None:
     """Write the stored audit PDF of DECISION_ID (rendering and storing it first if it has none)."""
-    from registry.audit.services import record_event
-    from registry.reports.services import ensure_report, get_decision
-
     target = output.expanduser().absolute()
     if not target.parent.is_dir():
         _fail(f"no such directory: {target.parent}")
@@ -367,8 +343,6 @@ def report_export(decision_id: int, output: Path) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def report_verify(file: Path) -> None:
     """Check FILE against its printed hash and the registry's record; exit 0 only if authentic and unaltered."""
-    from registry.reports.verify import verify_pdf
-
     with current_app.extensions["registry.sessions"][1]() as session:
         result = verify_pdf(session, file.read_bytes())
     for check in result.checks:
@@ -381,8 +355,6 @@ def report_verify(file: Path) -> None:
 @report.command("issue")
 def report_issue() -> None:
     """Render and store the audit PDF of every decision that has none yet."""
-    from registry.reports.services import issue_missing
-
     with _sessions()() as session:
         try:
             issued = issue_missing(session, _report_limits())
@@ -400,10 +372,7 @@ def report_worker(burst: bool) -> None:
     url = current_app.config.get("REDIS_URL")
     if not url:
         _fail("REDIS_URL is not set; without it, exports run inside the web server and need no worker")
-    from redis import Redis
-    from rq import Queue, SimpleWorker
 
-    from registry.reports.bulk import QUEUE_NAME
 
     connection = Redis.from_url(url)
     SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection).work(burst=burst)

@@ -90,11 +90,31 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_session_factory(engine: Engine) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
-    """Return (write, read) session factories; they differ only in SQLite's BEGIN mode."""
-    write = sessionmaker(bind=engine, expire_on_commit=False)
-    read = sessionmaker(bind=engine.execution_options(registry_write=False), expire_on_commit=False)
+SETTINGS = "registry.settings"
+
+
+def make_session_factory(engine: Engine, settings: dict[str, Any]) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+    """Return (write, read) session factories; they differ only in SQLite's BEGIN mode.
+
+    ``settings`` (e.g. ``evidence_max_age_days``) travel in every session's ``info``, so that
+    services, session hooks and the CLI read the one configured value without Flask."""
+    info = {SETTINGS: dict(settings)}
+    write = sessionmaker(bind=engine, expire_on_commit=False, info=info)
+    read = sessionmaker(bind=engine.execution_options(registry_write=False), expire_on_commit=False, info=info)
     return write, read
+
+
+def setting(session: Session, name: str) -> Any:
+    """A configured value carried by the session (see ``make_session_factory``)."""
+    try:
+        return session.info[SETTINGS][name]
+    except KeyError:
+        raise RuntimeError(f"setting {name!r} missing: sessions must come from make_session_factory") from None
+
+
+def evidence_max_age_days(session: Session) -> int:
+    """EVIDENCE_MAX_AGE_DAYS: evidence collected longer ago than this is stale."""
+    return int(setting(session, "evidence_max_age_days"))
 
 
 def analyze(engine: Engine) -> None:

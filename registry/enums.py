@@ -56,6 +56,10 @@ class Stage(LabelledEnum):
     RETIRED = ("retired", "Retired")
 
 
+# The pilot → production funnel's stages, in order (retired is not a step forward).
+FUNNEL = (Stage.IDEA, Stage.PILOT, Stage.PRODUCTION)
+
+
 class Kind(LabelledEnum):
     PREDICTIVE_MODEL = ("predictive_model", "Predictive model")
     GENERATIVE_ASSISTANT = ("generative_assistant", "Generative assistant")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine, text
 
 from registry.config import ROOT
 
@@ -34,10 +37,6 @@ def fresh_database(sqlite_path: str) -> str:
     With DATABASE_URL pointing at PostgreSQL, that database's public schema is dropped and
     rebuilt; otherwise a SQLite file at ``sqlite_path`` is used.  Returns the URL.
     """
-    import os
-
-    from sqlalchemy import create_engine, text
-
     url = os.environ.get("DATABASE_URL")
     if url and url.startswith("postgresql"):
         engine = create_engine(url)

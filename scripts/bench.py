@@ -161,7 +161,7 @@ def bench_portfolio(client, write, unit: str, rows: list) -> float:
     portfolio PDF, and the process's peak memory; returns the dashboard's p95 (all variants)."""
     import resource
 
-    from registry.portfolio.state import rebuild_all
+    from registry.state.cache import rebuild_all
 
     with write() as session:
         started = time.perf_counter()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from registry import db_session
 from registry.auth.forms import UserCreateForm, UserUpdateForm
 from registry.auth.permissions import can_manage_users, require
 from registry.auth.services import create_user, list_users, update_user
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory.forms import attach_errors
+from registry.web import db_session
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from registry.audit.models import AuditEvent
 from registry.db import utcnow
@@ -252,9 +254,6 @@ def _verify_range_in_database(conn, lo: int, hi: int) -> _RangeResult:
 
 
 def _verify_range_in_worker(url: str, lo: int, hi: int) -> _RangeResult:
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
-
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
@@ -280,8 +279,6 @@ def verify_chain(session: Session, *, workers: int | None = None) -> ChainReport
         workers = min(os.cpu_count() or 1, 4) if count >= PARALLEL_FROM else 1
     span = high - low + 1
     if workers > 1 and url.database and url.database != ":memory:":
-        from concurrent.futures import ProcessPoolExecutor
-
         bounds = [(low + span * i // workers, low + span * (i + 1) // workers - 1) for i in range(workers)]
         rendered = url.render_as_string(hide_password=False)
         with ProcessPoolExecutor(workers) as pool:

@@ -6,26 +6,14 @@ from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from registry import db_session
 from registry.audit.models import AuditEvent
 from registry.inventory import services
 from registry.inventory.services import FIELD_LABELS
+from registry.web import db_session
 
 bp = Blueprint("audit", __name__)
 
 PER_PAGE = 50
-
-
-def record_export(actor, action: str, entity_type: str, entity_id, *, system_id: int, summary: str,
-                  after: dict) -> None:
-    """Audit a download or export from a GET request: in its own write transaction, committed now."""
-    from flask import current_app
-
-    from registry.audit.services import record_event
-
-    with current_app.extensions["registry.sessions"][0]() as session:
-        record_event(session, actor, action, entity_type, entity_id, system_id=system_id, summary=summary, after=after)
-        session.commit()
 
 
 def field_changes(event: AuditEvent) -> list[tuple[str, object, object]]:

@@ -39,7 +39,10 @@ def can_create_system(user) -> bool:
 
 
 def can_edit_system(user, system) -> bool:
-    """Admins edit any system; a product owner only those they own or are named on."""
+    """Admins edit any system; a product owner only those they own or are named on.
+
+    "Named on" is ``AISystem.named_user_ids``: the accountable and technical owner and the four
+    owners of the ownership answer (the ``system_people`` table), for every rule here."""
     if has_role(user, {Role.ADMIN}):
         return True
     return has_role(user, {Role.OWNER}) and user.id in system.named_user_ids()
@@ -58,24 +61,14 @@ def can_manage_users(user) -> bool:
     return has_role(user, MANAGE_USERS)
 
 
-def people_named_on(system, answers: dict | None = None) -> set[int]:
-    """Accountable and technical owner, plus everyone the ownership answer names."""
-    from registry.readiness.questions import named_people
-
-    named = set(system.named_user_ids())
-    if answers:
-        named |= named_people({q: a.content for q, a in answers.items()})
-    return named
-
-
-def can_review(user, system, answers: dict | None = None) -> bool:
+def can_review(user, system) -> bool:
     """Accept or return answers and verify controls: compliance, never on a system they are named on."""
-    return has_role(user, REVIEW) and user.id not in people_named_on(system, answers)
+    return has_role(user, REVIEW) and user.id not in system.named_user_ids()
 
 
-def can_record_decision(user, system, answers: dict | None = None) -> bool:
+def can_record_decision(user, system) -> bool:
     """Separation of duties: whoever owns or is named on the system cannot record its decision."""
-    return has_role(user, RECORD_DECISION) and user.id not in people_named_on(system, answers)
+    return has_role(user, RECORD_DECISION) and user.id not in system.named_user_ids()
 
 
 def can_see_review_queue(user) -> bool:

@@ -7,10 +7,10 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from registry import client_address, db_session
 from registry.auth.forms import LoginForm, LogoutForm
 from registry.auth.services import authenticate, record_logout
 from registry.errors import RateLimited, ValidationFailed
+from registry.web import client_address, db_session
 
 bp = Blueprint("auth", __name__)
 

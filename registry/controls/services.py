@@ -19,12 +19,14 @@ from registry.controls.applicability import active_controls, applies
 from registry.controls.evidence_store import StoredFile
 from registry.controls.models import Control, ControlAssessment, Evidence
 from registry.controls.schemas import AssessmentSchema, EvidenceSchema
-from registry.db import utcnow
+from registry.controls.staleness import is_stale as collected_too_long_ago
+from registry.db import evidence_max_age_days, utcnow
 from registry.enums import ControlStatus, EvidenceKind
 from registry.errors import NotFound, ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.schemas import load_or_raise
-from registry.inventory.services import check_version, flush_or_conflict, system_for_update
+from registry.inventory.services import system_for_update
+from registry.records import check_version, flush_or_conflict
 
 STALE = "Someone else changed this control while you were working on it. Reload the page and try again."
 
@@ -41,7 +43,8 @@ class ControlRow:
 
 
 def is_stale(evidence: Evidence, today: date, max_age_days: int) -> bool:
-    return (today - evidence.collected_on).days > max_age_days
+    """Whether a piece of evidence is too old to rely on (the rule: ``registry.controls.staleness``)."""
+    return collected_too_long_ago(evidence.collected_on, today, max_age_days)
 
 
 def assessments_for(session: Session, system_id: int) -> dict[int, ControlAssessment]:
@@ -208,11 +211,10 @@ def remove_evidence(session: Session, actor: User, system_id: int, evidence_id: 
 
 def verify_control(session: Session, actor: User, system_id: int, control_id: int, *,
                    expected_version: int | None = None, today: date | None = None,
-                   max_age_days: int = 365, now: datetime | None = None) -> ControlAssessment:
-    from registry.readiness.services import answers_for
-
+                   max_age_days: int | None = None, now: datetime | None = None) -> ControlAssessment:
     system = system_for_update(session, system_id)
-    require(can_review(actor, system, answers_for(session, system.id)),
+    max_age_days = evidence_max_age_days(session) if max_age_days is None else max_age_days
+    require(can_review(actor, system),
             "Only a compliance officer who is not named on the system can verify its controls.")
     control = _control(session, control_id)
     assessment = _assessment(session, system, control, create=False)

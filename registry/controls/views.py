@@ -5,8 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from registry import db_session
-from registry.audit.views import record_export
 from registry.auth.permissions import can_edit_system, can_review
 from registry.controls import services
 from registry.controls.forms import AssessmentForm, EvidenceForm, VerifyForm
@@ -15,16 +13,13 @@ from registry.enums import ControlStatus
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services as inventory
 from registry.inventory.forms import ConfirmForm, attach_errors
+from registry.web import db_session, record_export
 
 bp = Blueprint("controls", __name__)
 
 
 def _actor():
     return current_user._get_current_object()
-
-
-def _max_age() -> int:
-    return current_app.config["EVIDENCE_MAX_AGE_DAYS"]
 
 
 def _store():
@@ -36,7 +31,7 @@ def _store():
 def index(system_id: int):
     session = db_session()
     system = inventory.get_system(session, _actor(), system_id)
-    state = assess_system(session, system, max_age_days=_max_age())
+    state = assess_system(session, system)
     status = request.args.get("status", "")
     groups: dict[str, list] = {}
     counts = {s: 0 for s in ControlStatus}
@@ -53,7 +48,7 @@ def index(system_id: int):
 
 
 def _render_control(session, system, control_id, *, form=None, evidence_form=None, status=200):
-    state = assess_system(session, system, max_age_days=_max_age())
+    state = assess_system(session, system)
     row = next((r for r in state.rows if r.control.id == control_id), None)
     if row is None:
         control = session.get(services.Control, control_id)
@@ -70,7 +65,7 @@ def _render_control(session, system, control_id, *, form=None, evidence_form=Non
         "controls/show.html", system=system, state=state, row=row, form=form,
         evidence_form=evidence_form or EvidenceForm(), verify_form=VerifyForm(version=str(a.version if a else 0)),
         blockers=blockers, can_edit=can_edit_system(current_user, system),
-        can_verify=can_review(current_user, system, state.answers), tab="controls",
+        can_verify=can_review(current_user, system), tab="controls",
         stale=lambda e: services.is_stale(e, state.today, state.max_age_days),
     ), status
 
@@ -175,8 +170,7 @@ def verify(system_id: int, control_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        services.verify_control(session, _actor(), system_id, control_id, expected_version=form.expected_version(),
-                                max_age_days=_max_age())
+        services.verify_control(session, _actor(), system_id, control_id, expected_version=form.expected_version())
     except (ValidationFailed, Conflict) as err:
         session.rollback()
         flash(err.message, "error")

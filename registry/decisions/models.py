@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, event
+from sqlalchemy import ForeignKey, Index, String, Text, event, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.auth.models import User
@@ -35,6 +35,20 @@ class Decision(Base):
 
     def expired(self, today: date) -> bool:
         return self.expires_on < today
+
+
+def current_decisions(system_ids=None):
+    """Subquery (system_id, decision_id): every decided system's *current* decision.
+
+    The one definition: the latest by ``decided_at``, ties broken by the higher id (a decision
+    supersedes the one current when it is recorded).  ``system_ids`` (a list or a select of ids)
+    narrows the systems before ranking."""
+    ranked = select(Decision.system_id, Decision.id.label("decision_id"), func.row_number().over(
+        partition_by=Decision.system_id, order_by=(Decision.decided_at.desc(), Decision.id.desc())).label("rank"))
+    if system_ids is not None:
+        ranked = ranked.where(Decision.system_id.in_(system_ids))
+    ranked = ranked.subquery()
+    return select(ranked.c.system_id, ranked.c.decision_id).where(ranked.c.rank == 1).subquery()
 
 
 class ImmutableRecord(RuntimeError):

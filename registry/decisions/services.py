@@ -1,7 +1,7 @@
 """Recommendation facts, recording a decision with its frozen snapshot, and re-review on change.
 
-``recommendation_for`` gathers a system's facts in a handful of queries and applies the
-rules of ``registry.decisions.recommendation``.  ``record_decision`` freezes everything the
+``assess_system`` takes a system's facts from the one loader (``registry.state.facts``) and
+applies the rules of ``registry.decisions.recommendation``.  ``record_decision`` freezes everything the
 decision was based on into a JSON snapshot with its SHA-256; decisions are never changed
 (the ORM and a database trigger refuse updates), a new one supersedes.
 """
@@ -20,26 +20,21 @@ from registry.audit.models import AuditEvent
 from registry.audit.services import canonical_json, record_event
 from registry.auth.models import User
 from registry.auth.permissions import can_record_decision, require
-from registry.controls.services import control_rows, is_stale
-from registry.db import utcnow
-from registry.decisions.models import Decision
-from registry.decisions.recommendation import (
-    AnswerFact,
-    ControlFact,
-    ReadinessFacts,
-    Recommendation,
-    recommend,
-)
+from registry.controls.services import control_rows
+from registry.controls.staleness import is_stale
+from registry.db import evidence_max_age_days, utcnow
+from registry.decisions.models import Decision, current_decisions
+from registry.decisions.recommendation import ReadinessFacts, Recommendation, recommend
 from registry.enums import REVIEW_MONTHS, Question, Stage, Tier, Verdict
 from registry.errors import Conflict, NotFound, ValidationFailed
 from registry.inventory.models import AISystem
-from registry.inventory.services import metric_snapshot, system_for_update, system_snapshot
+from registry.inventory.services import FIELD_LABELS, metric_snapshot, system_for_update, system_snapshot
 from registry.readiness.questions import PROMPTS, describe
 from registry.readiness.services import answers_for, context_for
+from registry.state.facts import load_facts
 
 SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/2"  # 2 adds audit_trail
 MATERIAL_FIELDS = {"tier": "Risk tier", "data_categories": "Data touched", "autonomy": "Autonomy", "kind": "Kind"}
-DEFAULT_MAX_EVIDENCE_AGE_DAYS = 365
 
 
 def add_months(day: date, months: int) -> date:
@@ -53,12 +48,13 @@ def default_expiry(tier: Tier | str, today: date) -> date:
 
 
 def latest_decision(session: Session, system_id: int) -> Decision | None:
-    return session.scalar(
-        select(Decision).where(Decision.system_id == system_id).order_by(Decision.decided_at.desc(), Decision.id.desc()).limit(1)
-    )
+    """The system's current decision (``current_decisions`` is the one definition)."""
+    current = current_decisions([system_id])
+    return session.scalar(select(Decision).join(current, current.c.decision_id == Decision.id))
 
 
 def decisions_for(session: Session, system_id: int) -> list[Decision]:
+    """Every decision of the system, the current one first (the order ``current_decisions`` ranks by)."""
     return list(session.scalars(
         select(Decision).where(Decision.system_id == system_id).order_by(Decision.decided_at.desc(), Decision.id.desc())
     ).unique())
@@ -87,32 +83,17 @@ class SystemReadiness:
 
 
 def assess_system(session: Session, system: AISystem, *, today: date | None = None,
-                  max_age_days: int = DEFAULT_MAX_EVIDENCE_AGE_DAYS, for_new_decision: bool = False) -> SystemReadiness:
+                  max_age_days: int | None = None, for_new_decision: bool = False) -> SystemReadiness:
+    """What the readiness, controls and decision pages show: the recommendation from the one fact
+    loader (``registry.state.facts``), plus the answers and control rows to display."""
     today = today or utcnow().date()
+    max_age_days = evidence_max_age_days(session) if max_age_days is None else max_age_days
+    loaded = load_facts(session, [system.id], today=today, max_age_days=max_age_days)[system.id]
     answers = answers_for(session, system.id)
     rows = control_rows(session, system)
-    decision = latest_decision(session, system.id)
-    facts = ReadinessFacts(
-        tier=Tier(system.tier),
-        owner_active=system.accountable_owner is not None and system.accountable_owner.is_active,
-        measured_baselines=sum(1 for m in system.metrics if m.baseline_value is not None),
-        answers=[AnswerFact(q, a.status, a.review_comment) for q, a in answers.items()],
-        controls=[
-            _control_fact(r, today, max_age_days) for r in rows if r.required
-        ],
-        today=today,
-        decision_expires_on=decision.expires_on if decision else None,
-        re_review_reasons=list(system.re_review_reasons or []) if system.re_review_required_at else [],
-    )
-    return SystemReadiness(system, answers, rows, recommend(facts, for_new_decision=for_new_decision),
-                           facts, decision, today, max_age_days)
-
-
-def _control_fact(row, today: date, max_age_days: int) -> ControlFact:
-    evidence = row.assessment.evidence if row.assessment else []
-    stale = sum(1 for e in evidence if is_stale(e, today, max_age_days))
-    return ControlFact(row.control.id, row.control.ref, row.control.title, row.status,
-                       row.assessment.due_on if row.assessment else None, stale, len(evidence) - stale)
+    decision = session.get(Decision, loaded.decision.id) if loaded.decision else None
+    return SystemReadiness(system, answers, rows, recommend(loaded.facts, for_new_decision=for_new_decision),
+                           loaded.facts, decision, today, max_age_days)
 
 
 AUDIT_TRAIL_EVENTS = 30  # the most recent events of the system, frozen into the snapshot
@@ -151,7 +132,7 @@ def build_snapshot(session: Session, state: SystemReadiness, now: datetime | Non
             "evidence": [{
                 "id": e.id, "kind": e.kind.value, "description": e.description, "file_name": e.file_name,
                 "url": e.url, "sha256": e.sha256, "size_bytes": e.size_bytes,
-                "collected_on": e.collected_on.isoformat(), "stale": is_stale(e, today, state.max_age_days),
+                "collected_on": e.collected_on.isoformat(), "stale": is_stale(e.collected_on, today, state.max_age_days),
                 "added_by": e.added_by.label if e.added_by else None,
             } for e in (a.evidence if a else [])],
         })
@@ -194,7 +175,7 @@ def basis_fingerprint(recommendation: Recommendation) -> str:
 
 
 def record_decision(session: Session, actor: User, system_id: int, payload: dict, *, now: datetime | None = None,
-                    max_age_days: int = DEFAULT_MAX_EVIDENCE_AGE_DAYS, expected_basis: str | None = None) -> Decision:
+                    max_age_days: int | None = None, expected_basis: str | None = None) -> Decision:
     """Record GO / CONDITIONAL GO / NO-GO with rationale, conditions and expiry; freeze the snapshot.
 
     ``now`` exists for the demo seeder (decisions taken in the past); everything else uses the clock.
@@ -203,7 +184,7 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
     now = now or utcnow()
     today = now.date()
     state = assess_system(session, system, today=today, max_age_days=max_age_days, for_new_decision=True)
-    require(actor is not None and can_record_decision(actor, system, state.answers),
+    require(actor is not None and can_record_decision(actor, system),
             "Only a compliance officer who is not named on the system can record its decision.")
     if expected_basis is not None and expected_basis != basis_fingerprint(state.recommendation):
         raise Conflict("The answers, controls or evidence changed since you opened this page, so the decision "
@@ -292,7 +273,8 @@ def material_changes(before: dict, after: dict) -> list[str]:
 
 
 def flag_material_change(session: Session, actor, system: AISystem, before: dict, after: dict) -> list[str]:
-    """Mark the system "re-review required" when a material change follows a recorded decision."""
+    """Mark the system "re-review required" when a material change follows a recorded decision
+    (the handler of inventory's ``system.profile_changed`` event)."""
     reasons = material_changes(before, after)
     if not reasons:
         return []
@@ -309,8 +291,6 @@ def flag_material_change(session: Session, actor, system: AISystem, before: dict
 
 def changes_since(decision: Decision, system: AISystem) -> list[tuple[str, str, str]]:
     """(field, at the decision, now) for every profile field that differs from the decision's snapshot."""
-    from registry.inventory.services import FIELD_LABELS
-
     then = decision.snapshot.get("system", {})
     now = system_snapshot(system)
     return [(FIELD_LABELS.get(k, k), str(then.get(k) or "—"), str(now.get(k) or "—"))

@@ -7,16 +7,14 @@ import json
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from registry import db_session
-from registry.audit.views import record_export
 from registry.auth.permissions import can_download_report, can_record_decision, require
 from registry.decisions import services
 from registry.decisions.forms import DecisionForm
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services as inventory
 from registry.inventory.forms import attach_errors
-from registry.readiness.services import answers_for
-from registry.reports.services import document_id, report_for
+from registry.reports.services import RenderLimits, ReportUnavailable, document_id, ensure_report, report_for
+from registry.web import db_session, record_export
 
 bp = Blueprint("decisions", __name__)
 
@@ -26,8 +24,7 @@ def _actor():
 
 
 def _render(session, system, form=None, status=200, message=None):
-    max_age = current_app.config["EVIDENCE_MAX_AGE_DAYS"]
-    state = services.assess_system(session, system, max_age_days=max_age)
+    state = services.assess_system(session, system)
     review = state.recommendation_for_new_decision()
     if form is None:
         form = DecisionForm(verdict=review.verdict.value, basis=services.basis_fingerprint(review),
@@ -41,7 +38,7 @@ def _render(session, system, form=None, status=200, message=None):
     changes = services.changes_since(decisions[0], system) if decisions and system.re_review_required_at else []
     return render_template(
         "decisions/index.html", system=system, state=state, review=review, form=form, decisions=decisions,
-        changes=changes, can_decide=can_record_decision(current_user, system, state.answers), tab="decisions",
+        changes=changes, can_decide=can_record_decision(current_user, system), tab="decisions",
         can_download=can_download_report(current_user, system),
         default_expiry=services.default_expiry(system.tier, state.today),
     ), status
@@ -54,14 +51,13 @@ def index(system_id: int):
     system = inventory.get_system(session, _actor(), system_id)
     if request.method == "GET":
         return _render(session, system)
-    require(can_record_decision(current_user, system, answers_for(session, system.id)),
+    require(can_record_decision(current_user, system),
             "Only a compliance officer who is not named on the system can record its decision.")
     form = DecisionForm()
     if not form.validate_on_submit():
         return _render(session, system, form, 422)
     try:
         decision = services.record_decision(session, _actor(), system_id, form.payload(),
-                                            max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"],
                                             expected_basis=form.basis.data)
     except (ValidationFailed, Conflict) as err:
         session.rollback()
@@ -83,8 +79,6 @@ def index(system_id: int):
 
 def _issue_report(session, decision) -> None:
     """Render and store the audit PDF now; if that fails, the first download tries again."""
-    from registry.reports.services import RenderLimits, ReportUnavailable, ensure_report
-
     try:
         ensure_report(session, decision, RenderLimits.from_config(current_app.config))
         session.commit()
@@ -100,7 +94,7 @@ def show(system_id: int, decision_id: int):
     system = inventory.get_system(session, _actor(), system_id)
     decision = services.get_decision(session, system_id, decision_id)
     latest = services.latest_decision(session, system_id)
-    state = services.assess_system(session, system, max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"])
+    state = services.assess_system(session, system)
     return render_template("decisions/show.html", system=system, state=state, decision=decision,
                            snap=decision.snapshot, superseded=latest is not None and latest.id != decision.id,
                            tab="decisions", report=report_for(session, decision.id),

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import BinaryIO
 
 from sqlalchemy import and_, func, select
@@ -27,12 +27,15 @@ from registry.auth.models import User
 from registry.auth.permissions import can_export_inventory, require
 from registry.controls.applicability import active_controls, applies
 from registry.controls.models import ControlAssessment, Evidence
-from registry.decisions.models import Decision
+from registry.controls.staleness import stale_before
+from registry.db import evidence_max_age_days
+from registry.decisions.models import Decision, current_decisions
 from registry.enums import ControlStatus, DataCategory
 from registry.exports.writers import Column, Sheet, write_csv, write_xlsx
 from registry.inventory.models import AISystem, SystemDataCategory
 from registry.inventory.queries import InventoryFilters, ordered_ids_query
 from registry.inventory.services import FIELD_LABELS
+from registry.state.models import SystemState
 
 FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -128,13 +131,15 @@ def file_name(fmt: str, today: date) -> str:
 
 
 def write_export(session: Session, actor, filters: InventoryFilters, fmt: str, out: BinaryIO, *,
-                 today: date, max_age_days: int = 365) -> ExportResult:
+                 today: date, max_age_days: int | None = None) -> ExportResult:
     """Write the export of every system matching ``filters`` (no paging) to ``out``.
 
     ``actor`` None is the operator's command line (trusted); anyone else needs
     ``can_export_inventory``.  The caller refreshes the state cache first
-    (``registry.portfolio.state.refresh_due_states``) and audits the result.
+    (``registry.state.cache.refresh_due_states``) and audits the result.  Evidence ages are
+    judged against the session's EVIDENCE_MAX_AGE_DAYS unless ``max_age_days`` is given.
     """
+    max_age_days = evidence_max_age_days(session) if max_age_days is None else max_age_days
     if actor is not None:
         require(can_export_inventory(actor), "Your role does not allow exporting the inventory.")
     if fmt not in FORMATS:
@@ -193,8 +198,6 @@ def _data_by_system(session: Session, chunk: list[int]) -> dict[int, list[DataCa
 
 
 def system_rows(session: Session, ids: list[int]) -> Iterator[tuple]:
-    from registry.portfolio.models import SystemState
-
     accountable, technical = aliased(User), aliased(User)
     for chunk in _chunks(ids, SYSTEM_CHUNK):
         position = {system_id: i for i, system_id in enumerate(chunk)}
@@ -231,11 +234,11 @@ def control_rows(session: Session, ids: list[int], *, today: date, max_age_days:
     # Plain tuples, read once: half a million rows should not touch ORM attributes.
     catalogue = [(c.id, (c.framework.name, c.ref, c.title, c.function)) for c in controls]
     applicable: dict[tuple, frozenset[int]] = {}
-    stale_before = today - timedelta(days=max_age_days)
+    stale_from = stale_before(today, max_age_days)
     verifier = aliased(User)
     live = and_(Evidence.assessment_id == ControlAssessment.id, Evidence.removed_at.is_(None))
     evidence_n = select(func.count(Evidence.id)).where(live).correlate(ControlAssessment).scalar_subquery()
-    stale_n = (select(func.count(Evidence.id)).where(live, Evidence.collected_on < stale_before)
+    stale_n = (select(func.count(Evidence.id)).where(live, Evidence.collected_on < stale_from)
                .correlate(ControlAssessment).scalar_subquery())
     for chunk in _chunks(ids):
         systems = {r[0]: r for r in session.execute(
@@ -285,8 +288,9 @@ def decision_rows(session: Session, ids: list[int]) -> Iterator[tuple]:
             .where(Decision.system_id.in_(chunk))
         ).all()
         rows.sort(key=lambda r: (position[r[1]], r[9], r[0]))
-        for i, r in enumerate(rows):
-            current = i + 1 == len(rows) or rows[i + 1][1] != r[1]
+        current_ids = set(session.scalars(select(current_decisions(chunk).c.decision_id)))
+        for r in rows:
+            current = r[0] in current_ids
             yield (
                 r[0], r[1], r[2], r[3].label, r[4].label, _yes_no(r[3] != r[4]), r[5],
                 "\n".join(r[6] or []), r[7], r[8], utc_naive(r[9]), r[10], _yes_no(current), r[11], r[12],

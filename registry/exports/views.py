@@ -9,33 +9,18 @@ from __future__ import annotations
 
 import tempfile
 
-from flask import Blueprint, current_app, request, send_file
+from flask import Blueprint, request, send_file
 from flask_login import current_user, login_required
 
-from registry import db_session
-from registry.audit.views import record_export
 from registry.auth.permissions import can_export_inventory, require
 from registry.db import utcnow
 from registry.exports.services import write_export
 from registry.inventory.queries import InventoryFilters
+from registry.web import bring_states_up_to_date, db_session, record_export
 
 bp = Blueprint("exports", __name__)
 
 SPOOL_BYTES = 16 * 1024 * 1024  # larger exports go to a temporary file, not memory
-
-
-def refresh_states(session, today) -> None:
-    """Bring time-dependent cached states up to date before reading them.  Usually nothing is
-    due (a read); otherwise a short write transaction of its own does it, and the request's
-    read transaction is ended so that its next query sees the refreshed rows."""
-    from registry.portfolio.state import due_count, refresh_due_states
-
-    due = due_count(session, today)
-    session.rollback()
-    if due:
-        with current_app.extensions["registry.sessions"][0]() as writer:
-            refresh_due_states(writer, today)
-            writer.commit()
 
 
 def _download(fmt: str):
@@ -43,12 +28,11 @@ def _download(fmt: str):
     require(can_export_inventory(actor), "Your role does not allow exporting the inventory.")
     filters = InventoryFilters.from_args(request.args)
     today = utcnow().date()
+    bring_states_up_to_date(today)
     session = db_session()
-    refresh_states(session, today)
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - send_file closes it
     try:
-        result = write_export(session, actor, filters, fmt, out, today=today,
-                              max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"])
+        result = write_export(session, actor, filters, fmt, out, today=today)
     except BaseException:
         out.close()
         raise

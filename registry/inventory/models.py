@@ -1,12 +1,12 @@
-"""An AI system record, its data categories and its baseline metrics."""
+"""An AI system record, its data categories, baseline metrics, named people and stage history."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, func, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Float, ForeignKey, Index, String, Text, exists, func, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from registry.auth.models import User
 from registry.db import Base, enum_column, utcnow
@@ -76,6 +76,9 @@ class AISystem(Base):
     metrics: Mapped[list[BaselineMetric]] = relationship(
         back_populates="system", cascade="all, delete-orphan", order_by="BaselineMetric.id"
     )
+    people: Mapped[list[SystemPerson]] = relationship(
+        back_populates="system", cascade="all, delete-orphan", lazy="selectin"
+    )
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -83,9 +86,18 @@ class AISystem(Base):
     def data_categories(self) -> list[DataCategory]:
         return sorted((link.category for link in self.data_links), key=lambda c: list(DataCategory).index(c))
 
+    @validates("accountable_owner_id", "technical_owner_id")
+    def _name_owner(self, key: str, user_id: int | None) -> int | None:
+        """Whoever is set as an owner is named on the system (``system_people``), however it is set."""
+        if self.__dict__.get(key) != user_id:  # (the flush re-sets foreign keys to the same value)
+            role = key.removesuffix("_id")
+            set_named_people(self, (role,), {role: user_id})
+        return user_id
+
     def named_user_ids(self) -> set[int]:
-        """People named on the system: they may edit it and may never approve it."""
-        return {i for i in (self.accountable_owner_id, self.technical_owner_id) if i is not None}
+        """People named on the system (``SystemPerson``): they may edit it and may never review,
+        verify, override or decide it.  The one definition every such rule uses."""
+        return {p.user_id for p in self.people}
 
 
 def search_text_for(name: str, purpose: str, business_unit: str, vendor_name: str | None) -> str:
@@ -99,6 +111,51 @@ class SystemDataCategory(Base):
     category: Mapped[DataCategory] = mapped_column(enum_column(DataCategory), primary_key=True, index=True)
 
     system: Mapped[AISystem] = relationship(back_populates="data_links")
+
+
+# Where a person can be named on a system: the profile's two owners and the four owners of
+# the ownership readiness answer.  Kept current by the services that write them.
+PROFILE_ROLES = ("accountable_owner", "technical_owner")
+OWNERSHIP_ROLES = ("performance_owner", "review_queue_owner", "escalation_owner", "business_impact_owner")
+
+
+class SystemPerson(Base):
+    """A person named on a system, and in which role (one row per role they hold).
+
+    The single answer to "who is named on this system", for separation of duties (review,
+    verification, tier override, decision) and the review queue's filter, in Python
+    (``AISystem.named_user_ids``) and in SQL (``named_on``)."""
+
+    __tablename__ = "system_people"
+    __table_args__ = (Index("ix_system_people_user", "user_id", "system_id"),)
+
+    system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+    system: Mapped[AISystem] = relationship(back_populates="people")
+
+
+def named_on(user_id: int, system_id_column=None):
+    """SQL: ``user_id`` is named on the system (``system_id_column``, default ``AISystem.id``)."""
+    column = AISystem.id if system_id_column is None else system_id_column
+    return exists().where(SystemPerson.system_id == column, SystemPerson.user_id == user_id)
+
+
+def set_named_people(system: AISystem, roles: tuple[str, ...], people: dict[str, int | None]) -> None:
+    """Replace who ``system`` names in ``roles`` by ``people`` (role -> user id; None: nobody)."""
+    keep = [p for p in system.people if p.role not in roles]
+    existing = {p.role: p for p in system.people if p.role in roles}
+    for role in roles:
+        user_id = people.get(role)
+        if user_id is None:
+            continue
+        row = existing.get(role)
+        if row is None:
+            row = SystemPerson(role=role, user_id=user_id)
+        row.user_id = user_id
+        keep.append(row)
+    system.people = keep
 
 
 class BaselineMetric(Base):
@@ -116,3 +173,23 @@ class BaselineMetric(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     system: Mapped[AISystem] = relationship(back_populates="metrics")
+
+
+class StageChange(Base):
+    """A system entering a lifecycle stage (written by ``registry.inventory.stages`` on every flush)."""
+
+    __tablename__ = "stage_changes"
+    __table_args__ = (Index("ix_stage_changes_system", "system_id", "entered_at"),
+                      Index("ix_stage_changes_stage", "stage", "system_id"),
+                      Index("ix_stage_changes_stay", "stage", "days_in_stage"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"))
+    from_stage: Mapped[Stage | None] = mapped_column(enum_column(Stage))
+    stage: Mapped[Stage] = mapped_column(enum_column(Stage))
+    entered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the system moves on: when, and how many days it stayed (for the median).
+    left_at: Mapped[datetime | None]
+    days_in_stage: Mapped[float | None] = mapped_column(Float)
+
+    system: Mapped[AISystem] = relationship()

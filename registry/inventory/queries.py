@@ -8,7 +8,6 @@ options.  ``tests/web/test_query_count.py`` holds it to that.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from math import ceil
 
 from sqlalchemy import case, exists, func, or_, select
@@ -19,7 +18,7 @@ from registry.auth.permissions import can_read_inventory, require
 from registry.db import utcnow
 from registry.enums import DataCategory, Kind, Stage, Tier, Verdict
 from registry.inventory.models import AISystem, SystemDataCategory
-from registry.portfolio.models import SystemBlocker, SystemState
+from registry.state.filters import REVIEW_DUE, REVIEW_WINDOW_DAYS, UNDECIDED, blocker_label, where_state
 
 SORTS = {
     "name": "Name",
@@ -30,9 +29,7 @@ SORTS = {
     "updated": "Last updated",
 }
 MAX_PAGE_SIZE = 200
-UNDECIDED = "undecided"
-REVIEW_DUE = {"overdue": "Re-review overdue", "30d": "Re-review due within 30 days"}
-REVIEW_WINDOW_DAYS = 30
+__all__ = ["REVIEW_DUE", "REVIEW_WINDOW_DAYS", "UNDECIDED"]  # re-exported for the views and the portfolio
 
 
 @dataclass
@@ -176,36 +173,9 @@ def _where(stmt, f: InventoryFilters):
             )
         )
     if f.portfolio_active():
-        stmt = _where_state(stmt, f)
-    return stmt
-
-
-def _where_state(stmt, f: InventoryFilters, today: date | None = None):
-    """Filters on the cached per-system state (``system_states``; one row per system)."""
-    today = today or utcnow().date()
-    state = exists().where(SystemState.system_id == AISystem.id)
-    conditions = []
-    if f.verdict:
-        chosen = [Verdict(v) for v in f.verdict if v != UNDECIDED]
-        either = [SystemState.decision_verdict.in_(chosen)] if chosen else []
-        if UNDECIDED in f.verdict:
-            either.append(SystemState.decision_verdict.is_(None))
-        conditions.append(or_(*either))
-    if f.recommendation:
-        conditions.append(SystemState.recommendation.in_([Verdict(v) for v in f.recommendation]))
-    if f.stale_evidence:
-        conditions.append(SystemState.stale_evidence.is_(True))
-    if f.re_review:
-        conditions.append(SystemState.re_review_required.is_(True))
-    if f.review_due == "overdue":
-        conditions.append(SystemState.decision_expires_on < today)
-    elif f.review_due == "30d":
-        conditions.append(SystemState.decision_expires_on.between(today, today + timedelta(days=REVIEW_WINDOW_DAYS)))
-    if conditions:
-        stmt = stmt.where(state.where(*conditions))
-    if f.blocker:
-        stmt = stmt.where(exists().where(SystemBlocker.system_id == AISystem.id, SystemBlocker.key == f.blocker,
-                                         SystemBlocker.blocking.is_(True)))
+        stmt = where_state(stmt, AISystem.id, today=utcnow().date(), verdict=f.verdict, recommendation=f.recommendation,
+                           stale_evidence=f.stale_evidence, re_review=f.re_review, review_due=f.review_due,
+                           blocker=f.blocker)
     return stmt
 
 
@@ -255,13 +225,9 @@ def list_systems(session: Session, actor: User, f: InventoryFilters) -> Inventor
             .order_by(User.name)
         )
     ]
-    blocker_label = None
-    if f.blocker:
-        from registry.portfolio.state import group_labels
-
-        blocker_label = group_labels(session, [f.blocker]).get(f.blocker)
+    label = blocker_label(session, f.blocker) if f.blocker else None
     return InventoryPage(systems=systems, total=total, filters=f, business_units=units, owners=owners,
-                         blocker_label=blocker_label or f.blocker)
+                         blocker_label=label or f.blocker)
 
 
 def systems_owned_by(session: Session, user: User, limit: int = 50) -> list[AISystem]:

@@ -29,6 +29,7 @@ from registry.enums import (
     Stage,
     Tier,
 )
+from registry.errors import ValidationFailed
 
 
 def _one_of(enum_cls):
@@ -127,8 +128,6 @@ class SystemSchema(Schema):
 
 def load_or_raise(schema: Schema, payload: dict) -> dict:
     """Load through ``schema``; turn marshmallow's errors into our ValidationFailed."""
-    from registry.errors import ValidationFailed
-
     try:
         return schema.load(payload)
     except ValidationError as err:

@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from registry.audit.services import record_event
 from registry.auth.models import User
@@ -38,9 +37,16 @@ from registry.enums import (
     Tier,
 )
 from registry.errors import Conflict, NotFound, ValidationFailed
-from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory, search_text_for
+from registry.events import publish
+from registry.inventory.models import (
+    AISystem,
+    BaselineMetric,
+    SystemDataCategory,
+    search_text_for,
+)
 from registry.inventory.schemas import MetricSchema, SystemSchema, load_or_raise
 from registry.inventory.tiering import RiskInputs, TierAssessment, assess_tier, effective_tier
+from registry.records import STALE_MESSAGE, flush_or_conflict
 
 PROFILE_FIELDS = (
     "name", "purpose", "business_process", "business_unit", "sourcing", "vendor_name", "kind",
@@ -121,27 +127,6 @@ def metric_snapshot(metric: BaselineMetric) -> dict[str, Any]:
 def _diff(before: dict, after: dict) -> tuple[dict, dict]:
     keys = [k for k in after if before.get(k) != after.get(k)]
     return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
-
-
-STALE_MESSAGE = (
-    "Someone else saved this system while you were editing it. "
-    "Your changes were not saved: reload the page to see theirs, then apply yours again."
-)
-
-
-def flush_or_conflict(session: Session, message: str = STALE_MESSAGE) -> None:
-    """Flush; a concurrent save of the same row (version mismatch in the UPDATE) is a Conflict."""
-    try:
-        session.flush()
-    except StaleDataError as exc:
-        raise Conflict(message) from exc
-
-
-def check_version(row, expected_version: int | None, message: str = STALE_MESSAGE) -> None:
-    """Refuse a save based on an outdated copy: ``row`` None counts as version 0 (not yet created);
-    ``expected_version`` None means the caller (console, seeder) does not check."""
-    if expected_version is not None and (row.version if row is not None else 0) != expected_version:
-        raise Conflict(message)
 
 
 def assessment_for(system: AISystem) -> TierAssessment:
@@ -256,14 +241,8 @@ def update_system(session: Session, actor: User, system_id: int, payload: dict, 
         flush_or_conflict(session)
         record_event(session, actor, "system.update", "system", system.id, system_id=system.id,
                      summary=f"Edited {system.name}", before=old, after=new)
-        _flag_material_change(session, actor, system, before, after)
+        publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after)
     return system
-
-
-def _flag_material_change(session: Session, actor, system: AISystem, before: dict, after: dict) -> None:
-    from registry.decisions.services import flag_material_change
-
-    flag_material_change(session, actor, system, before, after)
 
 
 def override_tier(session: Session, actor: User | None, system_id: int, tier: str | None, reason: str) -> AISystem:
@@ -293,7 +272,7 @@ def override_tier(session: Session, actor: User | None, system_id: int, tier: st
     record_event(session, actor, action, "system", system.id, system_id=system.id,
                  summary=f"{'Overrode' if tier else 'Cleared override of'} tier of {system.name}: {reason}",
                  before=old, after=new | {"tier_override_reason": reason})
-    _flag_material_change(session, actor, system, before, after)
+    publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after)
     return system
 
 
@@ -362,14 +341,8 @@ def update_metric(session: Session, actor: User, system_id: int, metric_id: int,
         session.flush()
         record_event(session, actor, "metric.update", "metric", metric.id, system_id=system.id,
                      summary=f"Edited baseline metric {metric.name}", before=old, after=new)
-        _reopen_outcome(session, actor, system, metric.id, "changed")
+        publish(session, "metric.changed", actor=actor, system=system, metric_id=metric.id, change="changed")
     return metric
-
-
-def _reopen_outcome(session: Session, actor, system: AISystem, metric_id: int, change: str) -> None:
-    from registry.readiness.services import reopen_for_metric
-
-    reopen_for_metric(session, actor, system, metric_id, change)
 
 
 def delete_metric(session: Session, actor: User, system_id: int, metric_id: int) -> None:
@@ -381,7 +354,15 @@ def delete_metric(session: Session, actor: User, system_id: int, metric_id: int)
     session.flush()
     record_event(session, actor, "metric.delete", "metric", metric_id, system_id=system.id,
                  summary=f"Removed baseline metric {before['metric']}", before=before)
-    _reopen_outcome(session, actor, system, metric_id, "deleted")
+    publish(session, "metric.changed", actor=actor, system=system, metric_id=metric_id, change="deleted")
+
+
+def assignable_people(session: Session) -> list[tuple[str, str]]:
+    """(email, "Name (email)") of every active person who may be named on a system (executives may not)."""
+    rows = session.execute(
+        select(User.email, User.name).where(User.is_active.is_(True), User.role != Role.EXECUTIVE).order_by(User.name)
+    )
+    return [(email, f"{name} ({email})") for email, name in rows]
 
 
 def system_payload(system: AISystem) -> dict:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
-from registry import db_session
 from registry.auth.models import User
 from registry.auth.permissions import can_create_system, can_edit_system, require
+from registry.decisions.services import assess_system
 from registry.enums import Role
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services
 from registry.inventory.forms import ConfirmForm, MetricForm, SystemForm, TierOverrideForm, attach_errors
 from registry.inventory.queries import SORTS, InventoryFilters, list_systems
 from registry.inventory.schemas import SystemSchema, flatten_errors
+from registry.web import db_session
 
 bp = Blueprint("inventory", __name__)
 
@@ -28,13 +28,6 @@ def _add_schema_errors(form: SystemForm) -> None:
 
 def _actor() -> User:
     return current_user._get_current_object()
-
-
-def _people(session) -> list[tuple[str, str]]:
-    rows = session.execute(
-        select(User.email, User.name).where(User.is_active.is_(True), User.role != Role.EXECUTIVE).order_by(User.name)
-    )
-    return [(email, f"{name} ({email})") for email, name in rows]
 
 
 @bp.get("/systems")
@@ -51,7 +44,7 @@ def new():
     require(can_create_system(_actor()), "Your role cannot register systems.")
     session = db_session()
     form = SystemForm()
-    form.set_people(_people(session))
+    form.set_people(services.assignable_people(session))
     if request.method == "GET":
         form.accountable_owner.data = current_user.email if current_user.role is Role.OWNER else ""
     status = 200
@@ -80,12 +73,10 @@ def show(system_id: int):
     session = db_session()
     system = services.get_system(session, _actor(), system_id)
     assessment = services.assessment_for(system)
-    from registry.decisions.services import assess_system
-
     return render_template(
         "inventory/show.html",
         system=system,
-        state=assess_system(session, system, max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"]),
+        state=assess_system(session, system),
         tab="overview",
         assessment=assessment,
         override_form=TierOverrideForm(tier=system.tier_override.value if system.tier_override else ""),
@@ -102,7 +93,7 @@ def edit(system_id: int):
     system = services.get_system(session, _actor(), system_id)
     require(can_edit_system(current_user, system), "Only the system's owners (or an admin) can edit it.")
     form = SystemForm()
-    form.set_people(_people(session))
+    form.set_people(services.assignable_people(session))
     status = 200
     if request.method == "GET":
         form.fill(services.system_payload(system))

@@ -6,12 +6,12 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, ur
 from flask_login import current_user
 from sqlalchemy import func, select, text
 
-from registry import db_session
 from registry.db import utcnow
 from registry.enums import Role, Stage, Tier
 from registry.inventory.models import AISystem
 from registry.inventory.queries import counts_by, systems_owned_by
 from registry.review.services import queue_counts, readiness_summaries
+from registry.web import db_session
 
 bp = Blueprint("main", __name__)
 

@@ -2,7 +2,7 @@
 
 ``portfolio_figures`` costs a fixed number of queries whatever the number of systems (one per
 figure group, never one per system); per-system facts that need the full recommendation come
-from the ``system_states`` cache (see ``registry.portfolio.state``).  Every figure is computed
+from the ``system_states`` cache (see ``registry.state``).  Every figure is computed
 over the live systems matching the same ``InventoryFilters`` the inventory list uses, so each
 number links to exactly the systems behind it.
 """
@@ -18,18 +18,12 @@ from sqlalchemy.orm import Session
 from registry.auth.models import User
 from registry.auth.permissions import can_see_portfolio, require
 from registry.db import utcnow
-from registry.enums import Kind, Stage, Tier, Verdict
-from registry.inventory.models import AISystem
+from registry.enums import FUNNEL, Kind, Stage, Tier, Verdict
+from registry.inventory.models import AISystem, StageChange
 from registry.inventory.queries import REVIEW_WINDOW_DAYS, InventoryFilters, filtered_ids_query, with_filters
-from registry.portfolio.models import (
-    FUNNEL,
-    BlockerCount,
-    BlockerDimCount,
-    StageChange,
-    SystemBlocker,
-    SystemState,
-)
-from registry.portfolio.state import group_labels
+from registry.reports.services import pdf_environment
+from registry.state.cache import group_labels
+from registry.state.models import BlockerCount, BlockerDimCount, SystemBlocker, SystemState
 
 TOP_BLOCKERS = 10
 PDF_MAX_SYSTEMS = 300  # the portfolio PDF lists at most this many systems (~3 s to render); beyond, Excel
@@ -230,8 +224,6 @@ def generated_at() -> datetime:
 def portfolio_pdf_html(p: Portfolio, systems: list, total: int, *, author: str, filters_text: str,
                        created: datetime) -> str:
     """The portfolio PDF as HTML (the PDF templates' own Jinja environment: no links, no Flask)."""
-    from registry.reports.services import pdf_environment
-
     return pdf_environment().get_template("portfolio/pdf.html").render(
         p=p, systems=systems, total=total, cap=PDF_MAX_SYSTEMS, filters_text=filters_text, author=author,
         created=created.isoformat(timespec="seconds"), generated=created, lang="en",

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
-
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
 from flask_login import current_user, login_required
 
-from registry import db_session
-from registry.audit.views import record_export
 from registry.auth.models import User
 from registry.auth.permissions import can_see_portfolio, require
 from registry.db import utcnow
@@ -20,7 +16,9 @@ from registry.portfolio.services import (
     portfolio_filters,
     portfolio_pdf_html,
 )
-from registry.portfolio.state import due_count, refresh_due_states
+from registry.reports.render import RenderError, render_pdf
+from registry.reports.services import ReportUnavailable
+from registry.web import bring_states_up_to_date, db_session, record_export
 
 bp = Blueprint("portfolio", __name__)
 DENIED = "The portfolio is for executives, compliance officers and admins."
@@ -28,22 +26,6 @@ DENIED = "The portfolio is for executives, compliance officers and admins."
 
 def _actor() -> User:
     return current_user._get_current_object()
-
-
-def bring_states_up_to_date(today: date) -> int:
-    """Recompute the cached states that time has changed (usually none: one cheap read).
-
-    Runs in its own short write transaction before the page reads, so the page's own
-    read-only transaction sees the fresh rows."""
-    write, read = current_app.extensions["registry.sessions"]
-    with read() as session:
-        if not due_count(session, today):
-            return 0
-    with write() as session:
-        count = refresh_due_states(session, today)
-        session.commit()
-    db_session().commit()  # end the request's read transaction (signing in read the user) for a fresh snapshot
-    return count
 
 
 @bp.get("/portfolio")
@@ -62,9 +44,6 @@ def index():
 @login_required
 def pdf():
     """The dashboard as a PDF for a board pack: figures, charts and up to PDF_MAX_SYSTEMS systems."""
-    from registry.reports.render import RenderError, render_pdf
-    from registry.reports.services import ReportUnavailable
-
     actor = _actor()
     require(can_see_portfolio(actor), DENIED)
     now = utcnow()

@@ -6,6 +6,8 @@ Each question form turns its fields into the payload of the question's schema
 
 from __future__ import annotations
 
+from datetime import date
+
 from wtforms import (
     BooleanField,
     DateField,
@@ -145,8 +147,6 @@ class RollbackForm(VersionedForm):
         }
 
     def fill(self, content: dict, people=None) -> None:
-        from datetime import date
-
         self.kill_switch.data = content.get("kill_switch", "")
         for key in ("full", "degraded", "minimal", "offline"):
             self[f"mode_{key}"].data = (content.get("degraded_modes") or {}).get(key, "")

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from registry.enums import CheckFrequency, Question
+from registry.inventory.models import OWNERSHIP_ROLES
 
 REHEARSAL_MAX_AGE_DAYS = 365
 
@@ -22,12 +23,12 @@ PROMPTS = {
     Question.ROLLBACK: "What is the rollback plan if the system needs to be paused without disrupting the business?",
 }
 
-OWNER_ROLES = {
-    "performance_owner": "Owner of performance",
-    "review_queue_owner": "Owner of the human review queue",
-    "escalation_owner": "Owner of escalation",
-    "business_impact_owner": "Owner of business impact",
-}
+OWNER_ROLES = dict(zip(OWNERSHIP_ROLES, (
+    "Owner of performance",
+    "Owner of the human review queue",
+    "Owner of escalation",
+    "Owner of business impact",
+), strict=True))
 
 DEGRADED_MODES = {
     "full": "Full",
@@ -170,9 +171,3 @@ def describe(question: Question, content: dict, ctx: AnswerContext) -> list[tupl
         rows.append(("Time to pause", "—" if minutes is None else f"{minutes} minutes"))
         rows.append(("Last rehearsal", content.get("last_rehearsal") or "never"))
     return rows
-
-
-def named_people(content_by_question: dict[Question, dict]) -> set[int]:
-    """Ids of the people an ownership answer names (they may not approve the system)."""
-    content = content_by_question.get(Question.OWNERSHIP) or {}
-    return {content[k] for k in OWNER_ROLES if isinstance(content.get(k), int)}

@@ -20,12 +20,13 @@ from registry.auth.permissions import can_edit_system, can_review, require
 from registry.db import utcnow
 from registry.enums import AnswerStatus, Question
 from registry.errors import Conflict, ValidationFailed
-from registry.inventory.models import AISystem
+from registry.inventory.models import OWNERSHIP_ROLES, AISystem, set_named_people
 from registry.inventory.schemas import load_or_raise
-from registry.inventory.services import check_version, flush_or_conflict, system_for_update
+from registry.inventory.services import system_for_update
 from registry.readiness.models import ReadinessAnswer
 from registry.readiness.questions import OWNER_ROLES, AnswerContext, describe, missing_parts
 from registry.readiness.schemas import SCHEMAS, ReviewSchema
+from registry.records import check_version, flush_or_conflict
 
 ATTESTATION = ("I, {name}, am the accountable owner of {system} and attest personally that this answer is "
                "accurate and complete to the best of my knowledge.")
@@ -133,6 +134,8 @@ def save_answer(session: Session, actor: User, system_id: int, question: Questio
     answer.attestation = None
     if now is not None:  # set explicitly, so it wins over the column's onupdate
         answer.updated_at = now
+    if question is Question.OWNERSHIP:  # the people it names are named on the system (separation of duties)
+        set_named_people(system, OWNERSHIP_ROLES, {k: content.get(k) for k in OWNERSHIP_ROLES})
     _flush(session)
     after = _readable(session, system, question, content)
     changed = [k for k in after if before.get(k) != after.get(k)]
@@ -187,7 +190,7 @@ def review_answer(session: Session, actor: User, system_id: int, question: Quest
     question = Question(question)
     system = system_for_update(session, system_id)
     answers = answers_for(session, system.id)
-    require(can_review(actor, system, answers),
+    require(can_review(actor, system),
             "Only a compliance officer who is not named on the system can review its answers.")
     data = load_or_raise(ReviewSchema(), payload)
     answer = _answer(session, system, question)
@@ -222,7 +225,8 @@ def review_answer(session: Session, actor: User, system_id: int, question: Quest
 
 def reopen_for_metric(session: Session, actor: User, system: AISystem, metric_id: int, change: str) -> None:
     """A linked baseline metric changed or went away: a submitted or accepted outcome answer no
-    longer says what was reviewed, so it goes back to draft (and loses a deleted metric's link)."""
+    longer says what was reviewed, so it goes back to draft (and loses a deleted metric's link).
+    The handler of inventory's ``metric.changed`` event."""
     answer = _answer(session, system, Question.OUTCOME)
     if answer is None or metric_id not in (answer.content or {}).get("metric_ids", []):
         return

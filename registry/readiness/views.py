@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from registry import db_session
 from registry.auth.permissions import can_edit_system, can_review
 from registry.decisions.services import assess_system
 from registry.enums import AnswerStatus, Question
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services as inventory
 from registry.inventory.forms import attach_errors
-from registry.inventory.views import _people
 from registry.readiness import services
 from registry.readiness.forms import ERROR_FIELDS, FORMS, ReviewForm, SubmitForm
 from registry.readiness.questions import PROMPTS, describe, missing_parts
+from registry.web import db_session
 
 bp = Blueprint("readiness", __name__)
 
@@ -32,7 +31,7 @@ def _question(key: str) -> Question:
 
 
 def _state(session, system):
-    return assess_system(session, system, max_age_days=current_app.config["EVIDENCE_MAX_AGE_DAYS"])
+    return assess_system(session, system)
 
 
 @bp.get("/systems/<int:system_id>/readiness")
@@ -71,7 +70,7 @@ def _render_question(session, system, question, form, *, status=200, submit_form
         form=form, submit_form=submit_form, review_form=review_form,
         can_edit=can_edit_system(current_user, system),
         can_submit=current_user.id == system.accountable_owner_id,
-        can_review=can_review(current_user, system, state.answers), tab="readiness",
+        can_review=can_review(current_user, system), tab="readiness",
     ), status
 
 
@@ -80,7 +79,7 @@ def _question_form(session, system, question, answer=None, ctx=None):
     if question is Question.OUTCOME:
         form.metric_ids.choices = [(m.id, f"{m.name} ({m.unit})") for m in system.metrics]
     if question is Question.OWNERSHIP:
-        form.set_people(_people(session))
+        form.set_people(inventory.assignable_people(session))
     if request.method == "GET" and answer is not None:
         form.fill(answer.content, ctx.people if ctx else {})
         form.version.data = str(answer.version)

@@ -2,7 +2,7 @@
 
 A compliance officer picks systems with the inventory's filters; the current decision of each
 matching system is exported.  The job runs on RQ when ``REDIS_URL`` is set (a worker runs
-``registry report worker``) and otherwise on a thread in the web process (the single-machine
+``registry report worker``, entry point ``registry.jobs``) and otherwise on a thread in the web process (the single-machine
 default).  Either way the same function, :func:`run_export_job`, does the work and records
 progress in ``export_jobs``, which the job page reads.
 """
@@ -15,17 +15,21 @@ import io
 import os
 import threading
 import zipfile
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Callback, Queue
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from registry.audit.services import record_event, record_events_bulk
 from registry.auth.models import User
 from registry.auth.permissions import can_verify_report, require
 from registry.db import utcnow
-from registry.decisions.models import Decision
+from registry.decisions.models import Decision, current_decisions
 from registry.errors import DomainError, NotFound, ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.queries import InventoryFilters, filtered_ids_query
@@ -38,11 +42,9 @@ _threads: list[threading.Thread] = []
 
 
 def current_decision_ids(session: Session, filters: InventoryFilters) -> list[int]:
-    """The latest decision of every system matching ``filters`` (systems never decided are left out)."""
-    ranked = (select(Decision.id, func.row_number().over(
-        partition_by=Decision.system_id, order_by=(Decision.decided_at.desc(), Decision.id.desc())).label("rank"))
-        .where(Decision.system_id.in_(filtered_ids_query(filters))).subquery())
-    return list(session.scalars(select(ranked.c.id).where(ranked.c.rank == 1).order_by(ranked.c.id)))
+    """The current decision of every system matching ``filters`` (systems never decided are left out)."""
+    current = current_decisions(filtered_ids_query(filters))
+    return list(session.scalars(select(current.c.decision_id).order_by(current.c.decision_id)))
 
 
 def filters_summary(f: InventoryFilters) -> dict:
@@ -84,20 +86,20 @@ def zip_path(export_dir: str | Path, job: ExportJob) -> Path:
     return Path(export_dir) / f"audit-pdfs-{job.id}.zip"
 
 
-def run_export_job(job_id: int, app=None) -> None:
+@dataclass(frozen=True)
+class ExportRun:
+    """What a bulk export needs besides the job id: sessions, where ZIPs go, render limits.
+    Built by the caller (``registry.jobs`` for RQ, the view for a thread), never from Flask here."""
+
+    sessions: sessionmaker
+    readers: sessionmaker
+    export_dir: str
+    limits: RenderLimits
+
+
+def run_export_job(job_id: int, run: ExportRun) -> None:
     """Build the ZIP of job ``job_id``, committing progress after every PDF (RQ or thread entry point)."""
-    from flask import current_app, has_app_context
-
-    if app is None:
-        if has_app_context():
-            app = current_app._get_current_object()
-        else:
-            from registry import create_app
-
-            app = create_app()
-    config = app.config
-    sessions, readers = app.extensions["registry.sessions"]
-    limits = RenderLimits.from_config(config)
+    sessions, readers, limits = run.sessions, run.readers, run.limits
     with sessions() as session:
         # Claim the job: of two workers handed the same job, only one gets it.
         claimed = session.execute(update(ExportJob).where(ExportJob.id == job_id, ExportJob.status == "queued")
@@ -107,7 +109,7 @@ def run_export_job(job_id: int, app=None) -> None:
         if not claimed or job is None:
             return
         ids = [int(i) for i in job.decision_ids]
-        target = zip_path(config["EXPORT_DIR"], job)
+        target = zip_path(run.export_dir, job)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".part")
         skipped: list[str] = []
@@ -169,8 +171,10 @@ class QueueUnavailable(DomainError):
 
 
 def mark_failed(session: Session, job_id: int, message: str) -> None:
+    """End a queued or running job as failed with ``message`` (a finished job is left as it is)."""
     job = session.get(ExportJob, job_id)
-    job.status, job.finished_at, job.error = "failed", utcnow(), message
+    if job is not None and job.status in {"queued", "running"}:
+        job.status, job.finished_at, job.error = "failed", utcnow(), message
 
 
 def record_zip_download(session: Session, actor: User, job: ExportJob, path: Path, *,
@@ -202,41 +206,26 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def enqueue(app, job: ExportJob) -> str:
-    """Hand the job to RQ when REDIS_URL is set, else to a background thread; returns the backend used."""
-    url = app.config.get("REDIS_URL")
-    if url:
-        from redis import Redis
-        from redis.exceptions import RedisError
-        from rq import Callback, Queue
-
+def enqueue(job: ExportJob, run: ExportRun, *, redis_url: str | None) -> str:
+    """Hand the job to RQ when ``redis_url`` is set (a worker runs ``registry.jobs.run_export_job``),
+    else to a background thread in this process; returns the backend used."""
+    if redis_url:
         try:
-            Queue(QUEUE_NAME, connection=Redis.from_url(url)).enqueue(
-                "registry.reports.bulk.run_export_job", job.id, job_timeout=3600, result_ttl=3600,
-                on_failure=Callback(_rq_failed))
+            Queue(QUEUE_NAME, connection=Redis.from_url(redis_url)).enqueue(
+                "registry.jobs.run_export_job", job.id, job_timeout=3600, result_ttl=3600,
+                on_failure=Callback("registry.jobs.export_failed"))
         except RedisError as err:
             raise QueueUnavailable("The job queue (Redis) cannot be reached, so the export was not started. "
                                    "Try again later, or tell an administrator.") from err
         return "rq"
-    thread = threading.Thread(target=run_export_job, args=(job.id, app), name=f"export-job-{job.id}", daemon=True)
+    thread = threading.Thread(target=run_export_job, args=(job.id, run), name=f"export-job-{job.id}", daemon=True)
     _threads.append(thread)
     thread.start()
     return "thread"
 
 
-def _rq_failed(job, connection, exc_type, exc_value, traceback) -> None:
-    """RQ's failure callback (a timeout, a killed worker): the export shows as failed, not stuck."""
-    from flask import current_app
-
-    with current_app.extensions["registry.sessions"][0]() as session:
-        export = session.get(ExportJob, job.args[0])
-        if export is not None and export.status in {"queued", "running"}:
-            mark_failed(session, export.id, f"The export stopped ({getattr(exc_type, '__name__', 'error')}).")
-            session.commit()
-
-
-def backend_for(app) -> str:
-    return "rq" if app.config.get("REDIS_URL") else "thread"
+def backend_for(redis_url: str | None) -> str:
+    return "rq" if redis_url else "thread"
 
 
 def join_threads(timeout: float = 60) -> None:

@@ -27,6 +27,7 @@ from registry.config import ROOT
 from registry.decisions.models import Decision
 from registry.decisions.services import snapshot_hash
 from registry.errors import Conflict, DomainError, NotFound
+from registry.inventory.models import AISystem
 from registry.reports.charts import metric_rows
 from registry.reports.models import DecisionReport
 from registry.reports.render import RenderError, render_pdf
@@ -176,8 +177,6 @@ def record_download(session: Session, actor: User, decision: Decision, report: D
 
 
 def _system_of(session: Session, decision: Decision):
-    from registry.inventory.models import AISystem
-
     system = session.get(AISystem, decision.system_id)
     if system is None:
         raise NotFound("There is no such system.")
@@ -198,8 +197,6 @@ def issue_missing(session: Session, limits: RenderLimits = RenderLimits()) -> li
 
 def list_decisions(session: Session):
     """(decision id, system id, system name, verdict, decided at) of every recorded decision, oldest first."""
-    from registry.inventory.models import AISystem
-
     return session.execute(
         select(Decision.id, Decision.system_id, AISystem.name, Decision.verdict, Decision.decided_at)
         .join(AISystem, AISystem.id == Decision.system_id).order_by(Decision.id)).all()

@@ -21,6 +21,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from pypdf import PdfReader
 from sqlalchemy.orm import Session
 
 from registry.decisions.models import Decision
@@ -83,8 +84,6 @@ def read_pdf(data: bytes) -> PdfContents:
     Only the first and last pages are read, and only values printed on both count: the footer
     is on every page, while a rationale quoting another document id is on one page only.
     """
-    from pypdf import PdfReader
-
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)

@@ -16,7 +16,6 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from registry import client_address, db_session
 from registry.audit.services import record_event
 from registry.auth.permissions import can_download_report, can_verify_report, require
 from registry.decisions import services as decisions
@@ -33,6 +32,7 @@ from registry.reports.services import (
     store_report,
 )
 from registry.reports.verify import verify_pdf
+from registry.web import client_address, db_session, export_run
 
 bp = Blueprint("reports", __name__)
 
@@ -118,7 +118,8 @@ def exports():
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                job = bulk.create_job(session, _actor(), form.filters(), backend=bulk.backend_for(current_app))
+                redis_url = current_app.config.get("REDIS_URL")
+                job = bulk.create_job(session, _actor(), form.filters(), backend=bulk.backend_for(redis_url))
                 session.commit()
             except ValidationFailed as err:
                 session.rollback()
@@ -126,7 +127,7 @@ def exports():
                 status = 422
             else:
                 try:
-                    bulk.enqueue(current_app._get_current_object(), job)
+                    bulk.enqueue(job, export_run(current_app), redis_url=redis_url)
                 except bulk.QueueUnavailable as err:
                     bulk.mark_failed(session, job.id, err.message)
                     session.commit()

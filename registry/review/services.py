@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from registry.controls.models import Control, ControlAssessment
-from registry.decisions.models import Decision
+from registry.decisions.models import Decision, current_decisions
 from registry.enums import AnswerStatus, ControlStatus, Question
-from registry.inventory.models import AISystem
+from registry.inventory.models import AISystem, named_on
 from registry.readiness.models import ReadinessAnswer
 
 LIMIT = 100
@@ -22,13 +22,8 @@ def _live():
 
 
 def _not_named(actor_id: int):
-    return and_(AISystem.accountable_owner_id != actor_id,
-                or_(AISystem.technical_owner_id.is_(None), AISystem.technical_owner_id != actor_id))
-
-
-def latest_decisions():
-    """Subquery: the newest decision id of every decided system."""
-    return select(Decision.system_id, func.max(Decision.id).label("decision_id")).group_by(Decision.system_id).subquery()
+    """Separation of duties: the actor is not named on the system (``SystemPerson``, the one definition)."""
+    return ~named_on(actor_id)
 
 
 @dataclass
@@ -85,7 +80,7 @@ def review_queue(session: Session, actor, today: date) -> Queue:
         .where(_live(), AISystem.id.in_(accepted), undecided)
         .order_by(AISystem.name).limit(LIMIT)
     ).all()
-    latest = latest_decisions()
+    latest = current_decisions()
     soon = today + timedelta(days=30)
     decided = session.execute(
         select(AISystem.id, AISystem.name, AISystem.tier, Decision.verdict, Decision.expires_on,
@@ -127,7 +122,7 @@ def readiness_summaries(session: Session, system_ids: list[int]) -> dict[int, Re
     for system_id, status, n in rows:
         if status in (AnswerStatus.ACCEPTED, AnswerStatus.RETURNED, AnswerStatus.SUBMITTED):
             setattr(out[system_id], status.value, n)
-    latest = latest_decisions()
+    latest = current_decisions()
     for system_id, verdict, expires_on in session.execute(
         select(Decision.system_id, Decision.verdict, Decision.expires_on)
         .join(latest, latest.c.decision_id == Decision.id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 
-from registry import db_session
 from registry.auth.permissions import can_see_review_queue, require
 from registry.db import utcnow
 from registry.review.services import review_queue
+from registry.web import db_session
 
 bp = Blueprint("review", __name__)
 

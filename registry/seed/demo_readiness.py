@@ -30,12 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
-from registry.config import ROOT, load_config
+from registry.config import ROOT
 from registry.controls.evidence_store import EvidenceStore, StoredFile
 from registry.controls.services import (
     add_evidence,
@@ -45,7 +44,7 @@ from registry.controls.services import (
     is_stale,
     verify_control,
 )
-from registry.db import utcnow
+from registry.db import evidence_max_age_days, setting, utcnow
 from registry.decisions.services import assess_system, record_decision
 from registry.enums import ControlStatus, Question, Verdict
 from registry.errors import DomainError, ValidationFailed
@@ -364,7 +363,8 @@ class _Loader:
             when = track.at(timedelta(minutes=4))
             ok = assessment.status is ControlStatus.NOT_APPLICABLE or (
                 assessment.status is ControlStatus.IMPLEMENTED
-                and any(not is_stale(e, when.date(), 365) for e in assessment.evidence))
+                and any(not is_stale(e, when.date(), evidence_max_age_days(self.session))
+                        for e in assessment.evidence))
             if ok:
                 verify_control(self.session, officer, system.id, assessment.control_id, now=when)
                 self.counts["verified"] += 1
@@ -397,15 +397,12 @@ def load_readiness(session: Session, *, path: Path = READINESS_FILE, evidence_di
                    max_bytes: int | None = None) -> dict[str, int]:
     """Apply the demo readiness file to the demo portfolio in the caller's transaction; return counts.
 
-    ``evidence_dir`` is where the few evidence files go (default: the EVIDENCE_DIR of the running
-    app, as for ``registry seed --demo``, else of the environment); if loading fails, files
-    already written there are removed again.
+    ``evidence_dir`` is where the few evidence files go (default: the session's EVIDENCE_DIR, as
+    for ``registry seed --demo``); if loading fails, files already written there are removed again.
     """
     data = read_readiness(path)
-    if evidence_dir is None or max_bytes is None:
-        config = current_app.config if has_app_context() else load_config()
-        evidence_dir = evidence_dir or config["EVIDENCE_DIR"]
-        max_bytes = max_bytes or config["EVIDENCE_MAX_BYTES"]
+    evidence_dir = evidence_dir or setting(session, "evidence_dir")
+    max_bytes = max_bytes or setting(session, "evidence_max_bytes")
     # Decisions must be in the past, and undecided systems' work ends now: by the clock.
     loader = _Loader(session, EvidenceStore(evidence_dir, max_bytes), utcnow())
     try:

@@ -28,8 +28,18 @@ from registry.enums import (
     Sourcing,
     Stage,
 )
-from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory, search_text_for
+from registry.inventory.models import (
+    PROFILE_ROLES,
+    AISystem,
+    BaselineMetric,
+    StageChange,
+    SystemDataCategory,
+    SystemPerson,
+    search_text_for,
+)
 from registry.inventory.tiering import RiskInputs, assess_tier
+from registry.seed.synthetic_readiness import seed_readiness_state
+from registry.state.cache import refresh_states
 
 UNITS = ["Customer Service", "Sales", "HR", "Finance", "Claims & Insurance", "Operations & Logistics",
          "Legal", "Engineering", "Risk & Fraud", "Marketing", "Procurement", "Public Sector Partnerships"]
@@ -137,9 +147,11 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
         row["search_text"] = search_text_for(row["name"], row["purpose"], unit, row["vendor_name"])
         profiles.append((data, kind))
     ids = _insert(session, AISystem, systems)
-    links, metrics, events = [], [], []
+    links, metrics, events, people = [], [], [], []
     for system_id, row, (data, _kind) in zip(ids, systems, profiles, strict=True):
         links.extend({"system_id": system_id, "category": DataCategory(c)} for c in data)
+        people.extend({"system_id": system_id, "role": role, "user_id": row[f"{role}_id"]}
+                      for role in PROFILE_ROLES if row[f"{role}_id"] is not None)
         for name, unit, direction in rng.sample(METRICS, rng.randint(0, 2)):
             baseline = round(rng.uniform(5, 95), 1)
             better = 1 if direction is MetricDirection.HIGHER_IS_BETTER else -1
@@ -155,19 +167,16 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
                        "after": {"name": row["name"], "tier": row["tier"].label, "stage": row["stage"].label}})
     if links:
         session.execute(SystemDataCategory.__table__.insert(), links)
+    session.execute(SystemPerson.__table__.insert(), people)
     if metrics:
         for m in metrics:
             if m["baseline_value"] is None:
                 m["measured_on"] = None
         session.execute(BaselineMetric.__table__.insert(), metrics)
     record_events_bulk(session, None, events, actor_label="synthetic seeder")
-    from registry.seed.synthetic_readiness import seed_readiness_state
-
     seed_readiness_state(session, ids, rng, _insert)
     _stage_history(session, ids, systems, random.Random(seed + 1), now)
-    from registry.portfolio.state import refresh_many
-
-    refresh_many(session, ids)  # the bulk inserts bypass the ORM hook that keeps system_states
+    refresh_states(session, ids)  # the bulk inserts bypass the ORM hook that keeps system_states
     return count
 
 
@@ -181,8 +190,6 @@ STAGE_PATHS = {
 
 def _stage_history(session: Session, ids: list[int], systems: list[dict], rng: random.Random, now) -> None:
     """A plausible path to each system's current stage, dated between its registration and now."""
-    from registry.portfolio.models import StageChange
-
     rows = []
     for system_id, row in zip(ids, systems, strict=True):
         path = rng.choice(STAGE_PATHS[row["stage"]])

@@ -12,6 +12,7 @@ import json
 import random
 from datetime import timedelta
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
@@ -20,6 +21,7 @@ from registry.controls.models import ControlAssessment
 from registry.db import utcnow
 from registry.decisions.models import Decision
 from registry.enums import AnswerStatus, ControlStatus, Question, Role, Verdict
+from registry.inventory.models import AISystem
 from registry.readiness.models import ReadinessAnswer
 
 
@@ -85,10 +87,6 @@ def seed_readiness_state(session: Session, system_ids: list[int], rng: random.Ra
     if decisions:
         insert(session, Decision, decisions)
     if flagged:
-        from sqlalchemy import update
-
-        from registry.inventory.models import AISystem
-
         session.execute(update(AISystem).where(AISystem.id.in_(flagged)).values(
             re_review_required_at=now, re_review_reasons=["Autonomy: Human-in-the-loop → Human-on-the-loop"]))
     return {"answers": len(answers), "assessments": len(assessments), "decisions": len(decisions)}

@@ -34,9 +34,9 @@ from registry.exports.services import (
 )
 from registry.inventory.models import AISystem
 from registry.inventory.queries import InventoryFilters
-from registry.portfolio.state import refresh_due_states
 from registry.seed.demo import load_demo
 from registry.seed.synthetic import seed_synthetic
+from registry.state.cache import refresh_due_states
 from tests.conftest import make_system, make_user
 
 

@@ -111,12 +111,11 @@ def test_a_failure_while_writing_leaves_no_file_and_no_audit_event(cli, session,
 def test_a_full_disk_is_a_plain_message(cli, session, systems, tmp_path, monkeypatch):
     import errno
 
-    from registry.exports import services
 
     def full(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(services, "write_export", full)
+    monkeypatch.setattr("registry.cli.write_export", full)  # where the command looks it up
     result = cli("export", "inventory", "--format", "xlsx", "-o", str(tmp_path / "x.xlsx"))
     assert result.exit_code == 2 and "No space left on device" in result.output
     assert list(tmp_path.iterdir()) == [] and _exports(session) == []

@@ -107,7 +107,7 @@ def test_the_export_reads_states_that_time_has_changed(session, people, as_role,
     """A state whose valid_until has passed is refreshed before the export reads it."""
     from sqlalchemy import update
 
-    from registry.portfolio.models import SystemState
+    from registry.state.models import SystemState
 
     session.execute(update(SystemState).values(valid_until=utcnow().date(), blockers=[]))
     session.commit()

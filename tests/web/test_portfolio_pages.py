@@ -18,13 +18,12 @@ from registry.audit.models import AuditEvent
 from registry.db import utcnow
 from registry.decisions.services import assess_system
 from registry.enums import Stage, Verdict
-from registry.inventory.models import AISystem
+from registry.inventory.models import AISystem, StageChange
 from registry.portfolio import services as portfolio_services
-from registry.portfolio.models import StageChange
 from registry.portfolio.services import portfolio_figures, portfolio_filters
-from registry.portfolio.state import blocker_group
 from registry.seed.demo import load_demo
 from registry.seed.synthetic import seed_synthetic
+from registry.state.cache import blocker_group
 from tests.conftest import make_system
 
 LINK = re.compile(r'<a href="(/systems\?[^"]*)">(\d+)</a>')
@@ -163,7 +162,7 @@ def test_unknown_filter_values_are_ignored_not_errors(session, people, as_role):
 
 
 def test_time_passing_is_reflected_before_the_page_reads(session, people, as_role):
-    from registry.portfolio.models import SystemState
+    from registry.state.models import SystemState
 
     system = make_system(session, people["owner"])
     state = session.get(SystemState, system.id)
@@ -217,7 +216,7 @@ def test_a_failed_render_is_a_503_with_a_message(session, people, as_role, monke
     def broken(*_a, **_k):
         raise render.RenderError("The PDF took longer than 1 seconds to render and was stopped.")
 
-    monkeypatch.setattr(render, "render_pdf", broken)
+    monkeypatch.setattr("registry.portfolio.views.render_pdf", broken)  # where the view looks it up
     make_system(session, people["owner"])
     response = as_role("executive").get("/portfolio.pdf")
     assert response.status_code == 503

@@ -1,10 +1,11 @@
-"""Per-system portfolio state kept up to date on write, its blockers, and stage history.
+"""The per-system state cache: what the one fact loader and the go / no-go rules say now.
 
-``SystemState`` caches what ``assess_system`` says about one system now (the recommendation,
-the current decision, the blocker list) so that the dashboard aggregates in SQL instead of
-assessing 10,000 systems per view.  ``registry.portfolio.state`` maintains it; a test
-recomputes every system from scratch and compares.  ``StageChange`` records each lifecycle
-stage a system enters, for the pilot → production funnel.
+``SystemState`` holds one system's recommendation, current decision and open items so that
+lists, the dashboard, exports and the API filter and aggregate in SQL instead of assessing
+10,000 systems per request.  ``registry.state.cache`` writes it (in the same transaction as
+every change, through ``registry.state.hooks``); ``tests/unit/test_portfolio_state.py``
+recomputes every system from scratch and compares.  These tables depend on nothing but the
+inventory's table, so every domain may read them.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.db import Base, enum_column, utcnow
 from registry.enums import Kind, Stage, Tier, Verdict
-from registry.inventory.models import AISystem
 
 
 class SystemState(Base):
@@ -61,7 +61,7 @@ class SystemBlocker(Base):
 
     Normalised from ``SystemState.blockers``; deliberately narrow (a live system typically has
     dozens, so 10,000 systems make hundreds of thousands of rows) and, on SQLite, clustered by
-    its primary key.  Labels come from ``registry.portfolio.state.group_labels``.  Deleted
+    its primary key.  Labels come from ``registry.state.cache.group_labels``.  Deleted
     systems keep none, so the unfiltered count needs no join.
     """
 
@@ -75,7 +75,7 @@ class SystemBlocker(Base):
 
 class BlockerCount(Base):
     """How many live systems each blocker group blocks: the unfiltered blockers chart, kept by
-    ``state`` with every change to ``system_blockers`` (deltas in the same transaction)."""
+    ``registry.state.cache`` with every change to ``system_blockers`` (deltas in the same transaction)."""
 
     __tablename__ = "blocker_counts"
 
@@ -96,29 +96,3 @@ class BlockerDimCount(Base):
     stage: Mapped[Stage] = mapped_column(enum_column(Stage), primary_key=True)
     kind: Mapped[Kind] = mapped_column(enum_column(Kind), primary_key=True)
     systems: Mapped[int] = mapped_column(default=0)
-
-
-FUNNEL = (Stage.IDEA, Stage.PILOT, Stage.PRODUCTION)
-
-
-class StageChange(Base):
-    """A system entering a lifecycle stage (written by the session hook in ``state``)."""
-
-    __tablename__ = "stage_changes"
-    __table_args__ = (Index("ix_stage_changes_system", "system_id", "entered_at"),
-                      Index("ix_stage_changes_stage", "stage", "system_id"),
-                      Index("ix_stage_changes_stay", "stage", "days_in_stage"))
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"))
-    from_stage: Mapped[Stage | None] = mapped_column(enum_column(Stage))
-    stage: Mapped[Stage] = mapped_column(enum_column(Stage))
-    entered_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Set when the system moves on: when, and how many days it stayed (for the median).
-    left_at: Mapped[datetime | None]
-    days_in_stage: Mapped[float | None] = mapped_column(Float)
-
-    system: Mapped[AISystem] = relationship()
-
-
-from registry.portfolio import hooks as _hooks  # noqa: E402,F401  (installs the session hooks)

@@ -1,12 +1,11 @@
-"""Keep ``system_states`` (and ``system_blockers``) equal to what ``assess_system`` says now.
+"""The state cache: every system's recommendation, current decision and open items, kept current.
 
-Two ways in, proved equal by ``tests/unit/test_portfolio_state.py``:
-
-* ``refresh_state`` runs the authoritative ``assess_system`` for one system.  A session hook
-  (``registry.portfolio.hooks``) calls it before every commit for the systems whose facts the
-  transaction changed, so every service stays correct without calling it itself.
-* ``rebuild_all`` (seeders, ``registry portfolio rebuild``, catalogue changes) gathers the same
-  facts for many systems in a few bulk queries and applies the same pure ``recommend``.
+One way in: ``refresh_states(session, ids)`` gathers the facts of ``ids`` with the one loader
+(``registry.state.facts.load_facts``), applies the go / no-go rules and replaces their rows
+in ``system_states`` and ``system_blockers``, keeping the blocker counts by deltas (or, for
+many systems at once, recounting them).  ``registry.state.hooks`` calls it before every commit
+for the systems the transaction touched; ``rebuild_all`` recomputes everything (seeders,
+``registry portfolio rebuild``, catalogue changes).
 
 Time alone changes a state (evidence turns stale, a due date or re-review date passes):
 ``valid_until`` is the first such day and ``refresh_due_states`` recomputes rows that reached it.
@@ -22,24 +21,14 @@ from itertools import chain
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from registry.auth.models import User
-from registry.controls.applicability import active_controls, applies
-from registry.controls.models import Control, ControlAssessment, Evidence
-from registry.db import utcnow
-from registry.decisions.models import Decision
-from registry.decisions.recommendation import AnswerFact, Blocker, ControlFact, ReadinessFacts, recommend
-from registry.decisions.services import DEFAULT_MAX_EVIDENCE_AGE_DAYS, assess_system
-from registry.enums import ControlStatus, Question, Stage, Tier
-from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory
-from registry.portfolio.models import (
-    FUNNEL,
-    BlockerCount,
-    BlockerDimCount,
-    StageChange,
-    SystemBlocker,
-    SystemState,
-)
-from registry.readiness.models import ReadinessAnswer
+from registry.controls.models import Control
+from registry.controls.staleness import turns_stale_on
+from registry.db import evidence_max_age_days, utcnow
+from registry.decisions.recommendation import Blocker, recommend
+from registry.enums import FUNNEL, Question, Stage
+from registry.inventory.models import AISystem, StageChange
+from registry.state.facts import FactCache, SystemFacts, load_facts
+from registry.state.models import BlockerCount, BlockerDimCount, SystemBlocker, SystemState
 
 RULE_LABELS = {
     "unacceptable_tier": "Unacceptable risk tier",
@@ -95,7 +84,7 @@ def group_labels(session: Session, keys: Iterable[str]) -> dict[str, str]:
 def _valid_until(today: date, evidence_dates: Iterable[date], due_dates: Iterable[date],
                  expires_on: date | None, max_age_days: int) -> date | None:
     """The first day after ``today`` on which the same facts give a different recommendation."""
-    days = [d + timedelta(days=max_age_days + 1) for d in evidence_dates]
+    days = [turns_stale_on(d, max_age_days) for d in evidence_dates]
     days += [d + timedelta(days=1) for d in due_dates]
     if expires_on is not None:
         days.append(expires_on + timedelta(days=1))
@@ -103,11 +92,13 @@ def _valid_until(today: date, evidence_dates: Iterable[date], due_dates: Iterabl
     return min(future) if future else None
 
 
-def _state_row(system_id: int, live: bool, facts: ReadinessFacts, decision, controls: dict[int, Control],
-               evidence_dates: list[date], due_dates: list[date], max_age_days: int,
-               group_cache: dict | None = None, memo_cache: dict | None = None) -> tuple[dict, list[tuple]]:
+def state_row(loaded: SystemFacts, controls: dict[int, Control], max_age_days: int,
+              group_cache: dict | None = None, memo_cache: dict | None = None) -> tuple[dict, list[tuple]]:
+    """The ``system_states`` row (without the dimensions and funnel stage) and the
+    ``system_blockers`` rows of one system, from its loaded facts."""
     group_cache = {} if group_cache is None else group_cache
     memo_cache = {} if memo_cache is None else memo_cache
+    facts, decision, system_id = loaded.facts, loaded.decision, loaded.system_id
     # Systems with identical facts get identical results: in bulk, compute each once.
     memo_key = (facts.today, facts.tier, facts.owner_active, facts.measured_baselines > 0, tuple(facts.answers),
                 tuple(facts.controls), facts.decision_expires_on, tuple(facts.re_review_reasons))
@@ -135,30 +126,24 @@ def _state_row(system_id: int, live: bool, facts: ReadinessFacts, decision, cont
         "blockers": blockers,
         "stale_evidence": any(b.rule == "stale_evidence" for b in rec.blockers),
         "re_review_required": bool(facts.re_review_reasons),
-        "valid_until": _valid_until(facts.today, evidence_dates, due_dates,
+        "valid_until": _valid_until(facts.today, loaded.evidence_dates, loaded.due_dates,
                                     decision.expires_on if decision else None, max_age_days),
         "computed_at": utcnow(),
     }
     # (system_id, key, blocking) rows for system_blockers; none for a deleted system
-    return state, [(system_id, key, blocking) for key, blocking in groups.items()] if live else []
+    return state, [(system_id, key, blocking) for key, blocking in groups.items()] if loaded.live else []
 
 
-def compute_state(session: Session, system: AISystem, *, today: date | None = None,
-                  max_age_days: int = DEFAULT_MAX_EVIDENCE_AGE_DAYS) -> tuple[dict, list[dict]]:
-    """The state row and blocker groups of one system, from the authoritative ``assess_system``."""
+def compute_state(session: Session, system_id: int, *, today: date | None = None) -> tuple[dict, list[tuple]]:
+    """One system's state row and blocker rows, computed afresh (what ``refresh_states`` writes)."""
     today = today or utcnow().date()
-    readiness = assess_system(session, system, today=today, max_age_days=max_age_days)
-    controls = {r.control.id: r.control for r in readiness.rows}
-    evidence_dates, due_dates = [], []
-    for row in readiness.rows:
-        if row.required and row.assessment is not None:
-            evidence_dates += [e.collected_on for e in row.assessment.evidence]
-            if row.status is ControlStatus.IN_PROGRESS and row.assessment.due_on is not None:
-                due_dates.append(row.assessment.due_on)
-    state, groups = _state_row(system.id, system.deleted_at is None, readiness.facts, readiness.decision, controls,
-                               evidence_dates, due_dates, max_age_days)
-    history = session.scalars(select(StageChange.stage).where(StageChange.system_id == system.id))
-    state["furthest_stage"] = furthest_stage([*history, system.stage])
+    max_age_days = evidence_max_age_days(session)
+    cache = FactCache.load(session)
+    loaded = load_facts(session, [system_id], today=today, max_age_days=max_age_days, cache=cache)[system_id]
+    state, groups = state_row(loaded, {c.id: c for c in cache.controls}, max_age_days)
+    stages = [*session.scalars(select(StageChange.stage).where(StageChange.system_id == system_id)),
+              session.scalar(select(AISystem.stage).where(AISystem.id == system_id))]
+    state["furthest_stage"] = furthest_stage(stages)
     return state, groups
 
 
@@ -245,16 +230,6 @@ def recount_blockers(session: Session) -> None:
         .group_by(SystemBlocker.key, *dims)))
 
 
-def refresh_state(session: Session, system_id: int, today: date | None = None) -> None:
-    """Recompute one system's state in the caller's transaction (no-op for an unknown id)."""
-    system = session.get(AISystem, system_id)
-    if system is None:
-        return
-    state, groups = compute_state(session, system, today=today)
-    session.flush()
-    _write(session, [system_id], [state], groups)
-
-
 def _due_ids(today: date):
     """Systems whose state time has changed by ``today``, or that have none yet (rows added
     before migration 0006 or by bulk inserts)."""
@@ -268,7 +243,7 @@ def refresh_due_states(session: Session, today: date) -> int:
     Called before the dashboard aggregates; usually touches no rows."""
     ids = sorted(session.scalars(_due_ids(today)))
     if ids:
-        refresh_many(session, ids, today=today)
+        refresh_states(session, ids, today=today)
     return len(ids)
 
 
@@ -285,20 +260,20 @@ def due_count(session: Session, today: date) -> int:
 def rebuild_all(session: Session, today: date | None = None) -> int:
     """Recompute every system's state in batches (bulk queries, no per-system query); return the count."""
     ids = list(session.scalars(select(AISystem.id).order_by(AISystem.id)))
-    refresh_many(session, ids, today=today)
+    refresh_states(session, ids, today=today)
     recount_blockers(session)  # whatever the counts held before
     return len(ids)
 
 
-def refresh_many(session: Session, ids: list[int], *, today: date | None = None,
-                 max_age_days: int = DEFAULT_MAX_EVIDENCE_AGE_DAYS) -> None:
-    """Bulk equivalent of ``refresh_state`` for many systems: a fixed number of queries per batch."""
+def refresh_states(session: Session, ids: list[int], *, today: date | None = None) -> None:
+    """Recompute the states of ``ids`` in the caller's transaction: a fixed number of queries per
+    batch of BATCH systems (unknown ids are skipped)."""
     today = today or utcnow().date()
+    max_age_days = evidence_max_age_days(session)
     session.flush()
-    controls = active_controls(session)
-    by_id = {c.id: c for c in controls}
+    cache = FactCache.load(session)
+    by_id = {c.id: c for c in cache.controls}
     group_cache: dict = {}
-    required_cache: dict = {}
     for start in range(0, len(ids), BATCH):
         batch = ids[start:start + BATCH]
         states, groups = [], []
@@ -308,93 +283,12 @@ def refresh_many(session: Session, ids: list[int], *, today: date | None = None,
                 session.execute(select(StageChange.system_id, StageChange.stage).where(StageChange.system_id.in_(batch))),
                 session.execute(select(AISystem.id, AISystem.stage).where(AISystem.id.in_(batch)))):
             stages[sid].append(stage)
-        for system_id, live, facts, decision, evidence_dates, due_dates in _bulk_facts(
-                session, batch, controls, today, max_age_days, required_cache):
-            state, g = _state_row(system_id, live, facts, decision, by_id, evidence_dates, due_dates, max_age_days,
-                                  group_cache, memo)
+        loaded = load_facts(session, batch, today=today, max_age_days=max_age_days, cache=cache)
+        for system_id, facts in loaded.items():
+            state, g = state_row(facts, by_id, max_age_days, group_cache, memo)
             state["furthest_stage"] = furthest_stage(stages[system_id])
             states.append(state)
             groups += g
-        _write(session, batch, states, groups)
+        _write(session, list(loaded), states, groups)
     if len(ids) > DELTA_LIMIT:  # _write skipped the deltas
         recount_blockers(session)
-
-
-def _bulk_facts(session: Session, ids: list[int], controls: list[Control], today: date, max_age_days: int,
-                required_cache: dict):
-    """The facts ``assess_system`` gathers, for a batch of systems, in seven queries.
-    ``required_cache`` remembers the required controls per (tier, kind, data) profile."""
-    systems = session.execute(
-        select(AISystem.id, AISystem.deleted_at, AISystem.tier, AISystem.kind, AISystem.re_review_required_at,
-               AISystem.re_review_reasons, User.is_active)
-        .outerjoin(User, User.id == AISystem.accountable_owner_id)
-        .where(AISystem.id.in_(ids))
-    ).all()
-    data = defaultdict(list)
-    for sid, cat in session.execute(select(SystemDataCategory.system_id, SystemDataCategory.category)
-                                    .where(SystemDataCategory.system_id.in_(ids))):
-        data[sid].append(cat.value)
-    baselines = dict(session.execute(
-        select(BaselineMetric.system_id, func.count())
-        .where(BaselineMetric.system_id.in_(ids), BaselineMetric.baseline_value.is_not(None))
-        .group_by(BaselineMetric.system_id)).all())
-    answers = defaultdict(list)
-    for sid, question, status, comment in session.execute(
-            select(ReadinessAnswer.system_id, ReadinessAnswer.question, ReadinessAnswer.status,
-                   ReadinessAnswer.review_comment).where(ReadinessAnswer.system_id.in_(ids))):
-        answers[sid].append(AnswerFact(question, status, comment))
-    assessments: dict[tuple[int, int], tuple] = {}
-    by_assessment: dict[int, tuple[int, int]] = {}
-    for aid, sid, cid, status, due_on in session.execute(
-            select(ControlAssessment.id, ControlAssessment.system_id, ControlAssessment.control_id,
-                   ControlAssessment.status, ControlAssessment.due_on).where(ControlAssessment.system_id.in_(ids))):
-        assessments[(sid, cid)] = (status, due_on)
-        by_assessment[aid] = (sid, cid)
-    evidence = defaultdict(list)
-    for aid, collected_on in session.execute(
-            select(Evidence.assessment_id, Evidence.collected_on)
-            .join(ControlAssessment, ControlAssessment.id == Evidence.assessment_id)
-            .where(ControlAssessment.system_id.in_(ids), Evidence.removed_at.is_(None))):
-        evidence[by_assessment[aid]].append(collected_on)
-    decisions = {}
-    for d in session.execute(
-            select(Decision.id, Decision.system_id, Decision.verdict, Decision.decided_at, Decision.expires_on)
-            .where(Decision.system_id.in_(ids)).order_by(Decision.decided_at, Decision.id)):
-        decisions[d.system_id] = d  # the last one wins: the latest decision, as latest_decision orders
-    untouched: dict[int, ControlFact] = required_cache.setdefault("untouched", {})
-    for s in systems:
-        tier = Tier(s.tier)
-        facts_controls, evidence_dates, due_dates = [], [], []
-        profile = (tier, s.kind, tuple(sorted(data[s.id])))
-        required = required_cache.get(profile)
-        if required is None:
-            required = required_cache[profile] = [c for c in controls if applies(c, tier, s.kind, data[s.id])]
-        for control in required:
-            assessed = assessments.get((s.id, control.id))
-            dates = evidence.get((s.id, control.id), [])
-            if assessed is None and not dates:  # untouched: one shared fact per control
-                fact = untouched.get(control.id)
-                if fact is None:
-                    fact = untouched[control.id] = ControlFact(control.id, control.ref, control.title,
-                                                               ControlStatus.NOT_STARTED, None, 0, 0)
-                facts_controls.append(fact)
-                continue
-            status, due_on = assessed or (ControlStatus.NOT_STARTED, None)
-            stale = sum(1 for d in dates if (today - d).days > max_age_days)
-            facts_controls.append(ControlFact(control.id, control.ref, control.title, status, due_on, stale,
-                                              len(dates) - stale))
-            evidence_dates += dates
-            if status is ControlStatus.IN_PROGRESS and due_on is not None:
-                due_dates.append(due_on)
-        decision = decisions.get(s.id)
-        facts = ReadinessFacts(
-            tier=tier,
-            owner_active=bool(s.is_active),
-            measured_baselines=baselines.get(s.id, 0),
-            answers=answers[s.id],
-            controls=facts_controls,
-            today=today,
-            decision_expires_on=decision.expires_on if decision else None,
-            re_review_reasons=list(s.re_review_reasons or []) if s.re_review_required_at else [],
-        )
-        yield s.id, s.deleted_at is None, facts, decision, evidence_dates, due_dates

@@ -1,0 +1,22 @@
+"""Every in-process event handler, registered in this one place (see ``registry.events``).
+
+Lower domains publish; the higher domains that react are wired here, so the arrows in the
+code point downward only: inventory announces, readiness and decisions listen.
+"""
+
+from __future__ import annotations
+
+from registry.decisions.services import flag_material_change
+from registry.events import subscribe
+from registry.readiness.services import reopen_for_metric
+
+HANDLERS = (
+    ("system.profile_changed", flag_material_change),
+    ("metric.changed", reopen_for_metric),
+)
+
+
+def register_handlers() -> None:
+    """Idempotent: the app factory calls it; so may a script that uses the services without an app."""
+    for name, handler in HANDLERS:
+        subscribe(name, handler)

@@ -1,0 +1,151 @@
+"""The one loader of the facts the go / no-go rules need, for many systems at once.
+
+``load_facts(session, ids)`` reads, in a fixed number of queries per call whatever the number
+of systems, everything ``registry.decisions.recommendation.recommend`` looks at: effective
+tier, whether the accountable owner is active, measured baselines, answer statuses, the
+required controls with their status, due date and evidence age, the current decision and
+any re-review reasons.  One system is the same call with a list of one: the system pages,
+the decision form, the state cache (and through it the dashboard and the exports) all read
+their facts here, so a new rule's facts are gathered once.
+
+The evidence age limit is the session's ``EVIDENCE_MAX_AGE_DAYS`` unless a caller passes one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from registry.auth.models import User
+from registry.controls.applicability import active_controls, applies
+from registry.controls.models import Control, ControlAssessment, Evidence
+from registry.controls.staleness import is_stale
+from registry.db import evidence_max_age_days, utcnow
+from registry.decisions.models import Decision, current_decisions
+from registry.decisions.recommendation import AnswerFact, ControlFact, ReadinessFacts
+from registry.enums import ControlStatus, Tier, Verdict
+from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory
+from registry.readiness.models import ReadinessAnswer
+
+
+@dataclass(frozen=True)
+class CurrentDecision:
+    id: int
+    verdict: Verdict
+    decided_at: datetime
+    expires_on: date
+
+
+@dataclass
+class SystemFacts:
+    system_id: int
+    live: bool  # not deleted
+    facts: ReadinessFacts
+    decision: CurrentDecision | None
+    required_control_ids: list[int]
+    evidence_dates: list[date] = field(default_factory=list)  # of required controls' live evidence
+    due_dates: list[date] = field(default_factory=list)  # of required controls in progress
+
+
+@dataclass
+class FactCache:
+    """What stays the same across calls of one bulk run: the catalogue and, per (tier, kind,
+    data) profile, the required controls; one untouched-control fact per control."""
+
+    controls: list[Control]
+    required: dict = field(default_factory=dict)
+    untouched: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session) -> FactCache:
+        return cls(active_controls(session))
+
+
+def load_facts(session: Session, ids: list[int], *, today: date | None = None, max_age_days: int | None = None,
+               cache: FactCache | None = None) -> dict[int, SystemFacts]:
+    """The facts of every system in ``ids`` (unknown ids are left out), keyed by system id."""
+    if not ids:
+        return {}
+    today = today or utcnow().date()
+    max_age_days = evidence_max_age_days(session) if max_age_days is None else max_age_days
+    cache = cache or FactCache.load(session)
+    systems = session.execute(
+        select(AISystem.id, AISystem.deleted_at, AISystem.tier, AISystem.kind, AISystem.re_review_required_at,
+               AISystem.re_review_reasons, User.is_active)
+        .outerjoin(User, User.id == AISystem.accountable_owner_id)
+        .where(AISystem.id.in_(ids))
+    ).all()
+    data = defaultdict(list)
+    for sid, category in session.execute(select(SystemDataCategory.system_id, SystemDataCategory.category)
+                                         .where(SystemDataCategory.system_id.in_(ids))):
+        data[sid].append(category.value)
+    baselines = dict(session.execute(
+        select(BaselineMetric.system_id, func.count())
+        .where(BaselineMetric.system_id.in_(ids), BaselineMetric.baseline_value.is_not(None))
+        .group_by(BaselineMetric.system_id)).all())
+    answers = defaultdict(list)
+    for sid, question, status, comment in session.execute(
+            select(ReadinessAnswer.system_id, ReadinessAnswer.question, ReadinessAnswer.status,
+                   ReadinessAnswer.review_comment).where(ReadinessAnswer.system_id.in_(ids))
+            .order_by(ReadinessAnswer.system_id, ReadinessAnswer.question)):
+        answers[sid].append(AnswerFact(question, status, comment))
+    assessments: dict[tuple[int, int], tuple] = {}
+    by_assessment: dict[int, tuple[int, int]] = {}
+    for aid, sid, cid, status, due_on in session.execute(
+            select(ControlAssessment.id, ControlAssessment.system_id, ControlAssessment.control_id,
+                   ControlAssessment.status, ControlAssessment.due_on).where(ControlAssessment.system_id.in_(ids))):
+        assessments[(sid, cid)] = (status, due_on)
+        by_assessment[aid] = (sid, cid)
+    evidence = defaultdict(list)
+    for aid, collected_on in session.execute(
+            select(Evidence.assessment_id, Evidence.collected_on)
+            .join(ControlAssessment, ControlAssessment.id == Evidence.assessment_id)
+            .where(ControlAssessment.system_id.in_(ids), Evidence.removed_at.is_(None))):
+        evidence[by_assessment[aid]].append(collected_on)
+    current = current_decisions(ids)
+    decisions = {d.system_id: CurrentDecision(d.id, d.verdict, d.decided_at, d.expires_on) for d in session.execute(
+        select(Decision.id, Decision.system_id, Decision.verdict, Decision.decided_at, Decision.expires_on)
+        .join(current, current.c.decision_id == Decision.id))}
+    out: dict[int, SystemFacts] = {}
+    for s in systems:
+        tier = Tier(s.tier)
+        profile = (tier, s.kind, tuple(sorted(data[s.id])))
+        required = cache.required.get(profile)
+        if required is None:
+            required = cache.required[profile] = [c for c in cache.controls if applies(c, tier, s.kind, data[s.id])]
+        facts_controls, evidence_dates, due_dates = [], [], []
+        for control in required:
+            assessed = assessments.get((s.id, control.id))
+            dates = evidence.get((s.id, control.id), [])
+            if assessed is None and not dates:  # untouched: one shared fact per control
+                fact = cache.untouched.get(control.id)
+                if fact is None:
+                    fact = cache.untouched[control.id] = ControlFact(control.id, control.ref, control.title,
+                                                                     ControlStatus.NOT_STARTED, None, 0, 0)
+                facts_controls.append(fact)
+                continue
+            status, due_on = assessed or (ControlStatus.NOT_STARTED, None)
+            stale = sum(1 for d in dates if is_stale(d, today, max_age_days))
+            facts_controls.append(ControlFact(control.id, control.ref, control.title, status, due_on, stale,
+                                              len(dates) - stale))
+            evidence_dates += dates
+            if status is ControlStatus.IN_PROGRESS and due_on is not None:
+                due_dates.append(due_on)
+        decision = decisions.get(s.id)
+        facts = ReadinessFacts(
+            tier=tier,
+            owner_active=bool(s.is_active),
+            measured_baselines=baselines.get(s.id, 0),
+            answers=answers[s.id],
+            controls=facts_controls,
+            today=today,
+            decision_expires_on=decision.expires_on if decision else None,
+            re_review_reasons=list(s.re_review_reasons or []) if s.re_review_required_at else [],
+        )
+        out[s.id] = SystemFacts(s.id, s.deleted_at is None, facts, decision, [c.id for c in required],
+                                evidence_dates, due_dates)
+    return out
