@@ -7,6 +7,10 @@ Create Date: 2026-11-29 06:40:00
 ``system_people`` holds who is named on each system and in which role: the accountable and
 technical owner of the profile and the four owners of the ownership readiness answer.  It is
 backfilled from ``ai_systems`` and the ownership answers' JSON.
+
+``ix_system_blockers_key`` goes: every reader of ``system_blockers`` reaches it by system (its
+primary key) or scans it whole, and maintaining a second copy of half a million rows was a
+seventh of the time it takes to seed 10,000 systems.
 """
 
 from __future__ import annotations
@@ -56,8 +60,10 @@ def upgrade() -> None:
                 rows.append({"system_id": system_id, "role": role, "user_id": user_id})
     if rows:
         conn.execute(people.insert(), rows)
+    op.drop_index("ix_system_blockers_key", table_name="system_blockers")
 
 
 def downgrade() -> None:
+    op.create_index("ix_system_blockers_key", "system_blockers", ["blocking", "key", "system_id"])
     op.drop_index("ix_system_people_user", table_name="system_people")
     op.drop_table("system_people")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from registry.enums import AnswerStatus, ControlStatus, Question, Tier, Verdict
 
@@ -143,6 +144,7 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
     return Recommendation(verdict, out)
 
 
+@lru_cache(maxsize=4096)  # control titles repeat across thousands of systems
 def _short(text: str, limit: int = 70) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

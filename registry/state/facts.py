@@ -49,20 +49,51 @@ class SystemFacts:
     required_control_ids: list[int]
     evidence_dates: list[date] = field(default_factory=list)  # of required controls' live evidence
     due_dates: list[date] = field(default_factory=list)  # of required controls in progress
+    # ``facts.controls`` is the profile's untouched list with these (position, fact) entries
+    # replaced: a cheap, exact key for computing the rules once per distinct set of facts.
+    profile_key: tuple = ()
+    own_controls: tuple = ()
+
+
+@dataclass(frozen=True)
+class RequiredControls:
+    """The controls one (tier, kind, data) profile requires, in catalogue order, with the fact of
+    each while untouched (not started, no evidence) and its position in that list."""
+
+    key: tuple
+    required: list[Control]
+    untouched: tuple[ControlFact, ...]
+    position: dict[int, int]
 
 
 @dataclass
 class FactCache:
     """What stays the same across calls of one bulk run: the catalogue and, per (tier, kind,
-    data) profile, the required controls; one untouched-control fact per control."""
+    data) profile, the required controls (``registry.controls.applicability.applies``)."""
 
     controls: list[Control]
-    required: dict = field(default_factory=dict)
-    untouched: dict = field(default_factory=dict)
+    profiles: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session) -> FactCache:
         return cls(active_controls(session))
+
+    def profile(self, tier: Tier, kind, data: list[str]) -> RequiredControls:
+        """The required controls of a (tier, kind, data) profile; profiles that require the same
+        controls share one object (its ``key``: the controls' ids)."""
+        key = (tier, kind, tuple(sorted(data)))
+        found = self.profiles.get(key)
+        if found is None:
+            required = [c for c in self.controls if applies(c, tier, kind, data)]
+            ids = tuple(c.id for c in required)
+            found = self.profiles.get(ids)
+            if found is None:
+                untouched = tuple(ControlFact(c.id, c.ref, c.title, ControlStatus.NOT_STARTED, None, 0, 0)
+                                  for c in required)
+                found = self.profiles[ids] = RequiredControls(ids, required, untouched,
+                                                              {c.id: i for i, c in enumerate(required)})
+            self.profiles[key] = found
+        return found
 
 
 def load_facts(session: Session, ids: list[int], *, today: date | None = None, max_age_days: int | None = None,
@@ -93,19 +124,20 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
                    ReadinessAnswer.review_comment).where(ReadinessAnswer.system_id.in_(ids))
             .order_by(ReadinessAnswer.system_id, ReadinessAnswer.question)):
         answers[sid].append(AnswerFact(question, status, comment))
-    assessments: dict[tuple[int, int], tuple] = {}
+    assessed: dict[int, dict[int, tuple]] = defaultdict(dict)  # system -> control -> (status, due_on)
     by_assessment: dict[int, tuple[int, int]] = {}
     for aid, sid, cid, status, due_on in session.execute(
             select(ControlAssessment.id, ControlAssessment.system_id, ControlAssessment.control_id,
                    ControlAssessment.status, ControlAssessment.due_on).where(ControlAssessment.system_id.in_(ids))):
-        assessments[(sid, cid)] = (status, due_on)
+        assessed[sid][cid] = (status, due_on)
         by_assessment[aid] = (sid, cid)
-    evidence = defaultdict(list)
+    evidence: dict[int, dict[int, list[date]]] = defaultdict(lambda: defaultdict(list))  # system -> control -> dates
     for aid, collected_on in session.execute(
             select(Evidence.assessment_id, Evidence.collected_on)
             .join(ControlAssessment, ControlAssessment.id == Evidence.assessment_id)
             .where(ControlAssessment.system_id.in_(ids), Evidence.removed_at.is_(None))):
-        evidence[by_assessment[aid]].append(collected_on)
+        sid, cid = by_assessment[aid]
+        evidence[sid][cid].append(collected_on)
     current = current_decisions(ids)
     decisions = {d.system_id: CurrentDecision(d.id, d.verdict, d.decided_at, d.expires_on) for d in session.execute(
         select(Decision.id, Decision.system_id, Decision.verdict, Decision.decided_at, Decision.expires_on)
@@ -113,25 +145,21 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
     out: dict[int, SystemFacts] = {}
     for s in systems:
         tier = Tier(s.tier)
-        profile = (tier, s.kind, tuple(sorted(data[s.id])))
-        required = cache.required.get(profile)
-        if required is None:
-            required = cache.required[profile] = [c for c in cache.controls if applies(c, tier, s.kind, data[s.id])]
-        facts_controls, evidence_dates, due_dates = [], [], []
-        for control in required:
-            assessed = assessments.get((s.id, control.id))
-            dates = evidence.get((s.id, control.id), [])
-            if assessed is None and not dates:  # untouched: one shared fact per control
-                fact = cache.untouched.get(control.id)
-                if fact is None:
-                    fact = cache.untouched[control.id] = ControlFact(control.id, control.ref, control.title,
-                                                                     ControlStatus.NOT_STARTED, None, 0, 0)
-                facts_controls.append(fact)
+        profile = cache.profile(tier, s.kind, data[s.id])
+        facts_controls = list(profile.untouched)  # then the system's own work replaces its entries
+        evidence_dates, due_dates, own = [], [], []
+        mine, dated = assessed.get(s.id, {}), evidence.get(s.id, {})
+        for control_id in {*mine, *dated}:
+            position = profile.position.get(control_id)
+            if position is None:  # assessed, but not required of this system
                 continue
-            status, due_on = assessed or (ControlStatus.NOT_STARTED, None)
+            control = profile.required[position]
+            status, due_on = mine.get(control_id) or (ControlStatus.NOT_STARTED, None)
+            dates = dated.get(control_id, [])
             stale = sum(1 for d in dates if is_stale(d, today, max_age_days))
-            facts_controls.append(ControlFact(control.id, control.ref, control.title, status, due_on, stale,
-                                              len(dates) - stale))
+            facts_controls[position] = fact = ControlFact(control.id, control.ref, control.title, status, due_on,
+                                                          stale, len(dates) - stale)
+            own.append((position, fact))
             evidence_dates += dates
             if status is ControlStatus.IN_PROGRESS and due_on is not None:
                 due_dates.append(due_on)
@@ -146,6 +174,6 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
             decision_expires_on=decision.expires_on if decision else None,
             re_review_reasons=list(s.re_review_reasons or []) if s.re_review_required_at else [],
         )
-        out[s.id] = SystemFacts(s.id, s.deleted_at is None, facts, decision, [c.id for c in required],
-                                evidence_dates, due_dates)
+        out[s.id] = SystemFacts(s.id, s.deleted_at is None, facts, decision, [c.id for c in profile.required],
+                                evidence_dates, due_dates, profile.key, tuple(sorted(own, key=lambda o: o[0])))
     return out

@@ -66,7 +66,7 @@ class SystemBlocker(Base):
     """
 
     __tablename__ = "system_blockers"
-    __table_args__ = (Index("ix_system_blockers_key", "blocking", "key", "system_id"), {"sqlite_with_rowid": False})
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
