@@ -125,9 +125,10 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
         elif control.status is ControlStatus.IMPLEMENTED and not control.current_evidence and not control.stale_evidence:
             add("control_no_evidence", f"Required control {name} is marked implemented but has no evidence: "
                 "attach a file or a link that shows it.", target)
-        if control.stale_evidence:
+        if control.stale_evidence and not control.current_evidence:  # current evidence beside old is enough
             add("stale_evidence", f"Evidence for required control {name} is stale: "
-                f"{control.stale_evidence} item{'s' if control.stale_evidence != 1 else ''} too old to rely on.", target)
+                f"{control.stale_evidence} item{'s' if control.stale_evidence != 1 else ''} too old to rely on, "
+                "and none is current.", target)
     if not for_new_decision:
         if facts.decision_expires_on is not None and facts.decision_expires_on < facts.today:
             add("review_overdue", f"The re-review date {facts.decision_expires_on.isoformat()} has passed: "

@@ -9,6 +9,7 @@ from sqlalchemy import select, text, update
 
 from registry.audit.models import AuditEvent
 from registry.audit.services import verify_chain
+from registry.controls.services import add_evidence
 from registry.decisions.models import Decision, ImmutableRecord
 from registry.decisions.services import (
     add_months,
@@ -211,3 +212,24 @@ def test_stale_evidence_blocks_go(session, people):
     rec = assess_system(session, system).recommendation
     assert rec.verdict is Verdict.NO_GO and {b.rule for b in rec.blockers} == {"stale_evidence"}
     assert assess_system(session, system, max_age_days=1000).recommendation.verdict is Verdict.GO
+
+
+def test_current_evidence_beside_stale_evidence_is_enough(session, people):
+    """Only a control with no current evidence blocks: old evidence kept beside new does not."""
+    system = make_system(session, people["owner"], **LOW)
+    accept_all_answers(session, people, system)
+    rows = implement_all_controls(session, people["owner"], system, collected_on=date.today() - timedelta(days=500))
+    stale_ref = rows[0].control.ref
+    for row in rows[1:]:
+        add_evidence(session, people["owner"], system.id, row.control.id, {
+            "description": "Refreshed evidence", "url": f"https://wiki.example.test/new/{row.control.id}",
+            "collected_on": date.today().isoformat()})
+    session.commit()
+    rec = assess_system(session, system).recommendation
+    assert rec.verdict is Verdict.NO_GO and [b.rule for b in rec.blockers] == ["stale_evidence"]
+    assert stale_ref in rec.blockers[0].message and "none is current" in rec.blockers[0].message
+    add_evidence(session, people["owner"], system.id, rows[0].control.id, {
+        "description": "Refreshed evidence", "url": "https://wiki.example.test/new/first",
+        "collected_on": date.today().isoformat()})
+    session.commit()
+    assert assess_system(session, system).recommendation.verdict is Verdict.GO

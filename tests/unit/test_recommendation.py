@@ -68,7 +68,7 @@ CASES = {
         facts(controls=[control(1, ControlStatus.IN_PROGRESS)]), Verdict.NO_GO, ["control_no_due_date"]),
     "medium: control in progress, due date passed": (
         facts(controls=[control(1, ControlStatus.IN_PROGRESS, EARLIER)]), Verdict.NO_GO, ["control_overdue"]),
-    "stale evidence on a required control": (facts(controls=[control(1, stale=2)]), Verdict.NO_GO, ["stale_evidence"]),
+    "stale evidence beside current evidence": (facts(controls=[control(1, stale=2, current=1)]), Verdict.GO, []),
     "only stale evidence": (facts(controls=[control(1, stale=1, current=0)]), Verdict.NO_GO, ["stale_evidence"]),
     "implemented without any evidence": (facts(controls=[control(1, current=0)]), Verdict.NO_GO,
                                          ["control_no_evidence"]),
@@ -87,7 +87,7 @@ CASES = {
         Verdict.CONDITIONAL_GO, ["control_in_progress", "control_in_progress"]),
     "everything missing": (
         facts(Tier.HIGH, owner_active=False, measured_baselines=0, answers=[],
-              controls=[control(1, ControlStatus.NOT_STARTED), control(2, ControlStatus.IN_PROGRESS, LATER, stale=1)],
+              controls=[control(1, ControlStatus.NOT_STARTED), control(2, ControlStatus.IN_PROGRESS, LATER, stale=1, current=0)],
               decision_expires_on=EARLIER, re_review_reasons=["Kind: a → b"]),
         Verdict.NO_GO,
         ["no_owner", "no_baseline"] + ["answer_not_accepted"] * 5
