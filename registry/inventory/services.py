@@ -245,12 +245,18 @@ def update_system(session: Session, actor: User, system_id: int, payload: dict, 
     return system
 
 
+PROHIBITED_NOT_OVERRIDDEN = ("The answers describe a prohibited practice, so the tier is UNACCEPTABLE and cannot be "
+                             "overridden. If the answers are wrong, correct them (an audited edit) and the tier follows.")
+
+
 def override_tier(session: Session, actor: User | None, system_id: int, tier: str | None, reason: str) -> AISystem:
     """Set (or with ``tier`` None, clear) the compliance override of a system's tier."""
     system = system_for_update(session, system_id)
     if actor is None or not can_override_tier(actor, system):
         require(False, "Only a compliance officer who is not named on the system can override its tier.")
     reason = (reason or "").strip()
+    if tier is not None and Tier(system.computed_tier) is Tier.UNACCEPTABLE:
+        raise ValidationFailed(PROHIBITED_NOT_OVERRIDDEN, errors={"tier": [PROHIBITED_NOT_OVERRIDDEN]})
     if not reason:
         raise ValidationFailed("Some fields need attention.", errors={"reason": ["Write the reason for the override."]})
     if tier is not None:

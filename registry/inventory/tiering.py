@@ -132,4 +132,8 @@ def omb_high_impact(inputs: RiskInputs) -> bool:
 
 
 def effective_tier(computed: Tier, override: Tier | None) -> Tier:
+    """The tier every rule uses.  A prohibited practice is never overridden: while the answers say
+    UNACCEPTABLE, so does the effective tier, whatever override was recorded before."""
+    if Tier(computed) is Tier.UNACCEPTABLE:
+        return Tier.UNACCEPTABLE
     return override or computed

@@ -171,3 +171,43 @@ def test_delete_is_soft_admin_only_and_hides_the_system(session, people):
     with pytest.raises(NotFound):
         services.get_system(session, people["executive"], system.id)
     assert events(session, "system.delete")[0].before["name"] == system.name
+
+
+PROHIBITED = {"risk": {"prohibited_practice": "social_scoring", "decision_domains": [], "legal_effect": False}}
+
+
+def test_an_unacceptable_tier_is_never_overridden(session, people):
+    system = make_system(session, people["owner"], **PROHIBITED)
+    assert system.computed_tier is Tier.UNACCEPTABLE
+    with pytest.raises(ValidationFailed) as err:
+        services.override_tier(session, people["compliance"], system.id, "low", "The board accepts the risk.")
+    assert "cannot be overridden" in err.value.message
+    session.rollback()
+    session.expire_all()
+    fresh = session.get(AISystem, system.id)
+    assert fresh.tier is Tier.UNACCEPTABLE and fresh.tier_override is None
+    assert not events(session, "system.tier_override")
+
+
+def test_an_override_made_earlier_never_lowers_a_prohibited_practice(session, people):
+    """Overridden to LOW while harmless; then the answers describe a prohibited practice: UNACCEPTABLE."""
+    system = make_system(session, people["owner"])
+    services.override_tier(session, people["compliance"], system.id, "high", "Customer-facing; treat as high.")
+    session.commit()
+    payload = services.system_payload(system)
+    payload["risk"] = PROHIBITED["risk"]
+    services.update_system(session, people["owner"], system.id, payload, expected_version=system.version)
+    session.commit()
+    assert system.tier is Tier.UNACCEPTABLE and system.tier_override is Tier.HIGH
+
+
+def test_the_page_refuses_an_override_of_a_prohibited_practice(session, people, as_role):
+    system = make_system(session, people["owner"], **PROHIBITED)
+    officer = as_role("compliance")
+    page = officer.get(f"/systems/{system.id}").get_data(as_text=True)
+    assert 'id="no-override"' in page and f'action="/systems/{system.id}/tier"' not in page
+    response = officer.post(f"/systems/{system.id}/tier", {"tier": "low", "reason": "Trying anyway."},
+                            token_from=f"/systems/{system.id}")
+    assert response.status_code == 422 and "cannot be overridden" in response.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(AISystem, system.id).tier_override is None
