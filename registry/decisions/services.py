@@ -34,7 +34,10 @@ from registry.readiness.services import answers_for, context_for
 from registry.state.facts import load_facts
 
 SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/2"  # 2 adds audit_trail
-MATERIAL_FIELDS = {"tier": "Risk tier", "data_categories": "Data touched", "autonomy": "Autonomy", "kind": "Kind"}
+# Profile changes that call a recorded decision into question (keys of ``system_snapshot``).
+MATERIAL_FIELDS = {"tier": "Risk tier", "computed_tier": "Tier from the rules", "data_categories": "Data touched",
+                   "autonomy": "Autonomy", "kind": "Kind", "affects": "Affects",
+                   "decision_domains": "Decisions about people in", "legal_effect": "Legal or similar effect"}
 
 
 def add_months(day: date, months: int) -> date:

@@ -165,6 +165,11 @@ def test_a_new_decision_supersedes_and_the_old_one_stays(session, people, ready)
     ({"data_categories": ["health"]}, "Data touched"),
     ({"kind": "agent"}, "Kind"),
     ({"stage": "production"}, "Lifecycle stage: Pilot → Production"),
+    ({"affects": ["internal_staff", "customers"]}, "Affects"),
+    ({"risk": {"prohibited_practice": "none", "decision_domains": ["employment"], "legal_effect": False}},
+     "Decisions about people in"),
+    ({"risk": {"prohibited_practice": "none", "decision_domains": [], "legal_effect": True}},
+     "Legal or similar effect"),
 ])
 def test_a_material_change_after_a_decision_requires_re_review(session, people, ready, change, reason):
     record_decision(session, people["compliance"], ready.id, {"verdict": "go", "rationale": GO_RATIONALE})
@@ -233,3 +238,18 @@ def test_current_evidence_beside_stale_evidence_is_enough(session, people):
         "collected_on": date.today().isoformat()})
     session.commit()
     assert assess_system(session, system).recommendation.verdict is Verdict.GO
+
+
+def test_a_change_of_the_computed_tier_under_an_override_requires_re_review(session, people, ready):
+    """The effective tier stays HIGH (an upward override), but the rules' own tier moves: re-review."""
+    override_tier(session, people["compliance"], ready.id, "high", "Board wants high-tier controls here.")
+    session.commit()
+    record_decision(session, people["compliance"], ready.id, {
+        "verdict": "no_go", "rationale": "High-tier controls are not in place yet; re-assess after the work."})
+    session.commit()
+    update_system(session, people["owner"], ready.id, system_payload(ready) | {"data_categories": ["personal"],
+                                                                               "affects": ["internal_staff"]},
+                  expected_version=ready.version)
+    session.commit()
+    assert ready.tier.value == "high"
+    assert any(r.startswith("Tier from the rules: Low → ") for r in ready.re_review_reasons), ready.re_review_reasons
