@@ -28,12 +28,18 @@ from registry.decisions.recommendation import ReadinessFacts, Recommendation, re
 from registry.enums import REVIEW_MONTHS, Question, Stage, Tier, Verdict
 from registry.errors import Conflict, NotFound, ValidationFailed
 from registry.inventory.models import AISystem
-from registry.inventory.services import FIELD_LABELS, metric_snapshot, system_for_update, system_snapshot
+from registry.inventory.services import (
+    FIELD_LABELS,
+    assessment_for,
+    metric_snapshot,
+    system_for_update,
+    system_snapshot,
+)
 from registry.readiness.questions import PROMPTS, describe
 from registry.readiness.services import answers_for, context_for
 from registry.state.facts import load_facts
 
-SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/2"  # 2 adds audit_trail
+SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/3"  # 2 adds audit_trail; 3 the EU AI Act class and OMB flag
 # Profile changes that call a recorded decision into question (keys of ``system_snapshot``).
 MATERIAL_FIELDS = {"tier": "Risk tier", "computed_tier": "Tier from the rules", "data_categories": "Data touched",
                    "autonomy": "Autonomy", "kind": "Kind", "affects": "Affects",
@@ -143,6 +149,7 @@ def build_snapshot(session: Session, state: SystemReadiness, now: datetime | Non
     trail = session.scalars(select(AuditEvent).where(AuditEvent.system_id == system.id)
                             .order_by(AuditEvent.seq.desc()).limit(AUDIT_TRAIL_EVENTS)).all()
     rec = state.recommendation
+    classes = assessment_for(system)
     return {
         "schema": SNAPSHOT_SCHEMA,
         "taken_at": (now or utcnow()).isoformat(timespec="seconds"),
@@ -152,7 +159,9 @@ def build_snapshot(session: Session, state: SystemReadiness, now: datetime | Non
                  "override": None if not system.tier_override else {
                      "tier": Tier(system.tier_override).label, "reason": system.tier_override_reason,
                      "by": system.tier_override_by.label if system.tier_override_by else None,
-                     "at": system.tier_override_at.isoformat() if system.tier_override_at else None}},
+                     "at": system.tier_override_at.isoformat() if system.tier_override_at else None},
+                 "eu_ai_act_class": classes.eu_ai_act_class,
+                 "omb_m_25_21_high_impact": classes.omb_high_impact},
         "answers": answers,
         "metrics": [{"id": m.id, **metric_snapshot(m)} for m in system.metrics],
         "controls": controls,

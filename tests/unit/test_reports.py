@@ -17,6 +17,7 @@ from registry.audit.services import canonical_json
 from registry.decisions.models import Decision
 from registry.decisions.services import record_decision
 from registry.enums import Question
+from registry.inventory.services import assessment_for
 from registry.reports.render import PackagedAssetFetcher, RenderError, render_pdf
 from registry.reports.services import document_id, ensure_report, render_decision_pdf, report_html
 from registry.reports.verify import verify_pdf
@@ -323,3 +324,14 @@ def test_verify_never_crashes_and_never_passes_a_damaged_file(session, people, d
             data[at:at + 64] = bytes(64)
         result = verify_pdf(session, bytes(data))
         assert not result.authentic and result.verdict.startswith("NOT VERIFIED")
+
+
+def test_the_snapshot_and_the_pdf_carry_the_eu_ai_act_class_and_the_omb_flag(session, people):
+    system, decision = _decide(session, people, affects=["customers"], kind="generative_assistant")
+    classes = assessment_for(system)
+    assert decision.snapshot["tier"]["eu_ai_act_class"] == classes.eu_ai_act_class != ""
+    assert decision.snapshot["tier"]["omb_m_25_21_high_impact"] is classes.omb_high_impact
+    text = " ".join(" ".join(_text(ensure_report(session, decision).pdf)).split())
+    # (labels and values of the facts list come out of the PDF's text in columns, not pairs)
+    assert "EU AI Act" in text and " ".join(classes.eu_ai_act_class.split()) in text
+    assert "OMB M-25-21 high-impact" in text
