@@ -25,7 +25,7 @@ from registry.controls.catalogue import load_default_catalogues
 from registry.inventory.services import create_system
 from registry.models import import_all
 from registry.seed.demo import load_demo
-from tests.databases import TestDatabases, databases_for, worker_id
+from tests.databases import WorkerDatabases, databases_for, worker_id
 
 import_all()
 PASSWORD = "correct horse battery staple"
@@ -33,7 +33,7 @@ _counter = count(1)
 
 
 @pytest.fixture(scope="session")
-def databases(tmp_path_factory) -> TestDatabases:
+def databases(tmp_path_factory) -> WorkerDatabases:
     own = tmp_path_factory.getbasetemp()
     shared = own.parent if worker_id() != "serial" else own  # xdist workers share their run's folder
     dbs = databases_for(shared, tmp_path_factory.mktemp("db"))
@@ -91,7 +91,7 @@ def _database(request):
         yield None
         return
     app = request.getfixturevalue("app")
-    databases: TestDatabases = request.getfixturevalue("databases")
+    databases: WorkerDatabases = request.getfixturevalue("databases")
     demo = None
     if "demo_portfolio" in request.fixturenames:  # before any other fixture opens a connection
         counts, evidence = databases.restore_demo(_load_demo(app))

@@ -56,7 +56,7 @@ def worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER") or "serial"
 
 
-class TestDatabases:
+class WorkerDatabases:
     """The worker's database and the run's templates; ``engine`` is the app's (disposed before copies)."""
 
     def __init__(self, shared_dir: Path, own_dir: Path):
@@ -145,7 +145,7 @@ class TestDatabases:
             self.restore_base()
 
 
-class SQLiteDatabases(TestDatabases):
+class SQLiteDatabases(WorkerDatabases):
     def __init__(self, shared_dir: Path, own_dir: Path):
         super().__init__(shared_dir, own_dir)
         self.path = own_dir / "test.sqlite3"
@@ -187,7 +187,7 @@ class SQLiteDatabases(TestDatabases):
         conn.execute(text(SQLITE_DECISIONS_TRIGGER))
 
 
-class PostgresDatabases(TestDatabases):
+class PostgresDatabases(WorkerDatabases):
     def __init__(self, shared_dir: Path, own_dir: Path, database_url: str):
         super().__init__(shared_dir, own_dir)
         url = make_url(database_url)
@@ -232,7 +232,7 @@ class PostgresDatabases(TestDatabases):
         self.admin.dispose()
 
 
-def databases_for(shared_dir: Path, own_dir: Path) -> TestDatabases:
+def databases_for(shared_dir: Path, own_dir: Path) -> WorkerDatabases:
     url = os.environ.get("DATABASE_URL")
     if url and url.startswith("postgresql"):
         return PostgresDatabases(shared_dir, own_dir, url)
