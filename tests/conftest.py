@@ -1,14 +1,19 @@
-"""Fixtures: one migrated database per run, emptied after each test; builders; a CSRF-aware client.
+"""Fixtures: a migrated database per worker, emptied after each test; the demo portfolio on request;
+builders; a CSRF-aware client.
 
-DATABASE_URL selects the backend exactly as in production: unset means a SQLite file in
-a temporary folder; a postgresql+psycopg URL means that server (its public schema is
-dropped and migrated afresh at the start of the run).
+DATABASE_URL selects the backend exactly as in production: unset means a SQLite file in a
+temporary folder; a postgresql+psycopg URL means that server, where the suite creates its own
+databases next to the one named (``test_gw0``, ``test_tpl_base``…; see tests/databases.py).
+The migrated database and the demo portfolio are each built once per run and copied after that.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+from dataclasses import dataclass
 from itertools import count
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -17,10 +22,10 @@ from registry import create_app
 from registry.auth.models import User
 from registry.auth.services import create_user
 from registry.controls.catalogue import load_default_catalogues
-from registry.db import Base
 from registry.inventory.services import create_system
-from registry.migrate import fresh_database
 from registry.models import import_all
+from registry.seed.demo import load_demo
+from tests.databases import WorkerDatabases, databases_for, worker_id
 
 import_all()
 PASSWORD = "correct horse battery staple"
@@ -28,47 +33,82 @@ _counter = count(1)
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    return fresh_database(str(tmp_path_factory.mktemp("db") / "test.sqlite3"))
-
-
-CATALOGUE_TABLES = {"frameworks", "controls"}
+def databases(tmp_path_factory) -> WorkerDatabases:
+    own = tmp_path_factory.getbasetemp()
+    shared = own.parent if worker_id() != "serial" else own  # xdist workers share their run's folder
+    dbs = databases_for(shared, tmp_path_factory.mktemp("db"))
+    yield dbs
+    if hasattr(dbs, "close"):
+        dbs.close()
 
 
 @pytest.fixture(scope="session")
-def app(database_url, tmp_path_factory):
-    app = create_app({"DATABASE_URL": database_url, "TESTING": True, "TESTING_CHEAP_PASSWORDS": True,
+def database_url(databases) -> str:
+    return databases.url
+
+
+@pytest.fixture(scope="session")
+def app(databases, tmp_path_factory):
+    app = create_app({"DATABASE_URL": databases.url, "TESTING": True, "TESTING_CHEAP_PASSWORDS": True,
                       "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": True,
                       "EVIDENCE_DIR": str(tmp_path_factory.mktemp("evidence")),
                       "EXPORT_DIR": str(tmp_path_factory.mktemp("exports")), "REDIS_URL": None})
-    with app.extensions["registry.sessions"][0]() as s:
-        load_default_catalogues(s)  # kept across tests (see _empty_database); its audit events are not
-        s.execute(text("DELETE FROM audit_events"))
-        s.commit()
+    databases.bind(app.extensions["registry.engine"])
+
+    def build_base() -> dict:
+        with app.extensions["registry.sessions"][0]() as s:
+            load_default_catalogues(s)  # kept across tests (see _database); its audit events are not
+            s.execute(text("DELETE FROM audit_events"))
+            s.commit()
+        return {}
+
+    databases.start(build_base)
     yield app
     app.extensions["registry.engine"].dispose()
 
 
+@dataclass(frozen=True)
+class DemoPortfolio:
+    counts: dict[str, int]  # what load_demo returned
+    evidence_dir: Path  # this test's copy of the demo's evidence files
+
+
+def _load_demo(app):
+    def build(evidence_dir: Path) -> dict:
+        with app.extensions["registry.sessions"][0]() as s:
+            counts = load_demo(s, evidence_dir=evidence_dir)
+            s.commit()
+        return counts
+
+    return build
+
+
 @pytest.fixture(autouse=True)
-def _empty_database(request):
-    """Every test starts and ends with empty tables (cheap: the tables are small)."""
-    yield
+def _database(request):
+    """Tests that use the database get it as migrated (catalogues loaded, nothing else), or with the
+    demo portfolio when they ask for ``demo_portfolio``; it is emptied again after the test."""
     if "app" not in request.fixturenames:
+        yield None
         return
     app = request.getfixturevalue("app")
-    engine = app.extensions["registry.engine"]
-    with engine.begin() as conn:
-        tables = [t for t in Base.metadata.sorted_tables if t.name not in CATALOGUE_TABLES]
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            # Recorded decisions refuse DELETE (a trigger); PostgreSQL's TRUNCATE skips it, SQLite needs it lifted.
-            conn.execute(text("DROP TRIGGER IF EXISTS decisions_no_delete"))
-            for table in reversed(tables):
-                conn.execute(table.delete())
-            conn.execute(text("CREATE TRIGGER decisions_no_delete BEFORE DELETE ON decisions BEGIN SELECT "
-                              "RAISE(ABORT, 'recorded decisions cannot be changed or deleted'); END"))
+    databases: WorkerDatabases = request.getfixturevalue("databases")
+    demo = None
+    if "demo_portfolio" in request.fixturenames:  # before any other fixture opens a connection
+        counts, evidence = databases.restore_demo(_load_demo(app))
+        copy = request.getfixturevalue("tmp_path") / "demo-evidence"
+        shutil.copytree(evidence, copy)
+        demo = DemoPortfolio(counts, copy)
+    yield demo
+    databases.empty()
+
+
+@pytest.fixture
+def demo_portfolio(_database) -> DemoPortfolio:
+    """The demo portfolio (``load_demo``), loaded once per run and copied into this test's database.
+
+    Evidence files are in ``demo_portfolio.evidence_dir`` (a copy per test).  The test may write:
+    the database is emptied afterwards as always."""
+    return _database
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 The server runs the session's ``app`` (tests/conftest.py) in a background thread, so rows made
 with ``session``, ``people`` and ``make_system`` are what the browser sees; the autouse
-``_empty_database`` fixture still empties the tables after every test.
+``_database`` fixture still empties the tables after every test (and ``demo_portfolio`` works here too).
 
 Chromium is Debian's (/usr/bin/chromium), not Playwright's download.  Without it the tests are
 skipped with a visible reason, except under CI (CI=true), where a missing browser is a failure.

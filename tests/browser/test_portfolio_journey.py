@@ -13,7 +13,6 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from registry.inventory.models import AISystem
-from registry.seed.demo import load_demo
 from tests.browser.conftest import ARTIFACTS, login
 
 EXECUTIVE = "henrik.lindqvist@northwind.example"
@@ -21,9 +20,7 @@ DEMO_PASSWORD = "readiness-demo-2026"
 UNIT = "Customer Service"
 
 
-def test_executive_filters_follows_a_blocker_and_exports_excel(page, live_server, session, tmp_path):
-    load_demo(session, evidence_dir=tmp_path)
-    session.commit()
+def test_executive_filters_follows_a_blocker_and_exports_excel(page, live_server, session, demo_portfolio):
     unit_names = set(session.scalars(select(AISystem.name).where(AISystem.business_unit == UNIT,
                                                                   AISystem.deleted_at.is_(None))))
     assert unit_names
@@ -64,12 +61,10 @@ def test_executive_filters_follows_a_blocker_and_exports_excel(page, live_server
     assert names == unit_names
 
 
-def test_the_dashboard_has_no_serious_accessibility_problems_and_reads_at_both_widths(page, live_server, session,
-                                                                                        tmp_path):
+def test_the_dashboard_has_no_serious_accessibility_problems_and_reads_at_both_widths(page, live_server,
+                                                                                        demo_portfolio):
     from axe_playwright_python.sync_playwright import Axe
 
-    load_demo(session, evidence_dir=tmp_path)
-    session.commit()
     login(page, live_server, EXECUTIVE, DEMO_PASSWORD)
     page.goto(f"{live_server}/portfolio")
     results = Axe().run(page)

@@ -27,9 +27,8 @@ from registry.seed.demo import load_demo, read_demo
 from registry.seed.demo_readiness import read_readiness
 
 
-def test_demo_portfolio_reads_like_a_company(session, tmp_path):
-    counts = load_demo(session, evidence_dir=tmp_path)
-    session.commit()
+def test_demo_portfolio_reads_like_a_company(session, demo_portfolio):
+    counts = demo_portfolio.counts
     assert 25 <= counts["systems"] <= 40
     systems = list(session.scalars(select(AISystem)))
     assert Counter(s.tier for s in systems).keys() == set(Tier)
@@ -43,9 +42,7 @@ def test_demo_portfolio_reads_like_a_company(session, tmp_path):
     assert verify_chain(session).ok
 
 
-def test_demo_accounts_cover_every_role_and_share_the_documented_password(session, tmp_path):
-    load_demo(session, evidence_dir=tmp_path)
-    session.commit()
+def test_demo_accounts_cover_every_role_and_share_the_documented_password(session, demo_portfolio):
     users = list(session.scalars(select(User)))
     assert {u.role for u in users} == set(Role)
     password = read_demo()["demo_password"]
@@ -61,9 +58,8 @@ def _states(session) -> dict[str, object]:
     return {s.name: assess_system(session, s) for s in session.scalars(select(AISystem))}
 
 
-def test_demo_shows_every_readiness_state(session, tmp_path):
-    counts = load_demo(session, evidence_dir=tmp_path)
-    session.commit()
+def test_demo_shows_every_readiness_state(session, demo_portfolio):
+    counts = demo_portfolio.counts
     today = utcnow().date()
     assert 10 <= counts["readiness_systems"] <= 14
     states = _states(session)
@@ -106,7 +102,7 @@ def test_demo_shows_every_readiness_state(session, tmp_path):
     files = list(session.scalars(select(Evidence).where(Evidence.kind == EvidenceKind.FILE)))
     assert files
     for evidence in files:
-        data = (tmp_path / evidence.stored_name).read_bytes()
+        data = (demo_portfolio.evidence_dir / evidence.stored_name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == evidence.sha256 and len(data) == evidence.size_bytes
         if evidence.file_name.endswith(".pdf"):
             assert data.startswith(b"%PDF-1.4") and data.rstrip().endswith(b"%%EOF")
@@ -115,9 +111,7 @@ def test_demo_shows_every_readiness_state(session, tmp_path):
     assert verify_chain(session).ok
 
 
-def test_demo_decisions_agree_with_their_frozen_recommendation(session, tmp_path):
-    load_demo(session, evidence_dir=tmp_path)
-    session.commit()
+def test_demo_decisions_agree_with_their_frozen_recommendation(session, demo_portfolio):
     decisions = list(session.scalars(select(Decision)))
     for d in decisions:
         snap = d.snapshot
@@ -160,9 +154,7 @@ def test_demo_readiness_names_only_portfolio_systems():
     assert set(read_readiness()["systems"]) <= names
 
 
-def test_demo_work_before_a_decision_is_dated_before_it(session, tmp_path):
-    load_demo(session, evidence_dir=tmp_path)
-    session.commit()
+def test_demo_work_before_a_decision_is_dated_before_it(session, demo_portfolio):
     checked = 0
     for d in session.scalars(select(Decision)):
         accepted = session.scalars(select(ReadinessAnswer).where(

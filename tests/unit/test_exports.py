@@ -34,7 +34,6 @@ from registry.exports.services import (
 )
 from registry.inventory.models import AISystem
 from registry.inventory.queries import InventoryFilters
-from registry.seed.demo import load_demo
 from registry.seed.synthetic import seed_synthetic
 from registry.state.cache import refresh_due_states
 from tests.conftest import make_system, make_user
@@ -60,10 +59,8 @@ def naive(value):
 
 
 @pytest.fixture
-def demo(session, tmp_path):
-    load_demo(session, evidence_dir=tmp_path)
-    session.commit()
-    session.expire_all()  # read back what is stored (enums, not the strings the loader assigned)
+def demo(session, demo_portfolio):
+    """The session, on a database holding the demo portfolio (loaded once per run, see conftest)."""
     return session
 
 

@@ -23,7 +23,6 @@ from registry.inventory.services import (
     update_system,
 )
 from registry.readiness.services import review_answer, save_answer, submit_answer
-from registry.seed.demo import load_demo
 from registry.seed.synthetic import seed_synthetic
 from registry.state.cache import compute_state, rebuild_all, refresh_due_states
 from registry.state.models import BlockerCount, BlockerDimCount, SystemBlocker, SystemState
@@ -70,9 +69,7 @@ def assert_no_drift(session, today: date | None = None) -> int:
     return len(systems)
 
 
-def test_demo_portfolio_states_match_a_full_recomputation(session, tmp_path):
-    load_demo(session, evidence_dir=tmp_path)
-    session.commit()
+def test_demo_portfolio_states_match_a_full_recomputation(session, demo_portfolio):
     assert assert_no_drift(session) >= 25
     verdicts = {s.recommendation for s in session.scalars(select(SystemState))}
     assert len(verdicts) >= 2
@@ -87,9 +84,7 @@ def test_synthetic_seed_leaves_a_complete_state_cache(session):
     assert assert_no_drift(session) == 300
 
 
-def test_bulk_rebuild_equals_per_system_refresh(session, tmp_path):
-    load_demo(session, evidence_dir=tmp_path)
-    session.commit()
+def test_bulk_rebuild_equals_per_system_refresh(session, demo_portfolio):
     before = {s.system_id: (s.recommendation, s.blockers, s.valid_until) for s in session.scalars(select(SystemState))}
     session.execute(SystemBlocker.__table__.delete())
     session.execute(SystemState.__table__.delete())

@@ -21,7 +21,6 @@ from registry.enums import Stage, Verdict
 from registry.inventory.models import AISystem, StageChange
 from registry.portfolio import services as portfolio_services
 from registry.portfolio.services import portfolio_figures, portfolio_filters
-from registry.seed.demo import load_demo
 from registry.seed.synthetic import seed_synthetic
 from registry.state.cache import blocker_group
 from tests.conftest import make_system
@@ -97,9 +96,7 @@ def assert_figures_match(p, expected) -> None:
     assert p.pilots_reached == expected["reached"].get(Stage.PILOT, 0)
 
 
-def test_every_figure_matches_an_independent_computation_on_the_demo(session, people, tmp_path):
-    load_demo(session, evidence_dir=tmp_path)
-    session.commit()
+def test_every_figure_matches_an_independent_computation_on_the_demo(session, people, demo_portfolio):
     today = utcnow().date()
     p = portfolio_figures(session, people["executive"], portfolio_filters(MultiDict()), today=today)
     expected = independent(session, today)
@@ -125,9 +122,7 @@ def test_every_figure_matches_on_a_synthetic_portfolio_with_filters(session, peo
 
 
 @pytest.mark.parametrize("query", ["", "?business_unit=Customer%20Service", "?tier=high&stage=production"])
-def test_every_number_links_to_exactly_the_systems_behind_it(session, as_role, tmp_path, query):
-    load_demo(session, evidence_dir=tmp_path)
-    session.commit()
+def test_every_number_links_to_exactly_the_systems_behind_it(session, as_role, demo_portfolio, query):
     web = as_role("executive")
     page = web.get("/portfolio" + query)
     assert page.status_code == 200
@@ -179,9 +174,7 @@ def pdf_text(pdf: bytes) -> str:
     return subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
 
 
-def test_the_pdf_has_the_headline_figures_and_is_audited(session, people, as_role, tmp_path):
-    load_demo(session, evidence_dir=tmp_path)
-    session.commit()
+def test_the_pdf_has_the_headline_figures_and_is_audited(session, people, as_role, demo_portfolio):
     response = as_role("executive").get("/portfolio.pdf?business_unit=Customer%20Service")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     text = " ".join(pdf_text(response.data).split())
