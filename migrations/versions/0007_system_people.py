@@ -8,7 +8,9 @@ Create Date: 2026-11-29 06:40:00
 technical owner of the profile and the four owners of the ownership readiness answer.  It is
 backfilled from ``ai_systems`` and the ownership answers' JSON.
 
-``ix_system_blockers_key`` goes: every reader of ``system_blockers`` reaches it by system (its
+``system_states.evidence_max_age_days`` records the setting a state was computed under, so a
+changed EVIDENCE_MAX_AGE_DAYS makes every row out of date (existing rows have none: they are
+recomputed on the next read).  ``ix_system_blockers_key`` goes: every reader of ``system_blockers`` reaches it by system (its
 primary key) or scans it whole, and maintaining a second copy of half a million rows was a
 seventh of the time it takes to seed 10,000 systems.
 """
@@ -61,9 +63,15 @@ def upgrade() -> None:
     if rows:
         conn.execute(people.insert(), rows)
     op.drop_index("ix_system_blockers_key", table_name="system_blockers")
+    with op.batch_alter_table("system_states") as batch:
+        batch.add_column(sa.Column("evidence_max_age_days", sa.Integer(), nullable=True))
+    op.create_index("ix_system_states_max_age", "system_states", ["evidence_max_age_days"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_system_states_max_age", table_name="system_states")
+    with op.batch_alter_table("system_states") as batch:
+        batch.drop_column("evidence_max_age_days")
     op.create_index("ix_system_blockers_key", "system_blockers", ["blocking", "key", "system_id"])
     op.drop_index("ix_system_people_user", table_name="system_people")
     op.drop_table("system_people")

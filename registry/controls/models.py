@@ -50,6 +50,11 @@ class Control(Base):
 
     framework: Mapped[Framework] = relationship(lazy="joined")
 
+    @property
+    def framework_key(self) -> str:
+        """As on ``CatalogueControl``, so code that labels controls takes either."""
+        return self.framework.key
+
 
 class ControlAssessment(Base):
     """Where one system stands on one control.  Kept when the control stops applying (tier

@@ -52,12 +52,13 @@ def assessments_for(session: Session, system_id: int) -> dict[int, ControlAssess
     return {a.control_id: a for a in rows.unique()}
 
 
-def control_rows(session: Session, system: AISystem) -> list[ControlRow]:
-    """Required controls in catalogue order, then assessed ones that no longer apply (kept, shown apart)."""
+def control_rows(session: Session, system: AISystem, controls: list[Control] | None = None) -> list[ControlRow]:
+    """Required controls in catalogue order, then assessed ones that no longer apply (kept, shown apart).
+    ``controls``: the active catalogue when the caller has it already."""
     assessed = assessments_for(session, system.id)
     data = [c.value for c in system.data_categories]
     rows = []
-    for control in active_controls(session):
+    for control in active_controls(session) if controls is None else controls:
         required = applies(control, system.tier, system.kind, data)
         if required or control.id in assessed:
             rows.append(ControlRow(control, assessed.get(control.id), required))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -38,6 +38,7 @@ from registry.inventory.services import (
 from registry.readiness.questions import PROMPTS, describe
 from registry.readiness.services import answers_for, context_for
 from registry.state.facts import load_facts
+from registry.state.standing import cached_recommendation
 
 SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/3"  # 2 adds audit_trail; 3 the EU AI Act class and OMB flag
 # Profile changes that call a recorded decision into question (keys of ``system_snapshot``).
@@ -69,21 +70,36 @@ def decisions_for(session: Session, system_id: int) -> list[Decision]:
     ).unique())
 
 
-@dataclass
 class SystemReadiness:
-    """Everything the readiness, controls and decision pages show about one system."""
+    """Everything the system pages show about one system: the recommendation now (from the state
+    cache when it is current, else from the one fact loader), the current decision, and, loaded
+    when a page asks for them, the answers and the control rows."""
 
-    system: AISystem
-    answers: dict
-    rows: list
-    recommendation: Recommendation
-    facts: ReadinessFacts
-    decision: Decision | None
-    today: date
-    max_age_days: int
+    def __init__(self, session: Session, system: AISystem, recommendation: Recommendation,
+                 facts: ReadinessFacts | None, decision: Decision | None, today: date, max_age_days: int):
+        self._session = session
+        self.system, self.recommendation, self.decision = system, recommendation, decision
+        self.today, self.max_age_days = today, max_age_days
+        self._facts = facts
+
+    @cached_property
+    def answers(self) -> dict:
+        return answers_for(self._session, self.system.id)
+
+    @cached_property
+    def rows(self) -> list:
+        return control_rows(self._session, self.system)
+
+    @property
+    def facts(self) -> ReadinessFacts:
+        if self._facts is None:
+            self._facts = load_facts(self._session, [self.system.id], today=self.today,
+                                     max_age_days=self.max_age_days)[self.system.id].facts
+        return self._facts
 
     def recommendation_for_new_decision(self) -> Recommendation:
-        """What a review recording a new decision compares against (same facts, no second query)."""
+        """What a review recording a new decision compares against: the same facts, without the
+        overdue re-review or material change that the new decision resolves."""
         return recommend(self.facts, for_new_decision=True)
 
     @property
@@ -93,16 +109,25 @@ class SystemReadiness:
 
 def assess_system(session: Session, system: AISystem, *, today: date | None = None,
                   max_age_days: int | None = None, for_new_decision: bool = False) -> SystemReadiness:
-    """What the readiness, controls and decision pages show: the recommendation from the one fact
-    loader (``registry.state.facts``), plus the answers and control rows to display."""
+    """Where ``system`` stands, for the system pages and the decision form.
+
+    The recommendation comes from the one fact loader (``registry.state.facts``): read back from
+    the state cache it keeps (``registry.state.standing``) when that is current, else computed
+    now.  A new decision, another day or another evidence age is always computed now."""
+    now = today is None and max_age_days is None and not for_new_decision
     today = today or utcnow().date()
     max_age_days = evidence_max_age_days(session) if max_age_days is None else max_age_days
-    loaded = load_facts(session, [system.id], today=today, max_age_days=max_age_days)[system.id]
-    answers = answers_for(session, system.id)
-    rows = control_rows(session, system)
-    decision = session.get(Decision, loaded.decision.id) if loaded.decision else None
-    return SystemReadiness(system, answers, rows, recommend(loaded.facts, for_new_decision=for_new_decision),
-                           loaded.facts, decision, today, max_age_days)
+    cached = cached_recommendation(session, system.id, today) if now else None
+    if cached is not None:
+        recommendation, decision_id = cached
+        facts = None
+    else:
+        loaded = load_facts(session, [system.id], today=today, max_age_days=max_age_days)[system.id]
+        facts = loaded.facts
+        recommendation = recommend(facts, for_new_decision=for_new_decision)
+        decision_id = loaded.decision.id if loaded.decision else None
+    decision = session.get(Decision, decision_id) if decision_id else None
+    return SystemReadiness(session, system, recommendation, facts, decision, today, max_age_days)
 
 
 AUDIT_TRAIL_EVENTS = 30  # the most recent events of the system, frozen into the snapshot

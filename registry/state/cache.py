@@ -19,9 +19,10 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from itertools import chain
 
-from sqlalchemy import JSON, Text, bindparam, cast, delete, func, insert, select
+from sqlalchemy import JSON, Text, bindparam, cast, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from registry.controls.applicability import CatalogueControl
 from registry.controls.models import Control
 from registry.controls.staleness import turns_stale_on
 from registry.db import evidence_max_age_days, utcnow
@@ -46,14 +47,14 @@ def _control_label(control: Control) -> str:
     return f"{control.ref} — {title if len(title) <= 60 else title[:59].rstrip() + '…'}"
 
 
-def blocker_group(blocker: Blocker, controls: dict[int, Control]) -> tuple[str, str]:
+def blocker_group(blocker: Blocker, controls: dict[int, CatalogueControl]) -> tuple[str, str]:
     """(key, label) of the group a blocker counts under: its question, its control or its rule."""
     kind, _, ref = blocker.target.partition(":")
     if kind == "readiness":
         return f"question:{ref}", f"Readiness: {Question(ref).label}"
     if kind == "control" and ref.isdigit() and int(ref) in controls:
         control = controls[int(ref)]
-        return f"control:{control.framework.key}:{control.ref}", f"Control {_control_label(control)}"
+        return f"control:{control.framework_key}:{control.ref}", f"Control {_control_label(control)}"
     return f"rule:{blocker.rule}", RULE_LABELS.get(blocker.rule, blocker.rule.replace("_", " ").capitalize())
 
 
@@ -93,7 +94,7 @@ def _valid_until(today: date, evidence_dates: Iterable[date], due_dates: Iterabl
     return min(future) if future else None
 
 
-def state_row(loaded: SystemFacts, controls: dict[int, Control], max_age_days: int,
+def state_row(loaded: SystemFacts, controls: dict[int, CatalogueControl], max_age_days: int,
               group_cache: dict | None = None, memo_cache: dict | None = None) -> tuple[dict, list[tuple]]:
     """The ``system_states`` row (without the dimensions and funnel stage) and the
     ``system_blockers`` rows of one system, from its loaded facts."""
@@ -113,7 +114,7 @@ def state_row(loaded: SystemFacts, controls: dict[int, Control], max_age_days: i
                 cached = group_cache[(b.target, b.rule)] = blocker_group(b, controls)
             key, label = cached
             blockers.append({"key": key, "label": label, "rule": b.rule, "severity": b.severity,
-                             "message": b.message})
+                             "message": b.message, "target": b.target})
             groups[key] = groups.get(key, False) or b.blocking
         memo = memo_cache[memo_key] = (rec, blockers, groups)
     rec, blockers, groups = memo
@@ -129,6 +130,7 @@ def state_row(loaded: SystemFacts, controls: dict[int, Control], max_age_days: i
         "re_review_required": bool(facts.re_review_reasons),
         "valid_until": _valid_until(facts.today, loaded.evidence_dates, loaded.due_dates,
                                     decision.expires_on if decision else None, max_age_days),
+        "evidence_max_age_days": max_age_days,
         "computed_at": utcnow(),
     }
     # (system_id, key, blocking) rows for system_blockers; none for a deleted system
@@ -281,18 +283,24 @@ def recount_blockers(session: Session) -> None:
         .group_by(SystemBlocker.key, *dims)))
 
 
-def _due_ids(today: date):
-    """Systems whose state time has changed by ``today``, or that have none yet (rows added
-    before migration 0006 or by bulk inserts)."""
+def out_of_date(today: date, max_age_days: int):
+    """SQL: a state row that time has changed by ``today``, or computed under another evidence age."""
+    return or_(SystemState.valid_until <= today, SystemState.evidence_max_age_days < max_age_days,
+               SystemState.evidence_max_age_days > max_age_days, SystemState.evidence_max_age_days.is_(None))
+
+
+def _due_ids(today: date, max_age_days: int):
+    """Systems whose state is out of date, or that have none yet (rows added before migration
+    0006 or by bulk inserts)."""
     missing = select(AISystem.id).where(~select(SystemState.system_id)
                                         .where(SystemState.system_id == AISystem.id).exists())
-    return select(SystemState.system_id).where(SystemState.valid_until <= today).union(missing)
+    return select(SystemState.system_id).where(out_of_date(today, max_age_days)).union(missing)
 
 
 def refresh_due_states(session: Session, today: date) -> int:
     """Recompute the states that the passing of time has changed by ``today``; return how many.
     Called before the dashboard aggregates; usually touches no rows."""
-    ids = sorted(session.scalars(_due_ids(today)))
+    ids = sorted(session.scalars(_due_ids(today, evidence_max_age_days(session))))
     if ids:
         refresh_states(session, ids, today=today)
     return len(ids)
@@ -301,8 +309,11 @@ def refresh_due_states(session: Session, today: date) -> int:
 def due_count(session: Session, today: date) -> int:
     """Whether ``refresh_due_states`` has anything to do (a cheap read: an index probe and two
     counts; a state row cannot outlive its system, so equal counts mean none is missing)."""
-    if session.scalar(select(SystemState.system_id).where(SystemState.valid_until <= today).limit(1)) is not None:
-        return 1
+    max_age = evidence_max_age_days(session)
+    age = SystemState.evidence_max_age_days
+    for condition in (SystemState.valid_until <= today, age < max_age, age > max_age, age.is_(None)):  # index probes
+        if session.scalar(select(SystemState.system_id).where(condition).limit(1)) is not None:
+            return 1
     systems = session.scalar(select(func.count()).select_from(AISystem)) or 0
     states = session.scalar(select(func.count()).select_from(SystemState)) or 0
     return systems - states

@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
-from registry.controls.applicability import active_controls, applies
-from registry.controls.models import Control, ControlAssessment, Evidence
+from registry.controls.applicability import CatalogueControl, active_catalogue, applies
+from registry.controls.models import ControlAssessment, Evidence
 from registry.controls.staleness import is_stale
 from registry.db import evidence_max_age_days, utcnow
 from registry.decisions.models import Decision, current_decisions
@@ -61,7 +61,7 @@ class RequiredControls:
     each while untouched (not started, no evidence) and its position in that list."""
 
     key: tuple
-    required: list[Control]
+    required: list[CatalogueControl]
     untouched: tuple[ControlFact, ...]
     position: dict[int, int]
 
@@ -71,12 +71,12 @@ class FactCache:
     """What stays the same across calls of one bulk run: the catalogue and, per (tier, kind,
     data) profile, the required controls (``registry.controls.applicability.applies``)."""
 
-    controls: list[Control]
+    controls: list[CatalogueControl]
     profiles: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session) -> FactCache:
-        return cls(active_controls(session))
+        return cls(active_catalogue(session))
 
     def profile(self, tier: Tier, kind, data: list[str]) -> RequiredControls:
         """The required controls of a (tier, kind, data) profile; profiles that require the same

@@ -24,6 +24,7 @@ class SystemState(Base):
     __tablename__ = "system_states"
     __table_args__ = (
         Index("ix_system_states_valid_until", "valid_until"),
+        Index("ix_system_states_max_age", "evidence_max_age_days"),
         Index("ix_system_states_recommendation", "recommendation"),
         Index("ix_system_states_decision_verdict", "decision_verdict"),
     )
@@ -41,6 +42,9 @@ class SystemState(Base):
     # The first day on which the passing of time alone changes this state (evidence turning
     # stale, a due date or the re-review date passing); None: never by time alone.
     valid_until: Mapped[date | None]
+    # EVIDENCE_MAX_AGE_DAYS when this state was computed: a row computed under another setting
+    # is out of date (recomputed like one whose ``valid_until`` has come).
+    evidence_max_age_days: Mapped[int | None]
     # The furthest of idea → pilot → production the system ever got (stage history and current
     # stage), for the funnel; None when it never was in one of them.
     furthest_stage: Mapped[Stage | None] = mapped_column(enum_column(Stage))

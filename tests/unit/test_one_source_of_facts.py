@@ -24,9 +24,10 @@ from registry.readiness.services import answers_for, save_answer, submit_answer
 from registry.reports.bulk import current_decision_ids
 from registry.review.services import review_queue
 from registry.seed.synthetic import seed_synthetic
-from registry.state.cache import refresh_due_states
+from registry.state.cache import due_count, refresh_due_states
 from registry.state.facts import load_facts
 from registry.state.models import SystemState
+from registry.state.standing import cached_recommendation
 from tests.builders import accept_all_answers, implement_all_controls
 from tests.conftest import make_system
 
@@ -198,3 +199,33 @@ def test_the_loader_equals_plain_orm_reads(session, people, max_age_days):
                 facts.re_review_reasons) == (expected.tier, expected.owner_active, expected.measured_baselines,
                                              expected.decision_expires_on, expected.re_review_reasons)
     assert any(c.status is ControlStatus.IMPLEMENTED for c in loaded[ready.id].facts.controls)
+
+
+def test_pages_read_the_cache_only_while_it_is_current(session, people, evidence_max_age):
+    """The system pages take the recommendation from the state cache (what the loader gave at the
+    last commit) unless the session holds uncommitted changes, time has passed its validity, or
+    the evidence age setting changed; then they compute afresh."""
+    system = make_system(session, people["owner"], **LOW)
+    accept_all_answers(session, people, system)
+    implement_all_controls(session, people["owner"], system, collected_on=utcnow().date() - timedelta(days=200))
+    session.expire_all()
+    today = utcnow().date()
+    cached = cached_recommendation(session, system.id, today)
+    assert cached is not None and cached[0].verdict is Verdict.GO
+    assert assess_system(session, session.get(AISystem, system.id)).recommendation == cached[0]
+    # uncommitted work in the session: not from the cache
+    session.get(AISystem, system.id).purpose = "Edited, not yet committed."
+    assert cached_recommendation(session, system.id, today) is None
+    session.rollback()
+    # past its validity: not from the cache
+    state = session.get(SystemState, system.id)
+    assert cached_recommendation(session, system.id, state.valid_until) is None
+    # another evidence age: not from the cache; the page computes NO-GO, the refresh rewrites the row
+    evidence_max_age(180)
+    assert cached_recommendation(session, system.id, today) is None
+    system = session.get(AISystem, system.id)
+    assert assess_system(session, system).recommendation.verdict is Verdict.NO_GO
+    assert due_count(session, today) and refresh_due_states(session, today) >= 1
+    session.commit()
+    cached = cached_recommendation(session, system.id, today)
+    assert cached is not None and cached[0].verdict is Verdict.NO_GO
