@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, exists, func, text
+from sqlalchemy import Float, ForeignKey, Index, String, Text, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from registry.auth.models import User
@@ -76,9 +76,8 @@ class AISystem(Base):
     metrics: Mapped[list[BaselineMetric]] = relationship(
         back_populates="system", cascade="all, delete-orphan", order_by="BaselineMetric.id"
     )
-    people: Mapped[list[SystemPerson]] = relationship(
-        back_populates="system", cascade="all, delete-orphan", lazy="selectin"
-    )
+    # Loaded when a permission asks (one query), not with every list of systems.
+    people: Mapped[list[SystemPerson]] = relationship(back_populates="system", cascade="all, delete-orphan")
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -124,7 +123,7 @@ class SystemPerson(Base):
 
     The single answer to "who is named on this system", for separation of duties (review,
     verification, tier override, decision) and the review queue's filter, in Python
-    (``AISystem.named_user_ids``) and in SQL (``named_on``)."""
+    (``AISystem.named_user_ids``) and in SQL (``systems_naming``)."""
 
     __tablename__ = "system_people"
     __table_args__ = (Index("ix_system_people_user", "user_id", "system_id"),)
@@ -136,10 +135,9 @@ class SystemPerson(Base):
     system: Mapped[AISystem] = relationship(back_populates="people")
 
 
-def named_on(user_id: int, system_id_column=None):
-    """SQL: ``user_id`` is named on the system (``system_id_column``, default ``AISystem.id``)."""
-    column = AISystem.id if system_id_column is None else system_id_column
-    return exists().where(SystemPerson.system_id == column, SystemPerson.user_id == user_id)
+def systems_naming(user_id: int):
+    """SQL: the ids of the systems ``user_id`` is named on (an index range, for NOT IN)."""
+    return select(SystemPerson.system_id).where(SystemPerson.user_id == user_id)
 
 
 def set_named_people(system: AISystem, roles: tuple[str, ...], people: dict[str, int | None]) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from registry.controls.models import Control, ControlAssessment
 from registry.decisions.models import Decision, current_decisions
 from registry.enums import AnswerStatus, ControlStatus, Question
-from registry.inventory.models import AISystem, named_on
+from registry.inventory.models import AISystem, systems_naming
 from registry.readiness.models import ReadinessAnswer
 
 LIMIT = 100
@@ -23,7 +23,7 @@ def _live():
 
 def _not_named(actor_id: int):
     """Separation of duties: the actor is not named on the system (``SystemPerson``, the one definition)."""
-    return ~named_on(actor_id)
+    return AISystem.id.not_in(systems_naming(actor_id))
 
 
 @dataclass
