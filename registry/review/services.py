@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from registry.controls.models import Control, ControlAssessment
 from registry.decisions.models import Decision, current_decisions
 from registry.enums import AnswerStatus, ControlStatus, Question
-from registry.inventory.models import AISystem, systems_naming
+from registry.inventory.models import AISystem, SystemPerson, systems_naming
 from registry.readiness.models import ReadinessAnswer
 
 LIMIT = 100
@@ -23,7 +23,7 @@ def _live():
 
 def _not_named(actor_id: int):
     """Separation of duties: the actor is not named on the system (``SystemPerson``, the one definition)."""
-    return AISystem.id.not_in(systems_naming(actor_id))
+    return ~systems_naming(actor_id).where(SystemPerson.system_id == AISystem.id).exists()
 
 
 @dataclass
@@ -122,7 +122,7 @@ def readiness_summaries(session: Session, system_ids: list[int]) -> dict[int, Re
     for system_id, status, n in rows:
         if status in (AnswerStatus.ACCEPTED, AnswerStatus.RETURNED, AnswerStatus.SUBMITTED):
             setattr(out[system_id], status.value, n)
-    latest = current_decisions()
+    latest = current_decisions(system_ids)
     for system_id, verdict, expires_on in session.execute(
         select(Decision.system_id, Decision.verdict, Decision.expires_on)
         .join(latest, latest.c.decision_id == Decision.id)

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from itertools import chain
 
-from sqlalchemy import JSON, Text, bindparam, cast, delete, func, insert, or_, select
+from sqlalchemy import JSON, Text, bindparam, cast, delete, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from registry.controls.applicability import CatalogueControl
@@ -307,16 +307,17 @@ def refresh_due_states(session: Session, today: date) -> int:
 
 
 def due_count(session: Session, today: date) -> int:
-    """Whether ``refresh_due_states`` has anything to do (a cheap read: an index probe and two
-    counts; a state row cannot outlive its system, so equal counts mean none is missing)."""
+    """Whether ``refresh_due_states`` has anything to do: one cheap read (index probes for rows
+    out of date, and two counts; a state row cannot outlive its system, so equal counts mean
+    none is missing)."""
     max_age = evidence_max_age_days(session)
     age = SystemState.evidence_max_age_days
-    for condition in (SystemState.valid_until <= today, age < max_age, age > max_age, age.is_(None)):  # index probes
-        if session.scalar(select(SystemState.system_id).where(condition).limit(1)) is not None:
-            return 1
-    systems = session.scalar(select(func.count()).select_from(AISystem)) or 0
-    states = session.scalar(select(func.count()).select_from(SystemState)) or 0
-    return systems - states
+    probes = [exists().where(condition) for condition in
+              (SystemState.valid_until <= today, age < max_age, age > max_age, age.is_(None))]
+    row = session.execute(select(
+        or_(*probes), select(func.count()).select_from(AISystem).scalar_subquery(),
+        select(func.count()).select_from(SystemState).scalar_subquery())).one()
+    return 1 if row[0] else (row[1] or 0) - (row[2] or 0)
 
 
 def rebuild_all(session: Session, today: date | None = None) -> int:
