@@ -10,7 +10,9 @@ backfilled from ``ai_systems`` and the ownership answers' JSON.
 
 ``system_states.evidence_max_age_days`` records the setting a state was computed under, so a
 changed EVIDENCE_MAX_AGE_DAYS makes every row out of date (existing rows have none: they are
-recomputed on the next read).  ``ix_system_blockers_key`` goes: every reader of ``system_blockers`` reaches it by system (its
+recomputed on the next read).  Systems whose answers describe a prohibited practice get back
+their UNACCEPTABLE tier if an earlier override lowered it (overrides of UNACCEPTABLE are refused
+from now on).  ``ix_system_blockers_key`` goes: every reader of ``system_blockers`` reaches it by system (its
 primary key) or scans it whole, and maintaining a second copy of half a million rows was a
 seventh of the time it takes to seed 10,000 systems.
 """
@@ -63,6 +65,10 @@ def upgrade() -> None:
     if rows:
         conn.execute(people.insert(), rows)
     op.drop_index("ix_system_blockers_key", table_name="system_blockers")
+    # A prohibited practice is never overridden: an override recorded before that rule no longer
+    # lowers the effective tier (the override row stays visible on the system page).
+    conn.execute(sa.text("UPDATE ai_systems SET tier = 'unacceptable' "
+                         "WHERE computed_tier = 'unacceptable' AND tier <> 'unacceptable'"))
     with op.batch_alter_table("system_states") as batch:
         batch.add_column(sa.Column("evidence_max_age_days", sa.Integer(), nullable=True))
     op.create_index("ix_system_states_max_age", "system_states", ["evidence_max_age_days"])

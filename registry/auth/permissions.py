@@ -39,13 +39,14 @@ def can_create_system(user) -> bool:
 
 
 def can_edit_system(user, system) -> bool:
-    """Admins edit any system; a product owner only those they own or are named on.
+    """Admins edit any system; a product owner only those they own (accountable or technical owner).
 
-    "Named on" is ``AISystem.named_user_ids``: the accountable and technical owner and the four
-    owners of the ownership answer (the ``system_people`` table), for every rule here."""
+    Separation of duties uses the wider ``AISystem.named_user_ids`` (the owners plus the four
+    owners named in the ownership answer, the ``system_people`` table): whoever is named may
+    never review, verify, override or decide the system, but only its owners edit it."""
     if has_role(user, {Role.ADMIN}):
         return True
-    return has_role(user, {Role.OWNER}) and user.id in system.named_user_ids()
+    return has_role(user, {Role.OWNER}) and user.id in system.owner_ids()
 
 
 def can_override_tier(user, system) -> bool:
@@ -84,7 +85,7 @@ def can_download_report(user, system) -> bool:
     """Audit PDFs: compliance officers and executives, any system; product owners, their own systems."""
     if has_role(user, READ_ALL_REPORTS):
         return True
-    return has_role(user, {Role.OWNER}) and user.id in system.named_user_ids()
+    return has_role(user, {Role.OWNER}) and user.id in system.owner_ids()
 
 
 def can_verify_report(user) -> bool:

@@ -302,11 +302,16 @@ def get_decision(session: Session, system_id: int, decision_id: int) -> Decision
 def material_changes(before: dict, after: dict) -> list[str]:
     """What in a profile change calls a recorded decision into question (readable sentences)."""
     reasons = [f"{label}: {before.get(key) or 'none'} → {after.get(key) or 'none'}"
-               for key, label in MATERIAL_FIELDS.items() if before.get(key) != after.get(key)]
+               for key, label in MATERIAL_FIELDS.items() if _as_set(before.get(key)) != _as_set(after.get(key))]
     production = Stage.PRODUCTION.label
     if after.get("stage") == production and before.get("stage") != production:
         reasons.append(f"Lifecycle stage: {before.get('stage')} → {production}")
     return reasons
+
+
+def _as_set(value):
+    """Lists read as "A, B" compare regardless of order (the same domains in another order are no change)."""
+    return frozenset(part.strip() for part in value.split(",")) if isinstance(value, str) else value
 
 
 def flag_material_change(session: Session, actor, system: AISystem, before: dict, after: dict) -> list[str]:

@@ -93,6 +93,11 @@ class AISystem(Base):
             set_named_people(self, (role,), {role: user_id})
         return user_id
 
+    def owner_ids(self) -> set[int]:
+        """The accountable and technical owner (``system_people`` rows of the profile's roles): who
+        may edit the system.  Being named in the ownership answer gives no edit right."""
+        return {p.user_id for p in self.people if p.role in PROFILE_ROLES}
+
     def named_user_ids(self) -> set[int]:
         """People named on the system (``SystemPerson``): they may edit it and may never review,
         verify, override or decide it.  The one definition every such rule uses."""

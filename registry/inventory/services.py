@@ -175,7 +175,7 @@ def _apply(session: Session, system: AISystem, data: dict) -> None:
 
 
 def _check_owner_is_named(actor: User, system: AISystem) -> None:
-    if actor is not None and actor.role is Role.OWNER and actor.id not in system.named_user_ids():
+    if actor is not None and actor.role is Role.OWNER and actor.id not in system.owner_ids():
         raise ValidationFailed(
             "Name yourself as the accountable or the technical owner, or ask an admin to register it.",
             errors={"accountable_owner": ["A product owner registers systems they own or are named on."]},

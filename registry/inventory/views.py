@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from registry.auth.models import User
 from registry.auth.permissions import can_create_system, can_edit_system, require
+from registry.db import utcnow
 from registry.decisions.services import assess_system
 from registry.enums import Role
 from registry.errors import Conflict, ValidationFailed
@@ -14,7 +15,7 @@ from registry.inventory import services
 from registry.inventory.forms import ConfirmForm, MetricForm, SystemForm, TierOverrideForm, attach_errors
 from registry.inventory.queries import SORTS, InventoryFilters, list_systems
 from registry.inventory.schemas import SystemSchema, flatten_errors
-from registry.web import db_session
+from registry.web import bring_states_up_to_date, db_session
 
 bp = Blueprint("inventory", __name__)
 
@@ -34,6 +35,8 @@ def _actor() -> User:
 @login_required
 def index():
     filters = InventoryFilters.from_args(request.args, per_page=current_app.config["PAGE_SIZE"])
+    if filters.portfolio_active():  # filters on the state cache: bring rows that time or a setting changed up to date
+        bring_states_up_to_date(utcnow().date())
     page = list_systems(db_session(), _actor(), filters)
     return render_template("inventory/index.html", page=page, sorts=SORTS)
 

@@ -167,7 +167,8 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
                        "after": {"name": row["name"], "tier": row["tier"].label, "stage": row["stage"].label}})
     if links:
         session.execute(SystemDataCategory.__table__.insert(), links)
-    session.execute(SystemPerson.__table__.insert(), people)
+    if people:
+        session.execute(SystemPerson.__table__.insert(), people)
     if metrics:
         for m in metrics:
             if m["baseline_value"] is None:

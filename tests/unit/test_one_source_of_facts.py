@@ -19,7 +19,7 @@ from registry.enums import ControlStatus, Verdict
 from registry.errors import PermissionDenied
 from registry.inventory.models import AISystem
 from registry.inventory.queries import InventoryFilters
-from registry.inventory.services import override_tier
+from registry.inventory.services import override_tier, system_payload, update_system
 from registry.readiness.services import answers_for, save_answer, submit_answer
 from registry.reports.bulk import current_decision_ids
 from registry.review.services import review_queue
@@ -29,7 +29,7 @@ from registry.state.facts import load_facts
 from registry.state.models import SystemState
 from registry.state.standing import cached_recommendation
 from tests.builders import accept_all_answers, implement_all_controls
-from tests.conftest import make_system
+from tests.conftest import make_system, make_user
 
 LOW = {"kind": "predictive_model", "affects": ["internal_staff"], "data_categories": [], "autonomy": "human_in_the_loop",
        "risk": {"prohibited_practice": "none", "decision_domains": [], "legal_effect": False}}
@@ -116,15 +116,28 @@ def test_an_officer_named_in_the_ownership_answer_cannot_override_the_tier(sessi
 def test_the_review_queue_hides_systems_the_officer_is_named_on_in_the_ownership_answer(session, people):
     named, other = make_system(session, people["owner"]), make_system(session, people["owner"])
     _name_in_ownership(session, people, named, people["compliance"])
+    _name_in_ownership(session, people, other, people["other_owner"])
     for system in (named, other):
-        save_answer(session, people["owner"], system.id, "outcome", {"business_outcome": "Faster claims.",
-                                                                     "metric_ids": []})
+        submit_answer(session, people["owner"], system.id, "ownership", attest=True)
         session.commit()
-    rows_before = {r.system_id for r in review_queue(session, people["compliance"], utcnow().date()).answers}
-    submit_answer(session, people["owner"], named.id, "ownership", attest=True)
-    session.commit()
     queue = review_queue(session, people["compliance"], utcnow().date())
-    assert named.id not in {r.system_id for r in queue.answers} and named.id not in rows_before
+    assert {r.system_id for r in queue.answers} == {other.id}  # the other system's answer waits for them
+    another_officer = make_user(session, "compliance")
+    assert {r.system_id for r in review_queue(session, another_officer, utcnow().date()).answers} == {named.id, other.id}
+
+
+def test_being_named_in_the_ownership_answer_gives_no_edit_right(session, people):
+    """The escalation owner of the ownership answer may never approve the system, and may not edit it either."""
+    system = make_system(session, people["owner"])
+    _name_in_ownership(session, people, system, people["other_owner"])
+    fresh = session.get(AISystem, system.id)
+    assert people["other_owner"].id in fresh.named_user_ids() and people["other_owner"].id not in fresh.owner_ids()
+    payload = system_payload(fresh) | {"accountable_owner": people["other_owner"].email}
+    with pytest.raises(PermissionDenied):
+        update_system(session, people["other_owner"], system.id, payload, expected_version=fresh.version)
+    session.rollback()
+    session.expire_all()
+    assert session.get(AISystem, system.id).accountable_owner_id == people["owner"].id
 
 
 def test_changing_an_owner_keeps_the_named_people_current(session, people):
@@ -229,3 +242,17 @@ def test_pages_read_the_cache_only_while_it_is_current(session, people, evidence
     session.commit()
     cached = cached_recommendation(session, system.id, today)
     assert cached is not None and cached[0].verdict is Verdict.NO_GO
+
+
+def test_the_inventory_filters_follow_a_changed_evidence_age(session, people, as_role, evidence_max_age):
+    """States computed at 365 days; the setting becomes 180: the list's recommendation filter agrees
+    with the system page at once (the list brings such rows up to date before filtering)."""
+    executive = as_role("executive")
+    system = make_system(session, people["owner"], **LOW)
+    accept_all_answers(session, people, system)
+    implement_all_controls(session, people["owner"], system, collected_on=utcnow().date() - timedelta(days=200))
+    assert session.get(SystemState, system.id).recommendation is Verdict.GO
+    session.commit()
+    evidence_max_age(180)
+    assert system.name in executive.get("/systems?recommendation=no_go").get_data(as_text=True)
+    assert system.name not in executive.get("/systems?recommendation=go").get_data(as_text=True)
