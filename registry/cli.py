@@ -347,7 +347,7 @@ def report_verify(file: Path) -> None:
         result = verify_pdf(session, file.read_bytes())
     for check in result.checks:
         click.echo(f"[{'PASS' if check.ok else 'FAIL'}] {check.label}: {check.detail}")
-    click.echo(result.verdict)
+    click.echo(result.verdict)  # authentic ones end with the record status: current, superseded or expired
     if not result.authentic:
         sys.exit(1)
 

@@ -20,12 +20,15 @@ import io
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import date
 
 from pypdf import PdfReader
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from registry.db import utcnow
 from registry.decisions.models import Decision
-from registry.decisions.services import snapshot_hash
+from registry.decisions.services import latest_decision, snapshot_hash
 from registry.reports.models import DecisionReport
 from registry.reports.render import RenderError, run_limited
 from registry.reports.services import SNAPSHOT_FILE
@@ -50,6 +53,10 @@ class Verification:
     decision_id: int | None = None
     system_id: int | None = None
     file_sha256: str = ""
+    # Where the decision stands in the record now (set once the registry's record is found):
+    # "current", "superseded" or "expired", and a sentence that says so with the facts.
+    status: str | None = None
+    status_text: str = ""
 
     @property
     def authentic(self) -> bool:
@@ -59,7 +66,7 @@ class Verification:
     def verdict(self) -> str:
         if self.authentic:
             return (f"AUTHENTIC AND UNALTERED: this is the audit PDF {self.document_id} the registry issued for "
-                    f"decision #{self.decision_id}.")
+                    f"decision #{self.decision_id}. Record status: {self.status_text}")
         failed = next((c for c in self.checks if not c.ok), None)
         reason = f"{failed.label}: {failed.detail}" if failed else "the checks could not be completed."
         return f"NOT VERIFIED: do not rely on this PDF. {reason}"
@@ -149,7 +156,8 @@ def verify_pdf(session: Session, data: bytes) -> Verification:
         return result
     printed = next(iter(contents.printed_hashes))
     if not result.add("Embedded snapshot matches the printed hash", embedded == printed,
-                      f"Embedded snapshot hashes to {embedded}; the pages print {printed}."):
+                      f"The embedded snapshot hashes to {embedded}, the hash printed on every page." if embedded == printed
+                      else f"The embedded snapshot hashes to {embedded}, but the pages print {printed}."):
         return result
 
     doc_ids = {d for d in contents.printed_doc_ids if d.endswith(printed[:8].upper())}
@@ -166,11 +174,41 @@ def verify_pdf(session: Session, data: bytes) -> Verification:
     decision = session.get(Decision, report.decision_id)
     result.decision_id, result.system_id = decision.id, decision.system_id
     recorded_ok = snapshot_hash(decision.snapshot) == decision.snapshot_sha256
-    if not result.add("Matches the registry's record",
-                      recorded_ok and decision.snapshot_sha256 == printed == report.snapshot_sha256,
-                      f"Decision #{decision.id} records snapshot {decision.snapshot_sha256}"
-                      + ("" if recorded_ok else " but its stored snapshot no longer hashes to it") + "."):
+    matches = recorded_ok and decision.snapshot_sha256 == printed == report.snapshot_sha256
+    if matches:
+        detail = (f"Decision #{decision.id} records snapshot {decision.snapshot_sha256}, the same as this PDF's, "
+                  "and its stored snapshot still hashes to it.")
+    elif not recorded_ok:
+        detail = f"Decision #{decision.id}'s stored snapshot no longer hashes to its recorded {decision.snapshot_sha256}."
+    else:
+        detail = f"Decision #{decision.id} records snapshot {decision.snapshot_sha256}, not this PDF's {printed}."
+    if not result.add("Matches the registry's record", matches, detail):
         return result
-    result.add("Identical to the issued file", result.file_sha256 == report.sha256,
-               f"This file's SHA-256 is {result.file_sha256}; the issued PDF's is {report.sha256}.")
+    identical = result.file_sha256 == report.sha256
+    result.add("Identical to the issued file", identical,
+               f"This file's SHA-256 equals the issued PDF's ({report.sha256})." if identical else
+               f"This file differs from the issued PDF: its SHA-256 is {result.file_sha256}, the issued PDF's "
+               f"is {report.sha256}.")
+    result.status, result.status_text = record_status(session, decision)
     return result
+
+
+def record_status(session: Session, decision: Decision, today: date | None = None) -> tuple[str, str]:
+    """Whether ``decision`` is the system's current decision, was superseded (by which, when), or is
+    past its re-review date: what an auditor holding its PDF must know besides authenticity."""
+    today = today or utcnow().date()
+    current = latest_decision(session, decision.system_id)
+    if current is not None and current.id != decision.id:
+        successor = session.scalar(select(Decision).where(Decision.supersedes_id == decision.id)
+                                   .order_by(Decision.decided_at, Decision.id).limit(1)) or current
+        newer = session.scalar(select(DecisionReport.document_id).where(DecisionReport.decision_id == successor.id))
+        text = (f"superseded by decision #{successor.id}"
+                + (f" (document {newer})" if newer else " (its PDF is not issued yet)")
+                + f", recorded on {successor.decided_at.date().isoformat()}")
+        if current.id != successor.id:
+            text += f"; the current decision is #{current.id} of {current.decided_at.date().isoformat()}"
+        return "superseded", text + "."
+    if decision.expires_on < today:
+        return "expired", (f"current, but past its re-review date {decision.expires_on.isoformat()}: "
+                           "the system must be reviewed again.")
+    return "current", f"current (the system's latest decision), valid until {decision.expires_on.isoformat()}."

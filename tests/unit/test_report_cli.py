@@ -7,8 +7,11 @@ from sqlalchemy import func, select
 from registry.audit.models import AuditEvent
 from registry.cli import main
 from registry.decisions.models import Decision
+from registry.decisions.services import record_decision
 from registry.inventory.models import AISystem
 from registry.reports.models import DecisionReport
+from registry.reports.services import ensure_report
+from tests.conftest import make_system
 
 
 def test_demo_decisions_have_pdfs_and_the_report_commands_work(app, session, tmp_path):
@@ -61,3 +64,18 @@ def test_demo_decisions_have_pdfs_and_the_report_commands_work(app, session, tmp
     nowhere = cli("report", "export", str(first.id), "-o", str(tmp_path / "no" / "such" / "x.pdf"))
     assert nowhere.exit_code == 2 and "no such directory" in nowhere.output
     assert cli("report", "worker").exit_code == 2  # REDIS_URL unset in tests
+
+
+def test_verify_prints_a_superseded_status_and_still_exits_0(app, session, people, tmp_path):
+    system = make_system(session, people["owner"])
+    rationale = "Nothing is ready yet: no answers, no controls; recorded for the trail."
+    first = record_decision(session, people["compliance"], system.id, {"verdict": "no_go", "rationale": rationale})
+    session.commit()
+    pdf = tmp_path / "first.pdf"
+    pdf.write_bytes(ensure_report(session, first).pdf)
+    session.commit()
+    record_decision(session, people["compliance"], system.id, {"verdict": "no_go", "rationale": rationale + " Again."})
+    session.commit()
+    result = app.test_cli_runner().invoke(main, ["report", "verify", str(pdf)])
+    assert result.exit_code == 0, result.output
+    assert "AUTHENTIC AND UNALTERED" in result.output and "Record status: superseded by decision #" in result.output

@@ -7,6 +7,7 @@ import http.server
 import io
 import json
 import threading
+from datetime import timedelta
 
 import pytest
 from pypdf import PdfReader, PdfWriter
@@ -19,7 +20,7 @@ from registry.enums import Question
 from registry.inventory.services import assessment_for
 from registry.reports.render import PackagedAssetFetcher, RenderError, render_pdf
 from registry.reports.services import document_id, ensure_report, render_decision_pdf, report_html
-from registry.reports.verify import verify_pdf
+from registry.reports.verify import record_status, verify_pdf
 from tests.builders import accept_all_answers, implement_all_controls
 from tests.conftest import make_system
 
@@ -338,3 +339,41 @@ def test_the_snapshot_and_the_pdf_carry_the_eu_ai_act_class_and_the_omb_flag(ses
     # (labels and values of the facts list come out of the PDF's text in columns, not pairs)
     assert "EU AI Act" in text and " ".join(classes.eu_ai_act_class.split()) in text
     assert "OMB M-25-21 high-impact" in text
+
+
+def test_a_superseded_pdf_is_authentic_and_says_superseded(session, people, decided):
+    system, first = decided
+    old_pdf = ensure_report(session, first).pdf
+    session.commit()
+    assert verify_pdf(session, old_pdf).status == "current"
+    second = record_decision(session, people["compliance"], system.id, {
+        "verdict": "no_go", "rationale": "The vendor contract lapsed; pause until it is renewed and re-reviewed."})
+    session.commit()
+    new_report = ensure_report(session, second)
+    session.commit()
+    result = verify_pdf(session, old_pdf)
+    assert result.authentic and result.status == "superseded"
+    assert f"superseded by decision #{second.id} (document {new_report.document_id})" in result.status_text
+    assert result.verdict.startswith("AUTHENTIC AND UNALTERED") and "Record status: superseded" in result.verdict
+    assert verify_pdf(session, new_report.pdf).status == "current"
+
+
+def test_a_pdf_past_its_re_review_date_says_so(session, people, decided):
+    _system, decision = decided
+    status, text = record_status(session, decision, today=decision.expires_on + timedelta(days=1))
+    assert status == "expired" and f"past its re-review date {decision.expires_on.isoformat()}" in text
+    assert record_status(session, decision, today=decision.expires_on)[0] == "current"
+
+
+def test_each_check_line_states_its_own_outcome(session, people, decided):
+    _system, decision = decided
+    report = ensure_report(session, decision)
+    session.commit()
+    passed = verify_pdf(session, report.pdf).checks
+    assert passed[1].detail.startswith("The embedded snapshot hashes to") and ", but" not in passed[1].detail
+    assert passed[3].detail.startswith("This file's SHA-256 equals the issued PDF's")
+    copy = _replace_attachment(report.pdf, canonical_json(decision.snapshot).encode("utf-8"))  # same snapshot, new bytes
+    assert copy != report.pdf
+    failed = verify_pdf(session, copy).checks
+    assert [c.ok for c in failed] == [True, True, True, False]
+    assert failed[-1].detail.startswith("This file differs from the issued PDF: its SHA-256 is")

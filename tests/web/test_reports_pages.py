@@ -90,6 +90,7 @@ def test_the_verify_page_says_plainly_whether_a_pdf_is_authentic(session, people
     assert ok.status_code == 200
     body = ok.get_data(as_text=True)
     assert "Authentic and unaltered" in body and body.count("Pass:") == 4
+    assert 'id="record-status"' in body and "Record status: Current." in body
     damaged = bytearray(pdf)
     damaged[len(damaged) // 2] ^= 0xFF
     bad = _upload(officer, bytes(damaged))
@@ -248,3 +249,15 @@ def test_an_export_is_visible_to_the_officer_who_asked_only(session, people, as_
     other.login("second@example.test")
     assert other.get(f"/reports/exports/{job.id}").status_code == 404
     assert other.get(f"/reports/exports/{job.id}/download").status_code == 404
+
+
+def test_the_verify_page_says_a_superseded_document_is_superseded(session, people, as_role):
+    first, = _decided(session, people)
+    officer = as_role("compliance")
+    pdf = officer.get(f"/systems/{first.system_id}/decisions/{first.id}/audit.pdf").data
+    second = record_decision(session, people["compliance"], first.system_id, {
+        "verdict": "no_go", "rationale": "Re-reviewed: still nothing ready; the earlier decision is replaced."})
+    session.commit()
+    body = _upload(officer, pdf).get_data(as_text=True)
+    assert "Authentic and unaltered" in body and "Record status: Superseded." in body
+    assert f"superseded by decision #{second.id}" in body
