@@ -147,7 +147,7 @@ def test_owner_and_compliance_take_a_system_to_a_decision(page, live_server, ses
     expect(page.get_by_role("status")).to_contain_text("Control verified.")
 
     page.goto(f"{base}/systems/{system.id}/decisions")
-    expect(page.get_by_role("heading", name=re.compile("^Recommendation:"))).to_contain_text("CONDITIONAL GO")
+    expect(page.get_by_role("heading", name=re.compile("^Recommendation for this review:"))).to_contain_text("CONDITIONAL GO")
     expect(page.locator("ul.blockers")).to_contain_text(f"Implement {open_control.ref}")
     expect(page.get_by_role("radio", name="CONDITIONAL GO")).to_be_checked()
     expect(page.get_by_role("textbox", name=re.compile("^Conditions"))).to_have_value(re.compile(open_control.ref))

@@ -63,7 +63,7 @@ def test_every_place_reads_the_configured_evidence_age(session, people, as_role,
     assert state.recommendation is Verdict.NO_GO and state.stale_evidence
     session.commit()  # end the test's transaction before the app's requests write
     page = executive.get(f"/systems/{system.id}/decisions").get_data(as_text=True)
-    assert "Recommendation now: <span" in page and "NO-GO" in page and "too old to rely on" in page
+    assert "Recommendation for this review: <span" in page and "NO-GO" in page and "too old to rely on" in page
     listed = executive.get("/systems?recommendation=no_go&stale_evidence=1").get_data(as_text=True)
     assert system.name in listed
     rows = list(csv.DictReader(io.StringIO(executive.get("/exports/systems.csv").get_data(as_text=True).lstrip("\ufeff"))))

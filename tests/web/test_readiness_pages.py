@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
 from registry.controls.models import Evidence
 from registry.controls.services import control_rows
 from registry.decisions.models import Decision
+from registry.decisions.services import record_decision
 from registry.enums import AnswerStatus, Question
 from registry.readiness.models import ReadinessAnswer
 from tests.builders import accept_all_answers, implement_all_controls, measured_metric
@@ -166,7 +168,7 @@ def test_recording_a_decision_through_the_form(session, people, as_role):
     officer = as_role("compliance")
     url = f"/systems/{system.id}/decisions"
     page = text_of(officer.get(url))
-    assert "Recommendation: <span class=\"badge verdict-go\">GO</span>" in page and "Record a decision" in page
+    assert "Recommendation for this review: <span class=\"badge verdict-go\">GO</span>" in page and "Record a decision" in page
     basis = re.search(r'name="basis" type="hidden" value="([0-9a-f]+)"', officer.get(url).get_data(as_text=True)).group(1)
     response = officer.post(url, {"verdict": "conditional_go", "rationale": "Fine.", "conditions": "", "basis": basis})
     assert response.status_code == 422
@@ -221,3 +223,20 @@ def test_a_decision_on_facts_that_changed_since_the_page_was_opened_is_refused(s
     session.commit()
     fresh = re.search(r'name="basis" type="hidden" value="([0-9a-f]+)"', response.get_data(as_text=True)).group(1)
     assert fresh != basis
+
+
+def test_the_decision_page_shows_one_recommendation_when_the_re_review_is_overdue(session, people, as_role):
+    """Header and form agree: the overdue re-review that the new decision resolves is explained, not counted."""
+    system = make_system(session, people["owner"], **LOW)
+    accept_all_answers(session, people, system)
+    implement_all_controls(session, people["owner"], system)
+    record_decision(session, people["compliance"], system.id, {
+        "verdict": "go", "rationale": "Everything accepted and implemented; see the review notes."},
+        now=datetime.now(UTC) - timedelta(days=800))
+    session.commit()
+    page = text_of(as_role("compliance").get(f"/systems/{system.id}/decisions"))
+    go = '<span class="badge verdict-go">GO</span>'
+    assert f"Recommendation for this review: {go}" in page
+    assert page.count("Recommendation for this review:") == 2 and "Recommendation now:" not in page  # header + section
+    assert 'id="not-counted"' in page and "has passed" in page
+    assert f"For this review the recommendation is {go}" in page and "NO-GO" not in page.split('id="rec-h"')[1].split("</section>")[0]
