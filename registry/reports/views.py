@@ -16,6 +16,7 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from registry import web
 from registry.audit.services import record_event
 from registry.auth.permissions import can_download_report, can_verify_report, require
 from registry.decisions import services as decisions
@@ -41,10 +42,6 @@ def _actor():
     return current_user._get_current_object()
 
 
-def _writer():
-    return current_app.extensions["registry.sessions"][0]()
-
-
 @bp.get("/systems/<int:system_id>/decisions/<int:decision_id>/audit.pdf")
 @login_required
 def download(system_id: int, decision_id: int):
@@ -55,7 +52,7 @@ def download(system_id: int, decision_id: int):
     report = report_for(session, decision.id)
     # The first download renders the PDF, before the write transaction opens; later ones serve the stored bytes.
     rendered = None if report is not None else render_decision_pdf(decision, RenderLimits.from_config(current_app.config))
-    with _writer() as writer:
+    with web.writer() as writer:
         if report is None:
             report = store_report(writer, decision, rendered)
         pdf, doc_id, sha = report.pdf, report.document_id, report.sha256
@@ -84,9 +81,9 @@ def verify():
         form.file.errors.append(f"The file is larger than {MAX_PDF_BYTES // (1024 * 1024)} MB; no audit PDF is that large.")
         return render_template("reports/verify.html", form=form, result=None), 413
     db_session().commit()  # the sign-in lookup opened a write transaction (nothing to save): release it
-    with current_app.extensions["registry.sessions"][1]() as reader:
-        result = verify_pdf(reader, data)
-    with _writer() as writer:
+    with web.reader() as session:
+        result = verify_pdf(session, data)
+    with web.writer() as writer:
         _record_verification(writer, result, upload.filename)
         writer.commit()
     return render_template("reports/verify.html", form=VerifyUploadForm(formdata=None), result=result,
@@ -159,7 +156,7 @@ def export_download(job_id: int):
     if job.status != "done" or not path.is_file():
         flash("That export is not ready (or its file was removed); start a new one.", "error")
         return redirect(url_for("reports.export_job", job_id=job.id))
-    with _writer() as writer:
+    with web.writer() as writer:
         bulk.record_zip_download(writer, _actor(), job, path, address=client_address())
         writer.commit()
     return send_file(path, mimetype="application/zip", as_attachment=True, download_name=path.name, max_age=0)

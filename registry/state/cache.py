@@ -140,14 +140,27 @@ def state_row(loaded: SystemFacts, controls: dict[int, CatalogueControl], max_ag
 def compute_state(session: Session, system_id: int, *, today: date | None = None) -> tuple[dict, list[tuple]]:
     """One system's state row and blocker rows, computed afresh (what ``refresh_states`` writes)."""
     today = today or utcnow().date()
-    max_age_days = evidence_max_age_days(session)
     cache = FactCache.load(session)
-    loaded = load_facts(session, [system_id], today=today, max_age_days=max_age_days, cache=cache)[system_id]
-    state, groups = state_row(loaded, {c.id: c for c in cache.controls}, max_age_days)
-    stages = [*session.scalars(select(StageChange.stage).where(StageChange.system_id == system_id)),
-              session.scalar(select(AISystem.stage).where(AISystem.id == system_id))]
-    state["furthest_stage"] = furthest_stage(stages)
-    return state, groups
+    states, groups = _compute(session, [system_id], today, evidence_max_age_days(session), cache, {})
+    return states[0], groups
+
+
+def _compute(session: Session, ids: list[int], today: date, max_age_days: int, cache: FactCache,
+             group_cache: dict) -> tuple[list[dict], list[tuple]]:
+    """The state rows (without the dimensions) and blocker rows of ``ids``, in a fixed number of queries."""
+    by_id = {c.id: c for c in cache.controls}
+    stages = defaultdict(list)
+    for sid, stage in chain(
+            session.execute(select(StageChange.system_id, StageChange.stage).where(StageChange.system_id.in_(ids))),
+            session.execute(select(AISystem.id, AISystem.stage).where(AISystem.id.in_(ids)))):
+        stages[sid].append(stage)
+    states, groups, memo = [], [], {}  # memo per call, to bound memory
+    for system_id, facts in load_facts(session, ids, today=today, max_age_days=max_age_days, cache=cache).items():
+        state, g = state_row(facts, by_id, max_age_days, group_cache, memo)
+        state["furthest_stage"] = furthest_stage(stages[system_id])
+        states.append(state)
+        groups += g
+    return states, groups
 
 
 def furthest_stage(stages: Iterable) -> Stage | None:
@@ -335,25 +348,11 @@ def refresh_states(session: Session, ids: list[int], *, today: date | None = Non
     max_age_days = evidence_max_age_days(session)
     session.flush()
     cache = FactCache.load(session)
-    by_id = {c.id: c for c in cache.controls}
     group_cache: dict = {}
     delta: dict | None = None if recount else defaultdict(int)
     for start in range(0, len(ids), BATCH):
-        batch = ids[start:start + BATCH]
-        states, groups = [], []
-        memo: dict = {}  # per batch, to bound memory
-        stages = defaultdict(list)
-        for sid, stage in chain(
-                session.execute(select(StageChange.system_id, StageChange.stage).where(StageChange.system_id.in_(batch))),
-                session.execute(select(AISystem.id, AISystem.stage).where(AISystem.id.in_(batch)))):
-            stages[sid].append(stage)
-        loaded = load_facts(session, batch, today=today, max_age_days=max_age_days, cache=cache)
-        for system_id, facts in loaded.items():
-            state, g = state_row(facts, by_id, max_age_days, group_cache, memo)
-            state["furthest_stage"] = furthest_stage(stages[system_id])
-            states.append(state)
-            groups += g
-        _write(session, list(loaded), states, groups, delta)
+        states, groups = _compute(session, ids[start:start + BATCH], today, max_age_days, cache, group_cache)
+        _write(session, [state["system_id"] for state in states], states, groups, delta)
     if recount:
         recount_blockers(session)
     else:
