@@ -67,8 +67,9 @@ def _index_matches_sql(dialect: str) -> str:
 
 def _event_fields(seq: int, prev_hash: str, actor, actor_label: str | None, action: str, entity_type: str,
                   entity_id: Any, system_id: int | None, summary: str, before: dict | None, after: dict | None,
-                  address: str | None) -> dict:
-    at = utcnow()
+                  address: str | None, at: datetime | None = None) -> dict:
+    written = utcnow()
+    at = at or written
     actor_id = actor.id if actor is not None else None
     entity_id = None if entity_id is None else str(entity_id)
     payload = canonical_json({
@@ -78,6 +79,9 @@ def _event_fields(seq: int, prev_hash: str, actor, actor_label: str | None, acti
         "before": _jsonable(before),
         "after": _jsonable(after),
         "address": address,
+        # An event dated when its record says it happened (the demo replays past work) keeps
+        # when it was really written beside that date, in the hashed record.
+        **({"written_at": written.isoformat(timespec="microseconds")} if at != written else {}),
     })
     record = build_record(prev_hash, seq, actor_id, action, entity_type, entity_id, system_id, payload)
     return dict(seq=seq, occurred_at=at, actor_id=actor_id, action=action, entity_type=entity_type,
@@ -102,12 +106,14 @@ def record_event(
     after: dict | None = None,
     address: str | None = None,
     actor_label: str | None = None,
+    at: datetime | None = None,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction; the caller commits it with the change."""
+    """Append one event in the caller's transaction; the caller commits it with the change.
+    ``at``: when it happened, if not now (the services' ``now``, for the demo's past work)."""
     _lock_chain(session)
     seq, prev_hash = _head(session)
     fields = _event_fields(seq + 1, prev_hash, actor, actor_label, action, entity_type, entity_id, system_id,
-                           summary, before, after, address)
+                           summary, before, after, address, at)
     event = AuditEvent(**fields)
     session.add(event)
     session.flush()
@@ -314,7 +320,7 @@ def record_events_bulk(session: Session, actor, events: list[dict], *, actor_lab
         seq += 1
         fields = _event_fields(seq, prev_hash, actor, actor_label, item["action"], item["entity_type"],
                                item.get("entity_id"), item.get("system_id"), item.get("summary", ""),
-                               item.get("before"), item.get("after"), item.get("address"))
+                               item.get("before"), item.get("after"), item.get("address"), item.get("at"))
         prev_hash = fields["hash"]
         rows.append(fields)
     session.execute(AuditEvent.__table__.insert(), rows)

@@ -54,6 +54,11 @@ def can_override_tier(user, system) -> bool:
     return has_role(user, OVERRIDE_TIER) and user.id not in system.named_user_ids()
 
 
+def can_confirm_tier_override(user, system) -> bool:
+    """A downward override needs a second compliance officer: not named, not the one who made it."""
+    return can_override_tier(user, system) and user.id != system.tier_override_by_id
+
+
 def can_delete_system(user) -> bool:
     return has_role(user, DELETE_SYSTEM)
 

@@ -37,6 +37,21 @@ class Decision(Base):
         return self.expires_on < today
 
 
+class DecisionAcknowledgement(Base):
+    """The accountable owner's acknowledgement of a decision and its conditions: dated, once,
+    never changed.  Kept apart because a decision (and its frozen PDF) is never updated."""
+
+    __tablename__ = "decision_acknowledgements"
+    __table_args__ = (Index("ix_decision_acknowledgements_system", "system_id"),)
+
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    acknowledged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
 def current_decisions(system_ids=None):
     """Subquery (system_id, decision_id): every decided system's *current* decision.
 

@@ -31,7 +31,9 @@ from registry.inventory.models import AISystem
 from registry.inventory.services import (
     FIELD_LABELS,
     assessment_for,
+    flag_re_review,
     metric_snapshot,
+    override_status,
     system_for_update,
     system_snapshot,
 )
@@ -184,7 +186,13 @@ def build_snapshot(session: Session, state: SystemReadiness, now: datetime | Non
                  "override": None if not system.tier_override else {
                      "tier": Tier(system.tier_override).label, "reason": system.tier_override_reason,
                      "by": system.tier_override_by.label if system.tier_override_by else None,
-                     "at": system.tier_override_at.isoformat() if system.tier_override_at else None},
+                     "at": system.tier_override_at.isoformat() if system.tier_override_at else None,
+                     "made_against": Tier(system.tier_override_against).label if system.tier_override_against else None,
+                     "confirmed_by": (system.tier_override_confirmed_by.label
+                                      if system.tier_override_confirmed_by else None),
+                     "confirmed_at": (system.tier_override_confirmed_at.isoformat()
+                                      if system.tier_override_confirmed_at else None),
+                     "status": override_status(system)},
                  "eu_ai_act_class": classes.eu_ai_act_class,
                  "omb_m_25_21_high_impact": classes.omb_high_impact},
         "answers": answers,
@@ -323,11 +331,7 @@ def flag_material_change(session: Session, actor, system: AISystem, before: dict
     has_decision = session.scalar(select(func.count(Decision.id)).where(Decision.system_id == system.id))
     if not has_decision:
         return []
-    system.re_review_required_at = system.re_review_required_at or utcnow()
-    system.re_review_reasons = list(dict.fromkeys([*(system.re_review_reasons or []), *reasons]))
-    record_event(session, actor, "system.re_review_required", "system", system.id, system_id=system.id,
-                 summary=f"Re-review required after a material change: {'; '.join(reasons)}",
-                 after={"re_review_required": "Yes", "changes": "; ".join(reasons)})
+    flag_re_review(session, actor, system, reasons)
     return reasons
 
 

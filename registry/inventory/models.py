@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from registry.auth.models import User
 from registry.db import Base, enum_column, utcnow
 from registry.enums import Autonomy, DataCategory, Kind, MetricDirection, Sourcing, Stage, Tier
+from registry.inventory.tiering import override_waits_for_confirmation
 
 
 class AISystem(Base):
@@ -51,6 +52,12 @@ class AISystem(Base):
     tier_override_reason: Mapped[str | None] = mapped_column(Text)
     tier_override_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     tier_override_at: Mapped[datetime | None]
+    # The tier the rules gave when the override was made: the override lapses when they later
+    # give a higher one.  A downward override applies only once a second compliance officer
+    # has confirmed it (``registry.inventory.tiering.effective_tier``).
+    tier_override_against: Mapped[Tier | None] = mapped_column(enum_column(Tier))
+    tier_override_confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    tier_override_confirmed_at: Mapped[datetime | None]
 
     # Lower-cased name, purpose, unit and vendor: one column for the inventory search, kept
     # by the services on every write (see ``search_text_for``), lower-cased in Python so
@@ -70,6 +77,7 @@ class AISystem(Base):
     accountable_owner: Mapped[User] = relationship(foreign_keys=[accountable_owner_id], lazy="joined")
     technical_owner: Mapped[User | None] = relationship(foreign_keys=[technical_owner_id], lazy="joined")
     tier_override_by: Mapped[User | None] = relationship(foreign_keys=[tier_override_by_id])
+    tier_override_confirmed_by: Mapped[User | None] = relationship(foreign_keys=[tier_override_confirmed_by_id])
     data_links: Mapped[list[SystemDataCategory]] = relationship(
         back_populates="system", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -84,6 +92,12 @@ class AISystem(Base):
     @property
     def data_categories(self) -> list[DataCategory]:
         return sorted((link.category for link in self.data_links), key=lambda c: list(DataCategory).index(c))
+
+    @property
+    def override_pending(self) -> bool:
+        """A downward override waiting for a second compliance officer (the computed tier applies)."""
+        return override_waits_for_confirmation(self.computed_tier, self.tier_override,
+                                               self.tier_override_confirmed_at is not None)
 
     @validates("accountable_owner_id", "technical_owner_id")
     def _name_owner(self, key: str, user_id: int | None) -> int | None:

@@ -6,7 +6,7 @@ changes the rows and writes the audit event in the same transaction; the caller 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 from registry.audit.services import record_event
 from registry.auth.models import User
 from registry.auth.permissions import (
+    can_confirm_tier_override,
     can_create_system,
     can_delete_system,
     can_edit_system,
@@ -45,7 +46,14 @@ from registry.inventory.models import (
     search_text_for,
 )
 from registry.inventory.schemas import MetricSchema, SystemSchema, load_or_raise
-from registry.inventory.tiering import RiskInputs, TierAssessment, assess_tier, effective_tier
+from registry.inventory.tiering import (
+    RiskInputs,
+    TierAssessment,
+    assess_tier,
+    effective_tier,
+    override_lapses,
+    override_waits_for_confirmation,
+)
 from registry.records import STALE_MESSAGE, flush_or_conflict
 
 PROFILE_FIELDS = (
@@ -76,6 +84,7 @@ FIELD_LABELS = {
     "tier": "Effective tier",
     "tier_override": "Tier override",
     "tier_override_reason": "Override reason",
+    "tier_override_status": "Override status",
     "deleted": "Deleted",
 }
 
@@ -109,7 +118,21 @@ def system_snapshot(system: AISystem) -> dict[str, Any]:
         "tier": Tier(system.tier).label,
         "tier_override": Tier(system.tier_override).label if system.tier_override else None,
         "tier_override_reason": system.tier_override_reason,
+        "tier_override_status": override_status(system),
     }
+
+
+def override_status(system: AISystem) -> str | None:
+    """The override's standing in words: in effect, or waiting for a second officer."""
+    if not system.tier_override:
+        return None
+    if Tier(system.computed_tier) is Tier.UNACCEPTABLE:
+        return "Not applied: a prohibited practice is never overridden"
+    if system.override_pending:
+        return "Waiting for a second compliance officer to confirm it; the computed tier applies"
+    if system.tier_override_confirmed_by is not None:
+        return f"In effect, confirmed by {system.tier_override_confirmed_by.label}"
+    return "In effect"
 
 
 def metric_snapshot(metric: BaselineMetric) -> dict[str, Any]:
@@ -155,7 +178,8 @@ def _resolve_person(session: Session, email: str | None, field: str, *, required
     return user
 
 
-def _apply(session: Session, system: AISystem, data: dict) -> None:
+def _apply(session: Session, system: AISystem, data: dict) -> str | None:
+    """Set the profile from ``data``; return the reason if a tier override lapsed on the way."""
     for key in PROFILE_FIELDS:
         setattr(system, key, data[key])
     system.search_text = search_text_for(system.name, system.purpose, system.business_unit, system.vendor_name)
@@ -171,7 +195,40 @@ def _apply(session: Session, system: AISystem, data: dict) -> None:
     assessment = assessment_for(system)
     system.computed_tier = assessment.tier
     system.tier_reasons = assessment.reasons
-    system.tier = effective_tier(assessment.tier, system.tier_override)
+    lapsed = None
+    if override_lapses(system.tier_override_against, assessment.tier, system.tier_override):
+        lapsed = (f"Tier override to {Tier(system.tier_override).label} lapsed: the rules now give "
+                  f"{assessment.tier.label}, above {Tier(system.tier_override_against).label}, the tier it was made against")
+        _set_override(system, None, None, None, None)
+    _apply_tier(system)
+    return lapsed
+
+
+def _apply_tier(system: AISystem) -> None:
+    system.tier = effective_tier(system.computed_tier, system.tier_override,
+                                 confirmed=system.tier_override_confirmed_at is not None)
+
+
+def _set_override(system: AISystem, tier: Tier | None, reason: str | None, actor: User | None,
+                  at: datetime | None) -> None:
+    system.tier_override, system.tier_override_reason = tier, reason
+    system.tier_override_by_id = actor.id if actor else None
+    system.tier_override_by = actor
+    system.tier_override_at = at
+    system.tier_override_against = Tier(system.computed_tier) if tier else None
+    system.tier_override_confirmed_by_id, system.tier_override_confirmed_at = None, None
+    system.tier_override_confirmed_by = None
+
+
+def flag_re_review(session: Session, actor: User | None, system: AISystem, reasons: list[str],
+                   *, at: datetime | None = None) -> None:
+    """Mark the system "re-review required" for ``reasons`` (kept until the next decision), audited.
+    The one place that sets the flag: material changes after a decision, a lapsed override."""
+    system.re_review_required_at = system.re_review_required_at or at or utcnow()
+    system.re_review_reasons = list(dict.fromkeys([*(system.re_review_reasons or []), *reasons]))
+    record_event(session, actor, "system.re_review_required", "system", system.id, system_id=system.id,
+                 summary=f"Re-review required: {'; '.join(reasons)}",
+                 after={"re_review_required": "Yes", "changes": "; ".join(reasons)}, at=at)
 
 
 def _check_owner_is_named(actor: User, system: AISystem) -> None:
@@ -182,23 +239,28 @@ def _check_owner_is_named(actor: User, system: AISystem) -> None:
         )
 
 
-def create_system(session: Session, actor: User | None, payload: dict) -> AISystem:
-    """Register a system from a SystemSchema payload; ``actor`` None is the console or seeder."""
+def create_system(session: Session, actor: User | None, payload: dict, *, now: datetime | None = None) -> AISystem:
+    """Register a system from a SystemSchema payload; ``actor`` None is the console or seeder.
+    ``now`` dates the registration (the demo replays past work); default: the clock."""
     if actor is not None:
         require(can_create_system(actor), "Your role cannot register systems.")
     data = load_or_raise(SystemSchema(), payload)
     system = AISystem(data_links=[])
+    if now is not None:
+        system.created_at = system.updated_at = now
     _apply(session, system, data)
     _check_owner_is_named(actor, system)
     session.add(system)
     for metric in data["metrics"]:
         system.metrics.append(_new_metric(metric))
+        if now is not None:
+            system.metrics[-1].created_at = now
     session.flush()
     record_event(session, actor, "system.create", "system", system.id, system_id=system.id,
-                 summary=f"Registered {system.name}", after=system_snapshot(system))
+                 summary=f"Registered {system.name}", after=system_snapshot(system), at=now)
     for metric in system.metrics:
         record_event(session, actor, "metric.create", "metric", metric.id, system_id=system.id,
-                     summary=f"Added baseline metric {metric.name}", after=metric_snapshot(metric))
+                     summary=f"Added baseline metric {metric.name}", after=metric_snapshot(metric), at=now)
     return system
 
 
@@ -225,22 +287,28 @@ def system_for_update(session: Session, system_id: int) -> AISystem:
     return system
 
 
-def update_system(session: Session, actor: User, system_id: int, payload: dict, *, expected_version: int) -> AISystem:
-    """Change a system's profile; refuse if someone saved it since ``expected_version`` was read."""
+def update_system(session: Session, actor: User, system_id: int, payload: dict, *, expected_version: int,
+                  now: datetime | None = None) -> AISystem:
+    """Change a system's profile; refuse if someone saved it since ``expected_version`` was read.
+    A tier override made against a lower tier than the rules now give lapses (re-review required)."""
     system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can edit it.")
     if system.version != expected_version:
         raise Conflict(STALE_MESSAGE)
     data = load_or_raise(SystemSchema(), payload)
     before = system_snapshot(system)
-    _apply(session, system, data)
+    lapsed = _apply(session, system, data)
     _check_owner_is_named(actor, system)
     after = system_snapshot(system)
     old, new = _diff(before, after)
     if old or new:
+        if now is not None:
+            system.updated_at = now
         flush_or_conflict(session)
         record_event(session, actor, "system.update", "system", system.id, system_id=system.id,
-                     summary=f"Edited {system.name}", before=old, after=new)
+                     summary=f"Edited {system.name}", before=old, after=new, at=now)
+        if lapsed:
+            flag_re_review(session, actor, system, [lapsed], at=now)
         publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after)
     return system
 
@@ -249,8 +317,12 @@ PROHIBITED_NOT_OVERRIDDEN = ("The answers describe a prohibited practice, so the
                              "overridden. If the answers are wrong, correct them (an audited edit) and the tier follows.")
 
 
-def override_tier(session: Session, actor: User | None, system_id: int, tier: str | None, reason: str) -> AISystem:
-    """Set (or with ``tier`` None, clear) the compliance override of a system's tier."""
+def override_tier(session: Session, actor: User | None, system_id: int, tier: str | None, reason: str,
+                  *, now: datetime | None = None) -> AISystem:
+    """Set (or with ``tier`` None, clear) the compliance override of a system's tier.
+
+    An override above the computed tier applies at once; one below it waits for a second
+    compliance officer (``confirm_tier_override``).  UNACCEPTABLE is never overridden."""
     system = system_for_update(session, system_id)
     if actor is None or not can_override_tier(actor, system):
         require(False, "Only a compliance officer who is not named on the system can override its tier.")
@@ -259,25 +331,56 @@ def override_tier(session: Session, actor: User | None, system_id: int, tier: st
         raise ValidationFailed(PROHIBITED_NOT_OVERRIDDEN, errors={"tier": [PROHIBITED_NOT_OVERRIDDEN]})
     if not reason:
         raise ValidationFailed("Some fields need attention.", errors={"reason": ["Write the reason for the override."]})
+    if len(reason) > 4000:
+        raise ValidationFailed("Some fields need attention.", errors={"reason": ["Keep the reason under 4,000 characters."]})
     if tier is not None:
         try:
             tier = Tier(tier)
         except ValueError as exc:
             raise ValidationFailed("Unknown tier.", errors={"tier": ["Choose a tier."]}) from exc
+    if tier is None and system.tier_override is None:
+        raise ValidationFailed("There is no override to remove.", errors={"tier": ["Choose a tier."]})
     before = system_snapshot(system)
-    system.tier_override = tier
-    system.tier_override_reason = reason
-    system.tier_override_by_id = actor.id
-    system.tier_override_by = actor
-    system.tier_override_at = utcnow()
-    system.tier = effective_tier(system.computed_tier, tier)
+    _set_override(system, tier, reason if tier else None, actor if tier else None, (now or utcnow()) if tier else None)
+    _apply_tier(system)
     after = system_snapshot(system)
     old, new = _diff(before, after)
     flush_or_conflict(session)
-    action = "system.tier_override" if tier else "system.tier_override_cleared"
-    record_event(session, actor, action, "system", system.id, system_id=system.id,
-                 summary=f"{'Overrode' if tier else 'Cleared override of'} tier of {system.name}: {reason}",
-                 before=old, after=new | {"tier_override_reason": reason})
+    if tier is None:
+        action, summary = "system.tier_override_cleared", f"Cleared override of tier of {system.name}: {reason}"
+    elif override_waits_for_confirmation(system.computed_tier, tier, False):
+        action = "system.tier_override"
+        summary = (f"Proposed lowering the tier of {system.name} to {tier.label} (computed "
+                   f"{Tier(system.computed_tier).label}); waits for a second compliance officer: {reason}")
+    else:
+        action, summary = "system.tier_override", f"Overrode tier of {system.name} to {tier.label}: {reason}"
+    record_event(session, actor, action, "system", system.id, system_id=system.id, summary=summary,
+                 before=old, after=new | {"tier_override_reason": reason}, at=now)
+    publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after)
+    return system
+
+
+def confirm_tier_override(session: Session, actor: User | None, system_id: int,
+                          *, now: datetime | None = None) -> AISystem:
+    """A second compliance officer (not named on the system, not the one who proposed it)
+    confirms a downward override; from then on it is the effective tier."""
+    system = system_for_update(session, system_id)
+    if actor is None or not can_override_tier(actor, system):
+        require(False, "Only a compliance officer who is not named on the system can confirm a tier override.")
+    if not system.override_pending:
+        raise Conflict("There is no tier override waiting for confirmation on this system: reload the page.")
+    require(can_confirm_tier_override(actor, system),
+            "A downward override is confirmed by a second compliance officer, not the one who made it.")
+    before = system_snapshot(system)
+    system.tier_override_confirmed_by_id, system.tier_override_confirmed_at = actor.id, now or utcnow()
+    system.tier_override_confirmed_by = actor
+    _apply_tier(system)
+    after = system_snapshot(system)
+    old, new = _diff(before, after)
+    flush_or_conflict(session)
+    record_event(session, actor, "system.tier_override_confirmed", "system", system.id, system_id=system.id,
+                 summary=f"Confirmed the override of the tier of {system.name} to {Tier(system.tier_override).label}",
+                 before=old, after=new, at=now)
     publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after)
     return system
 

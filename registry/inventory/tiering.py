@@ -131,9 +131,31 @@ def omb_high_impact(inputs: RiskInputs) -> bool:
     return bool(inputs.decision_domains) or inputs.legal_effect or inputs.prohibited_practice is not ProhibitedPractice.NONE
 
 
-def effective_tier(computed: Tier, override: Tier | None) -> Tier:
-    """The tier every rule uses.  A prohibited practice is never overridden: while the answers say
-    UNACCEPTABLE, so does the effective tier, whatever override was recorded before."""
-    if Tier(computed) is Tier.UNACCEPTABLE:
-        return Tier.UNACCEPTABLE
-    return override or computed
+def effective_tier(computed: Tier, override: Tier | None, *, confirmed: bool = False) -> Tier:
+    """The tier every rule uses.
+
+    - A prohibited practice is never overridden: while the answers say UNACCEPTABLE, so does the
+      effective tier, whatever override was recorded before.
+    - An override above the computed tier applies at once; one below it applies only once a
+      second compliance officer has ``confirmed`` it (until then the computed tier applies).
+    """
+    computed = Tier(computed)
+    if computed is Tier.UNACCEPTABLE or override is None:
+        return computed
+    if override_waits_for_confirmation(computed, override, confirmed):
+        return computed
+    return Tier(override)
+
+
+def override_waits_for_confirmation(computed: Tier, override: Tier | None, confirmed: bool) -> bool:
+    """Whether an override lowers the computed tier without a second officer's confirmation yet."""
+    return (override is not None and not confirmed and Tier(computed) is not Tier.UNACCEPTABLE
+            and Tier(override).rank < Tier(computed).rank)
+
+
+def override_lapses(against: Tier | None, computed: Tier, override: Tier | None) -> bool:
+    """An override lapses when the rules give a higher tier than the one it was made against
+    and the override would now hold the system below them (an override that still raises the
+    tier caps nothing and stays; the computed tier's change is a material change all the same)."""
+    return (override is not None and against is not None and Tier(computed).rank > Tier(against).rank
+            and Tier(override).rank < Tier(computed).rank)

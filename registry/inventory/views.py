@@ -144,6 +144,18 @@ def override_tier(system_id: int):
     return redirect(url_for("inventory.show", system_id=system_id) + "#risk-tier")
 
 
+@bp.post("/systems/<int:system_id>/tier/confirm")
+@login_required
+def confirm_override(system_id: int):
+    session = db_session()
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    system = services.confirm_tier_override(session, _actor(), system_id)
+    session.commit()
+    flash(f"Tier override confirmed: the tier is now {system.tier.label}.", "success")
+    return redirect(url_for("inventory.show", system_id=system_id) + "#risk-tier")
+
+
 @bp.post("/systems/<int:system_id>/delete")
 @login_required
 def delete(system_id: int):

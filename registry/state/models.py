@@ -38,6 +38,10 @@ class SystemState(Base):
     decided_at: Mapped[datetime | None]
     decision_expires_on: Mapped[date | None]
     stale_evidence: Mapped[bool] = mapped_column(default=False)
+    # "N of M required controls verified": verified = implemented with current evidence (or not
+    # applicable) and verified by a compliance officer not named on the system.
+    required_controls: Mapped[int] = mapped_column(default=0, server_default="0")
+    verified_controls: Mapped[int] = mapped_column(default=0, server_default="0")
     re_review_required: Mapped[bool] = mapped_column(default=False)
     # The first day on which the passing of time alone changes this state (evidence turning
     # stale, a due date or the re-review date passing); None: never by time alone.

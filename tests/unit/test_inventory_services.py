@@ -10,7 +10,7 @@ from registry.enums import Tier
 from registry.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from registry.inventory import services
 from registry.inventory.models import AISystem, BaselineMetric
-from tests.conftest import make_system, system_payload
+from tests.conftest import make_system, make_user, system_payload
 
 
 def events(session, action=None):
@@ -173,6 +173,8 @@ def test_delete_is_soft_admin_only_and_hides_the_system(session, people):
     assert events(session, "system.delete")[0].before["name"] == system.name
 
 
+LOW_RISK = {"affects": ["internal_staff"], "data_categories": [],
+            "risk": {"prohibited_practice": "none", "decision_domains": [], "legal_effect": False}}
 PROHIBITED = {"risk": {"prohibited_practice": "social_scoring", "decision_domains": [], "legal_effect": False}}
 
 
@@ -190,7 +192,8 @@ def test_an_unacceptable_tier_is_never_overridden(session, people):
 
 
 def test_an_override_made_earlier_never_lowers_a_prohibited_practice(session, people):
-    """Overridden to LOW while harmless; then the answers describe a prohibited practice: UNACCEPTABLE."""
+    """Overridden to HIGH while harmless; then the answers describe a prohibited practice: the
+    override lapses (it would hold the system below UNACCEPTABLE) and the tier is UNACCEPTABLE."""
     system = make_system(session, people["owner"])
     services.override_tier(session, people["compliance"], system.id, "high", "Customer-facing; treat as high.")
     session.commit()
@@ -198,7 +201,9 @@ def test_an_override_made_earlier_never_lowers_a_prohibited_practice(session, pe
     payload["risk"] = PROHIBITED["risk"]
     services.update_system(session, people["owner"], system.id, payload, expected_version=system.version)
     session.commit()
-    assert system.tier is Tier.UNACCEPTABLE and system.tier_override is Tier.HIGH
+    assert system.tier is Tier.UNACCEPTABLE and system.tier_override is None
+    assert system.re_review_required_at is not None
+    assert any("override to High lapsed" in r and "Unacceptable" in r for r in system.re_review_reasons)
 
 
 def test_the_page_refuses_an_override_of_a_prohibited_practice(session, people, as_role):
@@ -211,3 +216,74 @@ def test_the_page_refuses_an_override_of_a_prohibited_practice(session, people, 
     assert response.status_code == 422 and "cannot be overridden" in response.get_data(as_text=True)
     session.expire_all()
     assert session.get(AISystem, system.id).tier_override is None
+
+
+def test_a_downward_override_waits_for_a_second_officer(session, people):
+    """HIGH by the rules, lowered to LOW: HIGH still applies until another officer confirms."""
+    system = make_system(session, people["owner"])
+    assert system.computed_tier is Tier.HIGH
+    services.override_tier(session, people["compliance"], system.id, "low", "Only ranks claims for a person.")
+    session.commit()
+    assert system.tier is Tier.HIGH and system.override_pending and system.tier_override_against is Tier.HIGH
+    with pytest.raises(PermissionDenied, match="second compliance officer"):
+        services.confirm_tier_override(session, people["compliance"], system.id)
+    session.rollback()
+    with pytest.raises(PermissionDenied):
+        services.confirm_tier_override(session, people["owner"], system.id)
+    session.rollback()
+    second = make_user(session, "compliance", email="second@example.test")
+    session.commit()
+    services.confirm_tier_override(session, second, system.id)
+    session.commit()
+    assert system.tier is Tier.LOW and not system.override_pending
+    assert system.tier_override_confirmed_by_id == second.id
+    events = session.scalars(select(AuditEvent.action).where(AuditEvent.system_id == system.id)
+                             .order_by(AuditEvent.seq)).all()
+    assert events[-2:] == ["system.tier_override", "system.tier_override_confirmed"]
+    with pytest.raises(Conflict):  # nothing is waiting any more
+        services.confirm_tier_override(session, make_user(session, "compliance"), system.id)
+    session.rollback()
+
+
+def test_an_upward_override_applies_at_once(session, people):
+    system = make_system(session, people["owner"], **LOW_RISK)
+    services.override_tier(session, people["compliance"], system.id, "high", "Board wants high-tier controls.")
+    session.commit()
+    assert system.tier is Tier.HIGH and not system.override_pending
+
+
+def test_a_confirmed_low_override_lapses_when_the_answers_raise_the_tier(session, people):
+    """MEDIUM by the rules, confirmed LOW; an employment domain is added: HIGH, override gone, re-review."""
+    system = make_system(session, people["owner"], **LOW_RISK)
+    payload = services.system_payload(system) | {"data_categories": ["personal"]}
+    services.update_system(session, people["owner"], system.id, payload, expected_version=system.version)
+    session.commit()
+    assert system.computed_tier is Tier.MEDIUM
+    services.override_tier(session, people["compliance"], system.id, "low", "Pseudonymised; internal use only.")
+    services.confirm_tier_override(session, make_user(session, "compliance"), system.id)
+    session.commit()
+    assert system.tier is Tier.LOW
+    payload = services.system_payload(system)
+    payload["risk"] = {**payload["risk"], "decision_domains": ["employment"]}
+    services.update_system(session, people["owner"], system.id, payload, expected_version=system.version)
+    session.commit()
+    assert system.computed_tier is Tier.HIGH and system.tier is Tier.HIGH and system.tier_override is None
+    assert system.re_review_required_at is not None
+    assert system.re_review_reasons == ["Tier override to Low lapsed: the rules now give High, above Medium, "
+                                        "the tier it was made against"]
+    actions = session.scalars(select(AuditEvent.action).where(AuditEvent.system_id == system.id)
+                              .order_by(AuditEvent.seq)).all()
+    assert actions[-2:] == ["system.update", "system.re_review_required"]
+
+
+def test_a_lower_computed_tier_keeps_the_override(session, people):
+    """Only a rise above the tier it was made against ends an override."""
+    system = make_system(session, people["owner"])
+    services.override_tier(session, people["compliance"], system.id, "medium", "Adjusters review each ranking.")
+    services.confirm_tier_override(session, make_user(session, "compliance"), system.id)
+    session.commit()
+    payload = services.system_payload(system)
+    payload["risk"] = {**payload["risk"], "decision_domains": []}
+    services.update_system(session, people["owner"], system.id, payload, expected_version=system.version)
+    session.commit()
+    assert system.tier_override is Tier.MEDIUM and system.tier is Tier.MEDIUM and system.re_review_required_at is None

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from registry.audit.models import AuditEvent
 from registry.inventory.models import AISystem
-from tests.conftest import make_system
+from tests.conftest import Browser, make_system, make_user
 
 
 def form_data(owner_email: str, **overrides) -> dict:
@@ -103,15 +103,30 @@ def test_history_shows_field_level_diffs_with_names(session, people, as_role):
 
 
 def test_compliance_override_is_shown_with_reason(session, people, as_role):
+    """A downward override is shown as waiting until a second officer confirms it on the page."""
     system = make_system(session, people["owner"])
     web = as_role("compliance")
     response = web.post(f"/systems/{system.id}/tier", {"tier": "medium", "reason": "Adjusters review every ranking."},
                         token_from=f"/systems/{system.id}")
     assert response.status_code == 302
     page = as_role("owner").get(f"/systems/{system.id}").get_data(as_text=True)
-    assert "Overridden by compliance" in page and "from High to Medium" in page
+    assert "Override waiting for confirmation" in page and "Risk tier: High" in page
     assert "Adjusters review every ranking." in page and "Cora Compliance" in page
-    assert "Risk tier: Medium" in page
+    own = web.get(f"/systems/{system.id}").get_data(as_text=True)
+    assert 'id="confirm-override"' not in own and "a second compliance officer confirms it" in own
+    assert web.post(f"/systems/{system.id}/tier/confirm", {}, token_from=f"/systems/{system.id}").status_code == 403
+    make_user(session, "compliance", email="second@example.test", name="Sam Second")
+    session.commit()
+    second = Browser(web.client.application.test_client())
+    second.login("second@example.test")
+    assert 'id="confirm-override"' in second.get(f"/systems/{system.id}").get_data(as_text=True)
+    response = second.post(f"/systems/{system.id}/tier/confirm", {}, token_from=f"/systems/{system.id}")
+    assert response.status_code == 302
+    page = as_role("owner").get(f"/systems/{system.id}").get_data(as_text=True)
+    assert "Overridden by compliance" in page and "from High to Medium" in page
+    assert "confirmed by Sam Second" in page and "Risk tier: Medium" in page
+    again = second.post(f"/systems/{system.id}/tier/confirm", {}, token_from=f"/systems/{system.id}")
+    assert again.status_code == 409
 
 
 def test_override_without_reason_changes_nothing(session, people, as_role):

@@ -1,0 +1,80 @@
+"""confirmed tier overrides, verified-control counts, owner acknowledgements
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-29 09:10:00
+
+- ``ai_systems.tier_override_against``: the tier the rules gave when the override was made (an
+  override lapses when the rules later give a higher one), and who confirmed a downward
+  override (a second compliance officer) and when.  Existing overrides are recorded as made
+  against today's computed tier; a downward one was never confirmed, so the effective tier goes
+  back to the computed tier until a second officer confirms it.
+- ``system_states.required_controls`` / ``verified_controls``: "N of M required controls
+  verified" for lists and the portfolio.  Every state is marked out of date (recomputed on the
+  next read), since the go / no-go rules now look at verification.
+- ``decision_acknowledgements``: the accountable owner's dated acknowledgement of a decision
+  and its conditions (decisions themselves are never updated).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+TIER = sa.Enum("low", "medium", "high", "unacceptable", name="tier", native_enum=False, length=32)
+
+
+def _rank(column: str) -> str:
+    return f"CASE {column} WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 4 END"
+
+
+def upgrade() -> None:
+    # Plain ADD COLUMN (no batch copy on SQLite: that would drop the expression index on name).
+    op.add_column("ai_systems", sa.Column("tier_override_against", TIER, nullable=True))
+    conn = op.get_bind()
+    if conn.dialect.name == "sqlite":  # SQLite adds a column's REFERENCES clause, not a named constraint
+        conn.execute(sa.text("ALTER TABLE ai_systems ADD COLUMN tier_override_confirmed_by_id INTEGER "
+                             "CONSTRAINT fk_ai_systems_tier_override_confirmed_by_id_users REFERENCES users (id)"))
+    else:
+        op.add_column("ai_systems", sa.Column("tier_override_confirmed_by_id", sa.Integer(), nullable=True))
+        op.create_foreign_key(op.f("fk_ai_systems_tier_override_confirmed_by_id_users"), "ai_systems", "users",
+                              ["tier_override_confirmed_by_id"], ["id"])
+    op.add_column("ai_systems", sa.Column("tier_override_confirmed_at", sa.DateTime(timezone=True), nullable=True))
+    conn.execute(sa.text("UPDATE ai_systems SET tier_override_against = computed_tier WHERE tier_override IS NOT NULL"))
+    conn.execute(sa.text(f"UPDATE ai_systems SET tier = computed_tier WHERE tier_override IS NOT NULL "
+                         f"AND {_rank('tier_override')} < {_rank('computed_tier')}"))
+    with op.batch_alter_table("system_states") as batch:
+        batch.add_column(sa.Column("required_controls", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("verified_controls", sa.Integer(), nullable=False, server_default="0"))
+    conn.execute(sa.text("UPDATE system_states SET evidence_max_age_days = NULL"))
+    op.create_table(
+        "decision_acknowledgements",
+        sa.Column("decision_id", sa.Integer(), nullable=False),
+        sa.Column("system_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["decision_id"], ["decisions.id"],
+                                name=op.f("fk_decision_acknowledgements_decision_id_decisions")),
+        sa.ForeignKeyConstraint(["system_id"], ["ai_systems.id"],
+                                name=op.f("fk_decision_acknowledgements_system_id_ai_systems")),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_decision_acknowledgements_user_id_users")),
+        sa.PrimaryKeyConstraint("decision_id", name=op.f("pk_decision_acknowledgements")),
+    )
+    op.create_index("ix_decision_acknowledgements_system", "decision_acknowledgements", ["system_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_decision_acknowledgements_system", table_name="decision_acknowledgements")
+    op.drop_table("decision_acknowledgements")
+    with op.batch_alter_table("system_states") as batch:
+        batch.drop_column("verified_controls")
+        batch.drop_column("required_controls")
+    if op.get_bind().dialect.name != "sqlite":
+        op.drop_constraint(op.f("fk_ai_systems_tier_override_confirmed_by_id_users"), "ai_systems", type_="foreignkey")
+    for column in ("tier_override_confirmed_at", "tier_override_confirmed_by_id", "tier_override_against"):
+        op.drop_column("ai_systems", column)
