@@ -69,6 +69,8 @@ def fix_url(system_id: int, target: str) -> str:
         return url_for("readiness.question", system_id=system_id, key=key)
     if kind == "control":
         return url_for("controls.show", system_id=system_id, control_id=int(key))
+    if kind == "controls":
+        return url_for("controls.index", system_id=system_id)
     if kind == "metrics":
         return url_for("inventory.show", system_id=system_id) + "#metrics"
     if kind == "decisions":

@@ -9,7 +9,7 @@ table of cases that specifies these rules.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 
 from registry.enums import AnswerStatus, ControlStatus, Question, Tier, Verdict
@@ -34,6 +34,22 @@ class ControlFact:
     due_on: date | None = None
     stale_evidence: int = 0  # evidence items older than the allowed age
     current_evidence: int = 1  # evidence items within the allowed age
+    verified: bool = False  # by a compliance officer who is not named on the system
+
+    @property
+    def awaits_verification(self) -> bool:
+        """Done (implemented with current evidence, or not applicable) but not verified."""
+        return self.done and not self.verified
+
+    @property
+    def done(self) -> bool:
+        return self.status is ControlStatus.NOT_APPLICABLE or (
+            self.status is ControlStatus.IMPLEMENTED and self.current_evidence > 0)
+
+    @property
+    def satisfied(self) -> bool:
+        """What GO requires of a required control: done, and verified."""
+        return self.done and self.verified
 
 
 @dataclass(frozen=True)
@@ -53,7 +69,7 @@ class Blocker:
     rule: str
     severity: str
     message: str
-    target: str  # "profile", "metrics", "readiness:<question>", "control:<id>", "decisions"
+    target: str  # "profile", "metrics", "readiness:<question>", "control:<id>", "controls", "decisions"
 
     @property
     def blocking(self) -> bool:
@@ -64,6 +80,8 @@ class Blocker:
 class Recommendation:
     verdict: Verdict
     blockers: list[Blocker]
+    verified_controls: int = 0  # "N of M required controls verified"
+    required_controls: int = 0
 
     @property
     def blocking(self) -> list[Blocker]:
@@ -72,6 +90,14 @@ class Recommendation:
     @property
     def conditions(self) -> list[Blocker]:
         return [b for b in self.blockers if not b.blocking]
+
+
+VERIFY_WITHIN_DAYS = 30  # the generated condition of a low/medium-tier decision: verify by then
+
+
+def verified_count(controls: list[ControlFact]) -> int:
+    """How many required controls are satisfied: done and verified (N of M)."""
+    return sum(1 for c in controls if c.satisfied)
 
 
 ANSWER_STATE = {
@@ -107,6 +133,7 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
             message += f": “{answer.comment.strip().rstrip('.')}”"
         add("answer_not_accepted", message + ".", f"readiness:{question.value}")
     high = facts.tier is Tier.HIGH
+    unverified = 0
     for control in facts.controls:
         name = f"{control.ref} ({_short(control.title)})"
         target = f"control:{control.control_id}"
@@ -129,6 +156,18 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
             add("stale_evidence", f"Evidence for required control {name} is stale: "
                 f"{control.stale_evidence} item{'s' if control.stale_evidence != 1 else ''} too old to rely on, "
                 "and none is current.", target)
+        if control.awaits_verification:
+            if high:
+                add("control_unverified", f"Required control {name} is {_done_as(control)} but not verified by a "
+                    "compliance officer who is not named on the system; a high-risk system needs every required "
+                    "control verified.", target)
+            else:
+                unverified += 1
+    if unverified:  # low and medium tier: at best CONDITIONAL GO, with the condition to verify
+        by = f" by {(facts.today + timedelta(days=VERIFY_WITHIN_DAYS)).isoformat()}" if for_new_decision else ""
+        add("controls_unverified", f"Verify {unverified} required control{'s' if unverified != 1 else ''}{by}: "
+            f"{'they are' if unverified != 1 else 'it is'} done but not yet verified by a compliance officer "
+            "who is not named on the system.", "controls", CONDITION)
     if not for_new_decision:
         if facts.decision_expires_on is not None and facts.decision_expires_on < facts.today:
             add("review_overdue", f"The re-review date {facts.decision_expires_on.isoformat()} has passed: "
@@ -142,7 +181,11 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
         verdict = Verdict.CONDITIONAL_GO
     else:
         verdict = Verdict.GO
-    return Recommendation(verdict, out)
+    return Recommendation(verdict, out, verified_count(facts.controls), len(facts.controls))
+
+
+def _done_as(control: ControlFact) -> str:
+    return "marked not applicable" if control.status is ControlStatus.NOT_APPLICABLE else "implemented"
 
 
 @lru_cache(maxsize=4096)  # control titles repeat across thousands of systems

@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 from registry.audit.models import AuditEvent
 from registry.audit.services import canonical_json, record_event
 from registry.auth.models import User
-from registry.auth.permissions import can_record_decision, require
+from registry.auth.permissions import can_acknowledge_decision, can_record_decision, require
 from registry.controls.services import control_rows
 from registry.controls.staleness import is_stale
 from registry.db import evidence_max_age_days, utcnow
-from registry.decisions.models import Decision, current_decisions
+from registry.decisions.models import Decision, DecisionAcknowledgement, current_decisions
 from registry.decisions.recommendation import ReadinessFacts, Recommendation, recommend
 from registry.enums import REVIEW_MONTHS, Question, Stage, Tier, Verdict
 from registry.errors import Conflict, NotFound, ValidationFailed
@@ -39,10 +39,13 @@ from registry.inventory.services import (
 )
 from registry.readiness.questions import PROMPTS, describe
 from registry.readiness.services import answers_for, context_for
+from registry.records import flush_or_conflict
 from registry.state.facts import load_facts
 from registry.state.standing import cached_recommendation
 
-SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/3"  # 2 adds audit_trail; 3 the EU AI Act class and OMB flag
+# 2 adds audit_trail; 3 the EU AI Act class and OMB flag; 4 the verified count (N of M required
+# controls), the override's confirmation and the previous decision's owner acknowledgement
+SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/4"
 # Profile changes that call a recorded decision into question (keys of ``system_snapshot``).
 MATERIAL_FIELDS = {"tier": "Risk tier", "computed_tier": "Tier from the rules", "data_categories": "Data touched",
                    "autonomy": "Autonomy", "kind": "Kind", "affects": "Affects",
@@ -200,7 +203,8 @@ def build_snapshot(session: Session, state: SystemReadiness, now: datetime | Non
         "controls": controls,
         "recommendation": {"verdict": rec.verdict.value, "label": rec.verdict.label,
                            "blockers": [{"rule": b.rule, "severity": b.severity, "message": b.message}
-                                        for b in rec.blockers]},
+                                        for b in rec.blockers],
+                           "verified_controls": rec.verified_controls, "required_controls": rec.required_controls},
         "audit_head": {"seq": head.seq, "hash": head.hash} if head else None,
         "audit_trail": [{"seq": e.seq, "at": e.occurred_at.isoformat(timespec="seconds"), "actor": e.actor_label,
                          "action": e.action, "summary": e.summary, "hash": e.hash} for e in reversed(trail)],
@@ -226,7 +230,7 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
     ``now`` exists for the demo seeder (decisions taken in the past); everything else uses the clock.
     """
     system = system_for_update(session, system_id)
-    now = now or utcnow()
+    dated, now = now, now or utcnow()
     today = now.date()
     state = assess_system(session, system, today=today, max_age_days=max_age_days, for_new_decision=True)
     require(actor is not None and can_record_decision(actor, system),
@@ -246,9 +250,14 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
     if not rationale:
         errors["rationale"] = ["Write the rationale for the decision."]
     if verdict is not None:
+        rec = state.recommendation
         if Tier(system.tier) is Tier.UNACCEPTABLE and verdict is not Verdict.NO_GO:
             errors["verdict"] = ["An unacceptable-tier system is always NO-GO."]
-        elif verdict is not recommended and len(rationale) < 40:
+        elif verdict is Verdict.GO and rec.verified_controls < rec.required_controls:
+            errors["verdict"] = [f"GO means verified: {rec.verified_controls} of {rec.required_controls} required "
+                                 "controls are verified. Record CONDITIONAL GO with the verification as a condition, "
+                                 "or NO-GO."]
+        if verdict is not recommended and len(rationale) < 40 and "rationale" not in errors:
             errors["rationale"] = [f"The decision differs from the recommendation ({recommended.label}): explain why "
                                    "in a written rationale (at least 40 characters)."]
         if verdict is Verdict.CONDITIONAL_GO and not conditions:
@@ -278,6 +287,14 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
         "differs_from_recommendation": verdict is not recommended, "rationale": rationale,
         "conditions": conditions, "expires_on": expires_on.isoformat(), "decided_by": actor.label,
         "decided_at": decided_at.isoformat(timespec="seconds"), "supersedes": previous.id if previous else None,
+        # At issue nobody has acknowledged this decision yet: the owner does so afterwards, and
+        # the registry (decision page, verify result, the next decision's snapshot) says when.
+        "owner_acknowledgement": None,
+    }
+    snapshot["previous_decision"] = None if previous is None else {
+        "id": previous.id, "verdict": previous.verdict.label,
+        "decided_at": previous.decided_at.isoformat(timespec="seconds"),
+        "owner_acknowledgement": acknowledgement_record(session, previous.id),
     }
     decision = Decision(
         system_id=system.id, verdict=verdict, recommended=recommended, rationale=rationale, conditions=conditions,
@@ -287,13 +304,53 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
     session.add(decision)
     system.re_review_required_at, system.re_review_reasons = None, []
     session.flush()
-    record_event(session, actor, "decision.record", "decision", decision.id, system_id=system.id,
+    record_event(session, actor, "decision.record", "decision", decision.id, system_id=system.id, at=dated,
                  summary=f"Recorded {verdict.label} for {system.name} (recommendation {recommended.label})",
                  after={"verdict": verdict.label, "recommendation": recommended.label, "rationale": rationale,
                         "conditions": conditions, "expires_on": expires_on.isoformat(),
                         "snapshot_sha256": decision.snapshot_sha256,
                         "supersedes": f"decision #{previous.id}" if previous else None})
     return decision
+
+
+def acknowledgement_for(session: Session, decision_id: int) -> DecisionAcknowledgement | None:
+    return session.get(DecisionAcknowledgement, decision_id)
+
+
+def acknowledgement_record(session: Session, decision_id: int) -> dict | None:
+    """The owner's acknowledgement as the verify result and snapshots state it (None: not acknowledged)."""
+    ack = acknowledgement_for(session, decision_id)
+    return None if ack is None else {"by": ack.user.label, "at": ack.acknowledged_at.isoformat(timespec="seconds")}
+
+
+def acknowledge_decision(session: Session, actor: User, system_id: int, decision_id: int,
+                         *, now: datetime | None = None) -> DecisionAcknowledgement:
+    """The accountable owner acknowledges the current decision and its conditions: once, dated, audited."""
+    system = system_for_update(session, system_id)
+    decision = get_decision(session, system_id, decision_id)
+    require(actor is not None and can_acknowledge_decision(actor, system),
+            "Only the system's accountable owner acknowledges its decisions.")
+    current = latest_decision(session, system_id)
+    if current is None or current.id != decision.id:
+        raise Conflict(f"Decision #{decision.id} has been superseded by decision #{current.id}: "
+                       "acknowledge the current decision instead.")
+    existing = acknowledgement_for(session, decision.id)
+    if existing is not None:
+        raise Conflict(f"Decision #{decision.id} was already acknowledged by {existing.user.label} "
+                       f"on {existing.acknowledged_at:%Y-%m-%d %H:%M} UTC.")
+    ack = DecisionAcknowledgement(decision_id=decision.id, system_id=system.id, user_id=actor.id,
+                                  acknowledged_at=now or utcnow())
+    ack.user = actor
+    session.add(ack)
+    flush_or_conflict(session, "Someone acknowledged this decision at the same time: reload the page.")
+    n = len(decision.conditions or [])
+    record_event(session, actor, "decision.acknowledge", "decision", decision.id, system_id=system.id, at=now,
+                 summary=f"{actor.label} acknowledged {decision.verdict.label} (decision #{decision.id})"
+                         + (f" and its {n} condition{'s' if n != 1 else ''}" if n else ""),
+                 after={"decision": f"#{decision.id}", "verdict": decision.verdict.label,
+                        "conditions": list(decision.conditions or []),
+                        "acknowledged_at": ack.acknowledged_at.isoformat(timespec="seconds")})
+    return ack
 
 
 def snapshot_hash(snapshot: dict) -> str:

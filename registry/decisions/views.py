@@ -7,12 +7,17 @@ import json
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from registry.auth.permissions import can_download_report, can_record_decision, require
+from registry.auth.permissions import (
+    can_acknowledge_decision,
+    can_download_report,
+    can_record_decision,
+    require,
+)
 from registry.decisions import services
 from registry.decisions.forms import DecisionForm
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services as inventory
-from registry.inventory.forms import attach_errors
+from registry.inventory.forms import ConfirmForm, attach_errors
 from registry.reports.services import RenderLimits, ReportUnavailable, document_id, ensure_report, report_for
 from registry.web import db_session, record_export
 
@@ -39,6 +44,7 @@ def _render(session, system, form=None, status=200, message=None):
     return render_template(
         "decisions/index.html", system=system, state=state, review=review, form=form, decisions=decisions,
         changes=changes, can_decide=can_record_decision(current_user, system), tab="decisions",
+        acknowledgement=services.acknowledgement_for(session, state.decision.id) if state.decision else None,
         can_download=can_download_report(current_user, system),
         default_expiry=services.default_expiry(system.tier, state.today),
     ), status
@@ -95,10 +101,27 @@ def show(system_id: int, decision_id: int):
     decision = services.get_decision(session, system_id, decision_id)
     latest = services.latest_decision(session, system_id)
     state = services.assess_system(session, system)
+    superseded = latest is not None and latest.id != decision.id
     return render_template("decisions/show.html", system=system, state=state, decision=decision,
-                           snap=decision.snapshot, superseded=latest is not None and latest.id != decision.id,
-                           tab="decisions", report=report_for(session, decision.id),
+                           snap=decision.snapshot, superseded=superseded, latest=latest,
+                           acknowledgement=services.acknowledgement_for(session, decision.id),
+                           can_acknowledge=not superseded and can_acknowledge_decision(current_user, system),
+                           ack_form=ConfirmForm(), tab="decisions", report=report_for(session, decision.id),
                            can_download=can_download_report(current_user, system), document_id=document_id)
+
+
+@bp.post("/systems/<int:system_id>/decisions/<int:decision_id>/acknowledge")
+@login_required
+def acknowledge(system_id: int, decision_id: int):
+    session = db_session()
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    decision = services.get_decision(session, system_id, decision_id)
+    services.acknowledge_decision(session, _actor(), system_id, decision.id)
+    session.commit()
+    flash(f"You acknowledged decision #{decision.id} ({decision.verdict.label})"
+          + (" and its conditions." if decision.conditions else "."), "success")
+    return redirect(url_for("decisions.show", system_id=system_id, decision_id=decision_id) + "#acknowledgement")
 
 
 @bp.get("/systems/<int:system_id>/decisions/<int:decision_id>/snapshot.json")

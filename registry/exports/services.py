@@ -70,6 +70,8 @@ SYSTEM_COLUMNS = [
     Column("Recommendation now", 18),
     Column("Blockers", 60),
     Column("Stale evidence", 12),
+    Column("Required controls", 10),
+    Column("Required controls verified", 12),
     Column("Re-review required", 12),
     Column("Last updated (UTC)", 18),
 ]
@@ -209,6 +211,7 @@ def system_rows(session: Session, ids: list[int]) -> Iterator[tuple]:
                 SystemState.decision_verdict, SystemState.decided_at, SystemState.decision_expires_on,
                 SystemState.recommendation, SystemState.blockers, SystemState.stale_evidence,
                 SystemState.re_review_required, AISystem.updated_at,
+                SystemState.required_controls, SystemState.verified_controls,
             )
             .join(accountable, accountable.id == AISystem.accountable_owner_id)
             .outerjoin(technical, technical.id == AISystem.technical_owner_id)
@@ -223,7 +226,7 @@ def system_rows(session: Session, ids: list[int]) -> Iterator[tuple]:
                 ", ".join(c.label for c in data.get(r[0], [])),
                 _label(r[13]) or "Undecided", utc_naive(r[14]), r[15], _label(r[16]), blockers_text(r[17]),
                 r[18] if isinstance(r[18], int) and not isinstance(r[18], bool) else _yes_no(r[18]),
-                _yes_no(r[19]), utc_naive(r[20]),
+                r[21], r[22], _yes_no(r[19]), utc_naive(r[20]),
             )
 
 

@@ -182,14 +182,15 @@ def _median_days(session: Session, f: InventoryFilters) -> dict:
 
 
 def pdf_systems(session: Session, actor: User, f: InventoryFilters, limit: int = PDF_MAX_SYSTEMS) -> tuple[list, int]:
-    """The systems the portfolio PDF lists (name, unit, tier, stage, decision, recommendation, top blocker),
+    """The systems the portfolio PDF lists (name, unit, tier, stage, decision, recommendation, N of M
+    required controls verified, top blocker),
     at most ``limit``, and how many match in total."""
     require(can_see_portfolio(actor), "The portfolio is for executives, compliance officers and admins.")
     total = session.scalar(with_filters(select(func.count(AISystem.id)), f)) or 0
     rows = session.execute(
         with_filters(select(AISystem.id, AISystem.name, AISystem.business_unit, AISystem.tier, AISystem.stage,
                             SystemState.decision_verdict, SystemState.decision_expires_on, SystemState.recommendation,
-                            SystemState.blockers)
+                            SystemState.blockers, SystemState.verified_controls, SystemState.required_controls)
                      .outerjoin(SystemState, SystemState.system_id == AISystem.id), f)
         .order_by(func.lower(AISystem.name), AISystem.id).limit(limit)).all()
     systems = []
@@ -198,7 +199,8 @@ def pdf_systems(session: Session, actor: User, f: InventoryFilters, limit: int =
         systems.append({"id": r.id, "name": r.name, "unit": r.business_unit, "tier": Tier(r.tier),
                         "stage": Stage(r.stage), "decision": r.decision_verdict,
                         "expires_on": r.decision_expires_on, "recommendation": r.recommendation,
-                        "blocking": len(blocking), "first_blocker": blocking[0]["label"] if blocking else None})
+                        "blocking": len(blocking), "first_blocker": blocking[0]["label"] if blocking else None,
+                        "verified": r.verified_controls, "required": r.required_controls})
     return systems, total
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from registry.db import utcnow
 from registry.decisions.models import Decision
-from registry.decisions.services import latest_decision, snapshot_hash
+from registry.decisions.services import acknowledgement_record, latest_decision, snapshot_hash
 from registry.reports.models import DecisionReport
 from registry.reports.render import RenderError, run_limited
 from registry.reports.services import SNAPSHOT_FILE
@@ -57,6 +57,9 @@ class Verification:
     # "current", "superseded" or "expired", and a sentence that says so with the facts.
     status: str | None = None
     status_text: str = ""
+    # The accountable owner's acknowledgement, as the registry records it (the PDF, frozen at
+    # issue, can only say "pending at issue").
+    acknowledgement_text: str = ""
 
     @property
     def authentic(self) -> bool:
@@ -66,7 +69,8 @@ class Verification:
     def verdict(self) -> str:
         if self.authentic:
             return (f"AUTHENTIC AND UNALTERED: this is the audit PDF {self.document_id} the registry issued for "
-                    f"decision #{self.decision_id}. Record status: {self.status_text}")
+                    f"decision #{self.decision_id}. Record status: {self.status_text} "
+                    f"Owner acknowledgement: {self.acknowledgement_text}")
         failed = next((c for c in self.checks if not c.ok), None)
         reason = f"{failed.label}: {failed.detail}" if failed else "the checks could not be completed."
         return f"NOT VERIFIED: do not rely on this PDF. {reason}"
@@ -190,7 +194,16 @@ def verify_pdf(session: Session, data: bytes) -> Verification:
                f"This file differs from the issued PDF: its SHA-256 is {result.file_sha256}, the issued PDF's "
                f"is {report.sha256}.")
     result.status, result.status_text = record_status(session, decision)
+    result.acknowledgement_text = acknowledgement_status(session, decision)
     return result
+
+
+def acknowledgement_status(session: Session, decision: Decision) -> str:
+    """Whether and when the accountable owner acknowledged the decision, as the registry records it."""
+    ack = acknowledgement_record(session, decision.id)
+    if ack is None:
+        return "not acknowledged by the accountable owner."
+    return f"acknowledged by {ack['by']} on {ack['at'].replace('T', ' ')} UTC."
 
 
 def record_status(session: Session, decision: Decision, today: date | None = None) -> tuple[str, str]:

@@ -38,6 +38,7 @@ RULE_LABELS = {
     "no_baseline": "No measured baseline metric",
     "review_overdue": "Re-review date passed",
     "material_change": "Re-review required after a material change",
+    "controls_unverified": "Required controls not yet verified",
 }
 BATCH = 500
 
@@ -127,6 +128,8 @@ def state_row(loaded: SystemFacts, controls: dict[int, CatalogueControl], max_ag
         "decision_expires_on": decision.expires_on if decision else None,
         "blockers": blockers,
         "stale_evidence": any(b.rule == "stale_evidence" for b in rec.blockers),
+        "required_controls": rec.required_controls,
+        "verified_controls": rec.verified_controls,
         "re_review_required": bool(facts.re_review_reasons),
         "valid_until": _valid_until(facts.today, loaded.evidence_dates, loaded.due_dates,
                                     decision.expires_on if decision else None, max_age_days),

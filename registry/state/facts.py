@@ -3,7 +3,8 @@
 ``load_facts(session, ids)`` reads, in a fixed number of queries per call whatever the number
 of systems, everything ``registry.decisions.recommendation.recommend`` looks at: effective
 tier, whether the accountable owner is active, measured baselines, answer statuses, the
-required controls with their status, due date and evidence age, the current decision and
+required controls with their status, due date, evidence age and verification (by someone not
+named on the system), the current decision and
 any re-review reasons.  One system is the same call with a list of one: the system pages,
 the decision form, the state cache (and through it the dashboard and the exports) all read
 their facts here, so a new rule's facts are gathered once.
@@ -28,7 +29,7 @@ from registry.db import evidence_max_age_days, utcnow
 from registry.decisions.models import Decision, current_decisions
 from registry.decisions.recommendation import AnswerFact, ControlFact, ReadinessFacts
 from registry.enums import ControlStatus, Tier, Verdict
-from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory
+from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory, SystemPerson
 from registry.readiness.models import ReadinessAnswer
 
 
@@ -124,12 +125,18 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
                    ReadinessAnswer.review_comment).where(ReadinessAnswer.system_id.in_(ids))
             .order_by(ReadinessAnswer.system_id, ReadinessAnswer.question)):
         answers[sid].append(AnswerFact(question, status, comment))
-    assessed: dict[int, dict[int, tuple]] = defaultdict(dict)  # system -> control -> (status, due_on)
+    named: dict[int, set[int]] = defaultdict(set)  # who may not verify (``AISystem.named_user_ids``)
+    for sid, uid in session.execute(select(SystemPerson.system_id, SystemPerson.user_id)
+                                    .where(SystemPerson.system_id.in_(ids))):
+        named[sid].add(uid)
+    assessed: dict[int, dict[int, tuple]] = defaultdict(dict)  # system -> control -> (status, due_on, verified)
     by_assessment: dict[int, tuple[int, int]] = {}
-    for aid, sid, cid, status, due_on in session.execute(
+    for aid, sid, cid, status, due_on, verifier in session.execute(
             select(ControlAssessment.id, ControlAssessment.system_id, ControlAssessment.control_id,
-                   ControlAssessment.status, ControlAssessment.due_on).where(ControlAssessment.system_id.in_(ids))):
-        assessed[sid][cid] = (status, due_on)
+                   ControlAssessment.status, ControlAssessment.due_on, ControlAssessment.verified_by_id)
+            .where(ControlAssessment.system_id.in_(ids))):
+        # Verified counts only by someone not named on the system now (a verifier named later no longer counts).
+        assessed[sid][cid] = (status, due_on, verifier is not None and verifier not in named.get(sid, ()))
         by_assessment[aid] = (sid, cid)
     evidence: dict[int, dict[int, list[date]]] = defaultdict(lambda: defaultdict(list))  # system -> control -> dates
     for aid, collected_on in session.execute(
@@ -154,11 +161,11 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
             if position is None:  # assessed, but not required of this system
                 continue
             control = profile.required[position]
-            status, due_on = mine.get(control_id) or (ControlStatus.NOT_STARTED, None)
+            status, due_on, verified = mine.get(control_id) or (ControlStatus.NOT_STARTED, None, False)
             dates = dated.get(control_id, [])
             stale = sum(1 for d in dates if is_stale(d, today, max_age_days))
             facts_controls[position] = fact = ControlFact(control.id, control.ref, control.title, status, due_on,
-                                                          stale, len(dates) - stale)
+                                                          stale, len(dates) - stale, verified)
             own.append((position, fact))
             evidence_dates += dates
             if status is ControlStatus.IN_PROGRESS and due_on is not None:

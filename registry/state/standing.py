@@ -24,7 +24,8 @@ def cached_recommendation(session: Session, system_id: int, today: date) -> tupl
     if session.new or session.dirty or session.deleted or any((session.info.get(PENDING) or {}).values()):
         return None
     row = session.execute(select(SystemState.recommendation, SystemState.decision_id, SystemState.valid_until,
-                                 SystemState.evidence_max_age_days, SystemState.blockers)
+                                 SystemState.evidence_max_age_days, SystemState.blockers,
+                                 SystemState.verified_controls, SystemState.required_controls)
                           .where(SystemState.system_id == system_id)).first()
     if row is None or row.evidence_max_age_days != evidence_max_age_days(session) \
             or (row.valid_until is not None and row.valid_until <= today):
@@ -34,4 +35,5 @@ def cached_recommendation(session: Session, system_id: int, today: date) -> tupl
         if "target" not in b:  # written before the cache kept each item's target
             return None
         blockers.append(Blocker(b["rule"], b["severity"], b["message"], b["target"]))
-    return Recommendation(row.recommendation, blockers), row.decision_id
+    return (Recommendation(row.recommendation, blockers, row.verified_controls, row.required_controls),
+            row.decision_id)

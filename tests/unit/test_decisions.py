@@ -9,7 +9,7 @@ from sqlalchemy import select, text, update
 
 from registry.audit.models import AuditEvent
 from registry.audit.services import verify_chain
-from registry.controls.services import add_evidence
+from registry.controls.services import add_evidence, verify_control
 from registry.decisions.models import Decision, ImmutableRecord
 from registry.decisions.services import (
     add_months,
@@ -35,7 +35,7 @@ def ready(session, people):
     """A low-tier system whose recommendation is GO."""
     system = make_system(session, people["owner"], **LOW)
     accept_all_answers(session, people, system)
-    implement_all_controls(session, people["owner"], system)
+    implement_all_controls(session, people["owner"], system, verifier=people["compliance"])
     assert assess_system(session, system).recommendation.verdict is Verdict.GO
     return system
 
@@ -54,7 +54,9 @@ def test_a_go_decision_freezes_what_it_was_based_on(session, people, ready):
     assert len(snap["controls"]) == 16 and all(c["status"] == "Implemented" for c in snap["controls"])
     assert snap["controls"][0]["evidence"][0]["url"].startswith("https://")
     assert snap["metrics"][0]["baseline"] == 71.5
-    assert snap["recommendation"] == {"verdict": "go", "label": "GO", "blockers": []}
+    assert snap["recommendation"] == {"verdict": "go", "label": "GO", "blockers": [],
+                                      "verified_controls": 16, "required_controls": 16}
+    assert snap["decision"]["owner_acknowledgement"] is None and snap["previous_decision"] is None
     assert snap["decision"]["decided_by"] == people["compliance"].label
     assert snap["audit_head"]["seq"] > 0
     assert decision.snapshot_sha256 == snapshot_hash(snap)
@@ -85,12 +87,38 @@ def test_differing_from_the_recommendation_needs_a_written_rationale(session, pe
     with pytest.raises(ValidationFailed) as err:
         record_decision(session, people["compliance"], system.id, {"verdict": "go", "rationale": "Looks fine."})
     assert "differs from the recommendation (NO-GO)" in err.value.errors["rationale"][0]
+    assert "GO means verified" in err.value.errors["verdict"][0]
     with pytest.raises(ValidationFailed) as err:
         record_decision(session, people["compliance"], system.id, {"verdict": "no_go", "rationale": " "})
     assert "rationale" in err.value.errors
     decision = record_decision(session, people["compliance"], system.id, {
-        "verdict": "go", "rationale": "Board accepted the residual risk for the Q4 pilot; see minutes 2026-11-20."})
+        "verdict": "conditional_go", "conditions": "Verify every required control by 2027-01-31",
+        "rationale": "Board accepted the residual risk for the Q4 pilot; see minutes 2026-11-20."})
     assert decision.recommended is Verdict.NO_GO and decision.snapshot["decision"]["differs_from_recommendation"]
+
+
+def test_go_is_impossible_with_an_unverified_required_control(session, people):
+    """GO means verified: on a high-tier system an unverified control blocks GO, and no rationale
+    records GO over it; the page says N of M verified."""
+    system = make_system(session, people["owner"])  # high tier
+    accept_all_answers(session, people, system)
+    rows = implement_all_controls(session, people["owner"], system, verifier=people["compliance"],
+                                  except_refs=())
+    first = rows[0].control
+    add_evidence(session, people["owner"], system.id, first.id, {  # new evidence clears its verification
+        "description": "Updated runbook", "url": "https://wiki.example.test/runbook-v2"})
+    session.commit()
+    rec = assess_system(session, system).recommendation
+    assert rec.verdict is Verdict.NO_GO and [b.rule for b in rec.blockers] == ["control_unverified"]
+    assert (rec.verified_controls, rec.required_controls) == (len(rows) - 1, len(rows))
+    with pytest.raises(ValidationFailed) as err:
+        record_decision(session, people["compliance"], system.id, {"verdict": "go", "rationale": "x" * 80})
+    assert f"{len(rows) - 1} of {len(rows)} required controls are verified" in err.value.errors["verdict"][0]
+    session.rollback()
+    verify_control(session, make_user(session, "compliance"), system.id, first.id)
+    session.commit()
+    decision = record_decision(session, people["compliance"], system.id, {"verdict": "go", "rationale": GO_RATIONALE})
+    assert decision.snapshot["recommendation"]["verified_controls"] == len(rows)
 
 
 def test_conditional_go_needs_conditions_and_unacceptable_is_always_no_go(session, people, ready):
@@ -216,7 +244,9 @@ def test_stale_evidence_blocks_go(session, people):
     implement_all_controls(session, people["owner"], system, collected_on=date.today() - timedelta(days=500))
     rec = assess_system(session, system).recommendation
     assert rec.verdict is Verdict.NO_GO and {b.rule for b in rec.blockers} == {"stale_evidence"}
-    assert assess_system(session, system, max_age_days=1000).recommendation.verdict is Verdict.GO
+    # current at 1,000 days, but never verified (nobody could verify stale evidence): at best CONDITIONAL GO
+    rec = assess_system(session, system, max_age_days=1000).recommendation
+    assert rec.verdict is Verdict.CONDITIONAL_GO and [b.rule for b in rec.blockers] == ["controls_unverified"]
 
 
 def test_current_evidence_beside_stale_evidence_is_enough(session, people):
@@ -231,13 +261,16 @@ def test_current_evidence_beside_stale_evidence_is_enough(session, people):
             "collected_on": date.today().isoformat()})
     session.commit()
     rec = assess_system(session, system).recommendation
-    assert rec.verdict is Verdict.NO_GO and [b.rule for b in rec.blockers] == ["stale_evidence"]
+    assert rec.verdict is Verdict.NO_GO and [b.rule for b in rec.blockers] == ["stale_evidence", "controls_unverified"]
     assert stale_ref in rec.blockers[0].message and "none is current" in rec.blockers[0].message
     add_evidence(session, people["owner"], system.id, rows[0].control.id, {
         "description": "Refreshed evidence", "url": "https://wiki.example.test/new/first",
         "collected_on": date.today().isoformat()})
+    for row in rows:
+        verify_control(session, people["compliance"], system.id, row.control.id)
     session.commit()
-    assert assess_system(session, system).recommendation.verdict is Verdict.GO
+    rec = assess_system(session, system).recommendation
+    assert rec.verdict is Verdict.GO and (rec.verified_controls, rec.required_controls) == (len(rows), len(rows))
 
 
 def test_a_change_of_the_computed_tier_under_an_override_requires_re_review(session, people, ready):

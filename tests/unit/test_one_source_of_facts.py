@@ -77,7 +77,8 @@ def test_time_passing_is_judged_against_the_configured_age(session, people, evid
     evidence_max_age(180)
     system = make_system(session, people["owner"], **LOW)
     accept_all_answers(session, people, system)
-    implement_all_controls(session, people["owner"], system, collected_on=utcnow().date() - timedelta(days=170))
+    implement_all_controls(session, people["owner"], system, collected_on=utcnow().date() - timedelta(days=170),
+                           verifier=people["compliance"])
     state = session.get(SystemState, system.id)
     assert state.recommendation is Verdict.GO
     assert state.valid_until == utcnow().date() + timedelta(days=11)
@@ -178,8 +179,10 @@ def _facts_from_plain_reads(session, system: AISystem, today, max_age_days: int)
             continue
         evidence = row.assessment.evidence if row.assessment else []
         stale = sum(1 for e in evidence if is_stale(e, today, max_age_days))
+        verifier = row.assessment.verified_by_id if row.assessment else None
         controls.append(ControlFact(row.control.id, row.control.ref, row.control.title, row.status,
-                                    row.assessment.due_on if row.assessment else None, stale, len(evidence) - stale))
+                                    row.assessment.due_on if row.assessment else None, stale, len(evidence) - stale,
+                                    verifier is not None and verifier not in system.named_user_ids()))
     decisions = session.scalars(select(Decision).where(Decision.system_id == system.id)).all()
     latest = max(decisions, key=lambda d: (d.decided_at, d.id), default=None)
     return ReadinessFacts(
@@ -197,7 +200,8 @@ def test_the_loader_equals_plain_orm_reads(session, people, max_age_days):
     seed_synthetic(session, 120, seed=11)
     ready = make_system(session, owner, **LOW)
     accept_all_answers(session, people, ready)
-    implement_all_controls(session, owner, ready, collected_on=utcnow().date() - timedelta(days=120))
+    implement_all_controls(session, owner, ready, collected_on=utcnow().date() - timedelta(days=120),
+                           verifier=people["compliance"])
     session.commit()
     today = utcnow().date()
     ids = list(session.scalars(select(AISystem.id).order_by(AISystem.id)))
@@ -220,7 +224,8 @@ def test_pages_read_the_cache_only_while_it_is_current(session, people, evidence
     the evidence age setting changed; then they compute afresh."""
     system = make_system(session, people["owner"], **LOW)
     accept_all_answers(session, people, system)
-    implement_all_controls(session, people["owner"], system, collected_on=utcnow().date() - timedelta(days=200))
+    implement_all_controls(session, people["owner"], system, collected_on=utcnow().date() - timedelta(days=200),
+                           verifier=people["compliance"])
     session.expire_all()
     today = utcnow().date()
     cached = cached_recommendation(session, system.id, today)
@@ -250,7 +255,8 @@ def test_the_inventory_filters_follow_a_changed_evidence_age(session, people, as
     executive = as_role("executive")
     system = make_system(session, people["owner"], **LOW)
     accept_all_answers(session, people, system)
-    implement_all_controls(session, people["owner"], system, collected_on=utcnow().date() - timedelta(days=200))
+    implement_all_controls(session, people["owner"], system, collected_on=utcnow().date() - timedelta(days=200),
+                           verifier=people["compliance"])
     assert session.get(SystemState, system.id).recommendation is Verdict.GO
     session.commit()
     evidence_max_age(180)

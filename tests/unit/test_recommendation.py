@@ -1,7 +1,8 @@
 """The go / no-go rules, one table: every rule alone, then in combination.
 
 Each case starts from facts that give GO (all answers accepted, an owner, a measured
-baseline, every required control implemented) and changes what the case names.
+baseline, every required control implemented with current evidence and verified by an
+officer not named on the system) and changes what the case names.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ LATER = date(2027, 1, 31)
 EARLIER = date(2026, 10, 1)
 
 
-def control(i: int, status=ControlStatus.IMPLEMENTED, due=None, stale=0, current=1) -> ControlFact:
-    return ControlFact(i, f"MAP {i}.1", f"Control {i}", status, due, stale, current)
+def control(i: int, status=ControlStatus.IMPLEMENTED, due=None, stale=0, current=1, verified=True) -> ControlFact:
+    return ControlFact(i, f"MAP {i}.1", f"Control {i}", status, due, stale, current, verified)
 
 
 def facts(tier=Tier.MEDIUM, **changes) -> ReadinessFacts:
@@ -78,6 +79,23 @@ CASES = {
     "re-review date ahead": (facts(decision_expires_on=LATER), Verdict.GO, []),
     "material change since the decision": (facts(re_review_reasons=["Risk tier: Medium → High"]), Verdict.NO_GO,
                                            ["material_change"]),
+    # GO means verified
+    "high: implemented, not verified": (facts(Tier.HIGH, controls=[control(1), control(2, verified=False)]),
+                                        Verdict.NO_GO, ["control_unverified"]),
+    "high: not applicable, not verified": (
+        facts(Tier.HIGH, controls=[control(1, ControlStatus.NOT_APPLICABLE, current=0, verified=False)]),
+        Verdict.NO_GO, ["control_unverified"]),
+    "medium: implemented, not verified": (facts(controls=[control(1, verified=False)]), Verdict.CONDITIONAL_GO,
+                                          ["controls_unverified"]),
+    "low: three not verified, one condition": (
+        facts(Tier.LOW, controls=[control(1, verified=False), control(2, verified=False),
+                                  control(3, ControlStatus.NOT_APPLICABLE, current=0, verified=False)]),
+        Verdict.CONDITIONAL_GO, ["controls_unverified"]),
+    "verified, but the evidence went stale": (facts(controls=[control(1, stale=1, current=0)]), Verdict.NO_GO,
+                                              ["stale_evidence"]),
+    "in progress is not waiting for verification": (
+        facts(Tier.LOW, controls=[control(1, ControlStatus.IN_PROGRESS, LATER, verified=False)]),
+        Verdict.CONDITIONAL_GO, ["control_in_progress"]),
     # combinations
     "conditions and a blocker: the blocker wins": (
         facts(controls=[control(1, ControlStatus.IN_PROGRESS, LATER), control(2, ControlStatus.NOT_STARTED)]),
@@ -129,3 +147,20 @@ def test_only_conditions_are_conditions():
     result = recommend(CASES["medium: control in progress with a due date"][0])
     assert result.conditions and not result.blocking
     assert "2027-01-31" in result.conditions[0].message
+
+
+def test_unverified_controls_give_one_dated_condition_for_a_new_decision():
+    given = CASES["low: three not verified, one condition"][0]
+    now, review = recommend(given), recommend(given, for_new_decision=True)
+    assert now.conditions[0].message.startswith("Verify 3 required controls: they are done but not yet verified")
+    assert review.conditions[0].message.startswith("Verify 3 required controls by 2026-12-23:")
+    assert now.conditions[0].target == "controls"
+
+
+def test_n_of_m_required_controls_verified():
+    """Verified counts only what is done: implemented with current evidence, or not applicable."""
+    given = facts(controls=[control(1), control(2, verified=False), control(3, stale=1, current=0),
+                            control(4, ControlStatus.NOT_APPLICABLE, current=0), control(5, ControlStatus.NOT_STARTED,
+                                                                                      current=0, verified=False)])
+    result = recommend(given)
+    assert (result.verified_controls, result.required_controls) == (2, 5)

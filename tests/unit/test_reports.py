@@ -32,7 +32,7 @@ RATIONALE = "All five answers accepted; every required control implemented with 
 def _decide(session, people, rationale=RATIONALE, **overrides):
     system = make_system(session, people["owner"], **{**LOW, **overrides})
     accept_all_answers(session, people, system)
-    implement_all_controls(session, people["owner"], system)
+    implement_all_controls(session, people["owner"], system, verifier=people["compliance"])
     decision = record_decision(session, people["compliance"], system.id, {
         "verdict": "conditional_go", "rationale": rationale,
         "conditions": "Monthly drift review with the claims lead\nRe-run the rollback drill"})

@@ -25,6 +25,8 @@ MATRIX = {
     ("GET", "/systems/{id}/edit"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 200, "other_owner": 403, "executive": 403},
     ("POST", "/systems/{id}/edit"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
     ("POST", "/systems/{id}/tier"): {"anonymous": LOGIN, "admin": 403, "compliance": 302, "owner": 403, "other_owner": 403, "executive": 403},
+    # a downward override proposed by another officer: a second compliance officer confirms it
+    ("POST", "/systems/{id}/tier/confirm"): {"anonymous": LOGIN, "admin": 403, "compliance": 302, "owner": 403, "other_owner": 403, "executive": 403},
     ("GET", "/systems/{id}/metrics/new"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 200, "other_owner": 403, "executive": 403},
     ("POST", "/systems/{id}/metrics/new"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
     ("POST", "/systems/{id}/delete"): {"anonymous": LOGIN, "admin": 302, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
@@ -49,6 +51,8 @@ MATRIX = {
     ("GET", "/systems/{id}/decisions"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     ("POST", "/systems/{id}/decisions"): {"anonymous": LOGIN, "admin": 403, "compliance": 422, "owner": 403, "other_owner": 403, "executive": 403},
     ("GET", "/systems/{id}/decisions/{decision}"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    # only the accountable owner acknowledges a decision
+    ("POST", "/systems/{id}/decisions/{decision}/acknowledge"): {"anonymous": LOGIN, "admin": 403, "compliance": 403, "owner": 302, "other_owner": 403, "executive": 403},
     ("GET", "/systems/{id}/decisions/{decision}/snapshot.json"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     # exports: every role that reads the inventory
     ("GET", "/exports/systems.xlsx"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
@@ -91,6 +95,8 @@ def test_role_route_matrix(app, session, people, as_role, method, route, role, e
         ids["control"], ids["evidence"] = _control_with_evidence(app, session, people["owner"], system)
     if "{decision}" in route:
         ids["decision"] = _decision(session, people["compliance"], system)
+    if route.endswith("/tier/confirm"):
+        _proposed_override(session, system)
     if "{job}" in route:
         ids["job"] = _export_job(session, people["compliance"], system)
     url = route.format(**ids)
@@ -127,6 +133,14 @@ def _decision(session, officer, system) -> int:
     decision = record_decision(session, officer, system.id, {"verdict": "no_go", "rationale": "Not ready: matrix."})
     session.commit()
     return decision.id
+
+
+def _proposed_override(session, system) -> None:
+    from registry.inventory.services import override_tier
+    from tests.conftest import make_user
+
+    override_tier(session, make_user(session, "compliance"), system.id, "low", "Matrix: lower it.")
+    session.commit()
 
 
 def _export_job(session, officer, system) -> int:

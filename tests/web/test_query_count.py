@@ -63,7 +63,7 @@ def test_system_pages_cost_the_same_with_answers_controls_and_evidence(app, sess
     empty = make_system(session, people["owner"])
     full = make_system(session, people["owner"])
     accept_all_answers(session, people, full)
-    implement_all_controls(session, people["owner"], full)
+    implement_all_controls(session, people["owner"], full, verifier=people["compliance"])
     record_decision(session, people["compliance"], full.id, {"verdict": "go", "rationale": "All clear, verified."})
     session.commit()
     web = as_role("owner")

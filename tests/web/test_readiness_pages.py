@@ -164,7 +164,7 @@ def test_the_controls_page_groups_by_function_and_counts_statuses(session, peopl
 def test_recording_a_decision_through_the_form(session, people, as_role):
     system = make_system(session, people["owner"], **LOW)
     accept_all_answers(session, people, system)
-    implement_all_controls(session, people["owner"], system)
+    implement_all_controls(session, people["owner"], system, verifier=people["compliance"])
     officer = as_role("compliance")
     url = f"/systems/{system.id}/decisions"
     page = text_of(officer.get(url))
@@ -208,7 +208,7 @@ def test_a_decision_on_facts_that_changed_since_the_page_was_opened_is_refused(s
 
     system = make_system(session, people["owner"], **LOW)
     accept_all_answers(session, people, system)
-    rows = implement_all_controls(session, people["owner"], system)
+    rows = implement_all_controls(session, people["owner"], system, verifier=people["compliance"])
     officer = as_role("compliance")
     url = f"/systems/{system.id}/decisions"
     page = officer.get(url).get_data(as_text=True)
@@ -229,7 +229,7 @@ def test_the_decision_page_shows_one_recommendation_when_the_re_review_is_overdu
     """Header and form agree: the overdue re-review that the new decision resolves is explained, not counted."""
     system = make_system(session, people["owner"], **LOW)
     accept_all_answers(session, people, system)
-    implement_all_controls(session, people["owner"], system)
+    implement_all_controls(session, people["owner"], system, verifier=people["compliance"])
     record_decision(session, people["compliance"], system.id, {
         "verdict": "go", "rationale": "Everything accepted and implemented; see the review notes."},
         now=datetime.now(UTC) - timedelta(days=800))
