@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from registry.db import utcnow
 from registry.decisions.models import Decision
-from registry.decisions.services import acknowledgement_record, latest_decision, snapshot_hash
+from registry.decisions.services import acknowledgement_for, latest_decision, snapshot_hash
 from registry.reports.models import DecisionReport
 from registry.reports.render import RenderError, run_limited
 from registry.reports.services import SNAPSHOT_FILE
@@ -200,10 +200,10 @@ def verify_pdf(session: Session, data: bytes) -> Verification:
 
 def acknowledgement_status(session: Session, decision: Decision) -> str:
     """Whether and when the accountable owner acknowledged the decision, as the registry records it."""
-    ack = acknowledgement_record(session, decision.id)
+    ack = acknowledgement_for(session, decision.id)
     if ack is None:
         return "not acknowledged by the accountable owner."
-    return f"acknowledged by {ack['by']} on {ack['at'].replace('T', ' ')} UTC."
+    return f"acknowledged by {ack.user.label} on {ack.acknowledged_at:%Y-%m-%d %H:%M} UTC."
 
 
 def record_status(session: Session, decision: Decision, today: date | None = None) -> tuple[str, str]:

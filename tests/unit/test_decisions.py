@@ -12,6 +12,8 @@ from registry.audit.services import verify_chain
 from registry.controls.services import add_evidence, verify_control
 from registry.decisions.models import Decision, ImmutableRecord
 from registry.decisions.services import (
+    acknowledge_decision,
+    acknowledgement_record,
     add_months,
     assess_system,
     default_expiry,
@@ -19,7 +21,7 @@ from registry.decisions.services import (
     snapshot_hash,
 )
 from registry.enums import Verdict
-from registry.errors import PermissionDenied, ValidationFailed
+from registry.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.inventory.services import override_tier, system_payload, update_system
 from registry.readiness.services import save_answer
 from tests.builders import accept_all_answers, implement_all_controls
@@ -286,3 +288,35 @@ def test_a_change_of_the_computed_tier_under_an_override_requires_re_review(sess
     session.commit()
     assert ready.tier.value == "high"
     assert any(r.startswith("Tier from the rules: Low → ") for r in ready.re_review_reasons), ready.re_review_reasons
+
+
+def test_the_accountable_owner_acknowledges_the_current_decision_once(session, people, ready):
+    decision = record_decision(session, people["compliance"], ready.id, {
+        "verdict": "conditional_go", "rationale": GO_RATIONALE, "conditions": "Quarterly drift review"})
+    session.commit()
+    for who in ("compliance", "other_owner", "admin", "executive"):
+        with pytest.raises(PermissionDenied, match="accountable owner"):
+            acknowledge_decision(session, people[who], ready.id, decision.id)
+        session.rollback()
+    ack = acknowledge_decision(session, people["owner"], ready.id, decision.id)
+    session.commit()
+    assert acknowledgement_record(session, decision.id) == {
+        "by": people["owner"].label, "at": ack.acknowledged_at.isoformat(timespec="seconds")}
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "decision.acknowledge"))
+    assert event.actor_id == people["owner"].id and event.after["conditions"] == ["Quarterly drift review"]
+    assert "and its 1 condition" in event.summary
+    with pytest.raises(Conflict, match="already acknowledged"):
+        acknowledge_decision(session, people["owner"], ready.id, decision.id)
+    session.rollback()
+    newer = record_decision(session, people["compliance"], ready.id, {"verdict": "go", "rationale": GO_RATIONALE})
+    session.commit()
+    # the next decision's snapshot says whether and when the one it supersedes was acknowledged
+    assert newer.snapshot["previous_decision"]["id"] == decision.id
+    assert newer.snapshot["previous_decision"]["owner_acknowledgement"]["by"] == people["owner"].label
+    assert newer.snapshot["decision"]["owner_acknowledgement"] is None
+    third = record_decision(session, people["compliance"], ready.id, {"verdict": "go", "rationale": GO_RATIONALE})
+    session.commit()
+    assert third.snapshot["previous_decision"]["owner_acknowledgement"] is None  # #2 never acknowledged
+    with pytest.raises(Conflict, match="superseded"):  # only the current decision is acknowledged
+        acknowledge_decision(session, people["owner"], ready.id, newer.id)
+    session.rollback()

@@ -73,6 +73,12 @@ def test_the_pdf_carries_everything_an_auditor_needs(session, people, decided):
              "Evidence index", "Audit trail excerpt", "Sign-off"]
     positions = [text.index(heading) for heading in order]
     assert positions == sorted(positions)
+    # nothing that did not happen: the owner's acknowledgement is pending at issue, never "Acknowledged"
+    required = len(decision.snapshot["controls"])
+    assert f"{required} of {required} required controls verified" in pages[0]
+    summary = text[text.index("Executive summary"):text.index("System profile")]
+    assert f"{required} of {required} required controls verified" in summary
+    assert "Owner acknowledgement: pending at issue" in text and "Acknowledged" not in text
 
 
 def test_the_pdf_is_pdf_a_with_the_snapshot_embedded_and_metadata_set(session, people, decided):

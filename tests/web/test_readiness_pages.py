@@ -186,6 +186,27 @@ def test_recording_a_decision_through_the_form(session, people, as_role):
     decision = session.scalar(select(Decision))
     assert snapshot.headers["X-Snapshot-SHA256"] == decision.snapshot_sha256
     assert snapshot.get_json()["decision"]["verdict"] == "go"
+    assert "Not yet acknowledged by the accountable owner" in page
+
+
+def test_the_owner_acknowledges_a_decision_on_its_page(session, people, as_role):
+    system = make_system(session, people["owner"], **LOW)
+    decision = record_decision(session, people["compliance"], system.id, {
+        "verdict": "no_go", "rationale": "Nothing is ready yet.", "conditions": ""})
+    session.commit()
+    url = f"/systems/{system.id}/decisions/{decision.id}"
+    officer, owner = as_role("compliance"), as_role("owner")
+    page = text_of(officer.get(url))
+    assert "Pending: the accountable owner (Olu Owner" in page and 'id="acknowledge"' not in page
+    assert officer.post(url + "/acknowledge", {}, token_from=url).status_code == 403
+    page = text_of(owner.get(url))
+    assert 'id="acknowledge"' in page
+    response = owner.post(url + "/acknowledge", {}, token_from=url)
+    assert response.status_code == 302
+    page = text_of(owner.get(url))
+    assert "Acknowledged by Olu Owner" in page and 'id="acknowledge"' not in page
+    assert "Acknowledged by the accountable owner, Olu Owner" in text_of(owner.get(f"/systems/{system.id}/decisions"))
+    assert owner.post(url + "/acknowledge", {}, token_from=url).status_code == 409
 
 
 def test_the_review_queue_lists_what_waits(session, people, as_role):

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from registry.audit.models import AuditEvent
-from registry.decisions.services import record_decision
+from registry.decisions.services import acknowledge_decision, record_decision
 from registry.reports import bulk
 from registry.reports.models import DecisionReport, ExportJob
 from tests.conftest import csrf_from, make_system
@@ -261,3 +261,9 @@ def test_the_verify_page_says_a_superseded_document_is_superseded(session, peopl
     body = _upload(officer, pdf).get_data(as_text=True)
     assert "Authentic and unaltered" in body and "Record status: Superseded." in body
     assert f"superseded by decision #{second.id}" in body
+    assert "Owner acknowledgement:</strong> not acknowledged by the accountable owner." in body
+    acknowledge_decision(session, people["owner"], second.system_id, second.id)
+    session.commit()
+    newer = officer.get(f"/systems/{second.system_id}/decisions/{second.id}/audit.pdf").data
+    body = _upload(officer, newer).get_data(as_text=True)
+    assert "Record status: Current." in body and "acknowledged by Olu Owner &lt;owner@example.test&gt; on " in body
