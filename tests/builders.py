@@ -30,7 +30,7 @@ def complete_payloads(system, people: dict, metric_ids: list[int]) -> dict[Quest
                              "business_impact_owner": owner},
         Question.DRIFT: {"signals": [{"signal": "Share of claims ranked urgent", "threshold": "±5 points week on week",
                                       "frequency": "weekly", "alerted": "Olu Owner"}]},
-        Question.HUMAN_WORKFLOW: {"automate_at": None, "suggest_at": 60, "escalation_triggers": ["Injury mentioned"],
+        Question.HUMAN_WORKFLOW: {"never_automate": True, "suggest_at": 60, "escalation_triggers": ["Injury mentioned"],
                                   "reviewer_role": "Senior adjuster", "reviewer_capacity_per_day": 120,
                                   "feedback_loop": "Adjusters' re-rankings are labelled and used in the monthly retrain."},
         Question.ROLLBACK: {"kill_switch": "Feature flag claims.triage in the claims console", "degraded_modes": {

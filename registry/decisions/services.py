@@ -379,16 +379,17 @@ def _as_set(value):
     return frozenset(part.strip() for part in value.split(",")) if isinstance(value, str) else value
 
 
-def flag_material_change(session: Session, actor, system: AISystem, before: dict, after: dict) -> list[str]:
+def flag_material_change(session: Session, actor, system: AISystem, before: dict, after: dict,
+                         at: datetime | None = None) -> list[str]:
     """Mark the system "re-review required" when a material change follows a recorded decision
-    (the handler of inventory's ``system.profile_changed`` event)."""
+    (the handler of inventory's ``system.profile_changed`` event; ``at``: when the change happened)."""
     reasons = material_changes(before, after)
     if not reasons:
         return []
     has_decision = session.scalar(select(func.count(Decision.id)).where(Decision.system_id == system.id))
     if not has_decision:
         return []
-    flag_re_review(session, actor, system, reasons)
+    flag_re_review(session, actor, system, reasons, at=at)
     return reasons
 
 

@@ -309,7 +309,7 @@ def update_system(session: Session, actor: User, system_id: int, payload: dict, 
                      summary=f"Edited {system.name}", before=old, after=new, at=now)
         if lapsed:
             flag_re_review(session, actor, system, [lapsed], at=now)
-        publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after)
+        publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after, at=now)
     return system
 
 
@@ -356,7 +356,7 @@ def override_tier(session: Session, actor: User | None, system_id: int, tier: st
         action, summary = "system.tier_override", f"Overrode tier of {system.name} to {tier.label}: {reason}"
     record_event(session, actor, action, "system", system.id, system_id=system.id, summary=summary,
                  before=old, after=new | {"tier_override_reason": reason}, at=now)
-    publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after)
+    publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after, at=now)
     return system
 
 
@@ -381,7 +381,7 @@ def confirm_tier_override(session: Session, actor: User | None, system_id: int,
     record_event(session, actor, "system.tier_override_confirmed", "system", system.id, system_id=system.id,
                  summary=f"Confirmed the override of the tier of {system.name} to {Tier(system.tier_override).label}",
                  before=old, after=new, at=now)
-    publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after)
+    publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after, at=now)
     return system
 
 

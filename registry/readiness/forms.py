@@ -94,7 +94,8 @@ class DriftForm(VersionedForm):
 
 class HumanWorkflowForm(VersionedForm):
     automate_at = IntegerField("Automate when confidence is at least (%)", validators=[Optional(), NumberRange(0, 100)],
-                               description="Leave empty if no output is ever used without a person confirming it.")
+                               description="Outputs at or above this confidence are used without a person confirming them.")
+    never_automate = BooleanField("Never automate: a person confirms every output")
     suggest_at = IntegerField("Suggest for confirmation when confidence is at least (%)",
                               validators=[Optional(), NumberRange(0, 100)],
                               description="Below this, the item is escalated to a person.")
@@ -106,7 +107,8 @@ class HumanWorkflowForm(VersionedForm):
 
     def payload(self) -> dict:
         return {
-            "automate_at": self.automate_at.data, "suggest_at": self.suggest_at.data,
+            "automate_at": self.automate_at.data, "never_automate": bool(self.never_automate.data),
+            "suggest_at": self.suggest_at.data,
             "escalation_triggers": (self.escalation_triggers.data or "").splitlines(),
             "reviewer_role": self.reviewer_role.data or "", "reviewer_capacity_per_day": self.reviewer_capacity_per_day.data,
             "feedback_loop": self.feedback_loop.data or "",
@@ -116,6 +118,7 @@ class HumanWorkflowForm(VersionedForm):
         for key in ("automate_at", "suggest_at"):
             value = content.get(key)
             self[key].data = int(value) if value is not None else None
+        self.never_automate.data = bool(content.get("never_automate"))
         self.escalation_triggers.data = "\n".join(content.get("escalation_triggers") or [])
         self.reviewer_role.data = content.get("reviewer_role", "")
         self.reviewer_capacity_per_day.data = content.get("reviewer_capacity_per_day")

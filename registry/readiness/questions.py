@@ -88,6 +88,8 @@ def missing_parts(question: Question, content: dict, ctx: AnswerContext) -> list
                 if _blank(signal.get(key)):
                     missing.append(f"Drift signal “{name}”: say {label}.")
     elif question is Question.HUMAN_WORKFLOW:
+        if content.get("automate_at") is None and not content.get("never_automate"):
+            missing.append("Say when outputs are used without a person: an automation threshold, or “never automate”.")
         if content.get("suggest_at") is None:
             missing.append("Set the confidence below which outputs are escalated to a person (the suggestion band’s floor).")
         if not content.get("escalation_triggers"):
@@ -123,51 +125,70 @@ def missing_parts(question: Question, content: dict, ctx: AnswerContext) -> list
 
 def _person(ctx: AnswerContext, user_id) -> str:
     person = ctx.people.get(user_id) if user_id else None
-    return person.label if person else "—"
+    if person is None:
+        return NOT_ANSWERED if not user_id else "a person no longer registered"
+    return person.label
+
+
+NOT_ANSWERED = "not answered"
 
 
 def describe(question: Question, content: dict, ctx: AnswerContext) -> list[tuple[str, str]]:
-    """The answer as (label, text) pairs: what pages, history, snapshots and PDFs show."""
+    """The answer as (label, text) pairs: what pages, history, snapshots and PDFs show.
+    A field nobody filled in reads "not answered", never as if it were an answer."""
     content = content or {}
     rows: list[tuple[str, str]] = []
+
+    def text(value) -> str:
+        return NOT_ANSWERED if _blank(value) else str(value)
+
     if question is Question.OUTCOME:
-        rows.append(("Business outcome", content.get("business_outcome") or "—"))
+        rows.append(("Business outcome", text(content.get("business_outcome"))))
+        linked = 0
         for i in content.get("metric_ids", []):
             metric = ctx.metrics.get(i)
             if metric is None:
                 continue
+            linked += 1
             baseline = "not measured" if metric.baseline_value is None else (
-                f"{metric.baseline_value:g} {metric.unit} on {metric.measured_on.isoformat() if metric.measured_on else '?'}"
-                f" ({metric.source or 'no source'})")
-            target = "no target" if metric.target_value is None else f"target {metric.target_value:g} {metric.unit}"
+                f"{metric.baseline_value:g} {metric.unit} on "
+                f"{metric.measured_on.isoformat() if metric.measured_on else 'a date not recorded'}"
+                f" ({metric.source or 'source not recorded'})")
+            target = "no target set" if metric.target_value is None else f"target {metric.target_value:g} {metric.unit}"
             rows.append((f"Metric: {metric.name}", f"baseline {baseline}; {target}; {metric.direction.label.lower()}"))
+        if not linked:
+            rows.append(("Metrics", NOT_ANSWERED))
     elif question is Question.OWNERSHIP:
         rows += [(label, _person(ctx, content.get(key))) for key, label in OWNER_ROLES.items()]
     elif question is Question.DRIFT:
         for n, s in enumerate(content.get("signals") or [], start=1):
-            freq = CheckFrequency(s["frequency"]).label.lower() if s.get("frequency") else "?"
-            rows.append((f"Signal {n}: {s.get('signal') or '—'}",
-                         f"threshold {s.get('threshold') or '—'}; checked {freq}; alerts {s.get('alerted') or '—'}"))
+            freq = CheckFrequency(s["frequency"]).label.lower() if s.get("frequency") else NOT_ANSWERED
+            rows.append((f"Signal {n}: {text(s.get('signal'))}",
+                         f"threshold {text(s.get('threshold'))}; checked {freq}; alerts {text(s.get('alerted'))}"))
+        if not content.get("signals"):
+            rows.append(("Signals", NOT_ANSWERED))
         if content.get("notes"):
             rows.append(("Notes", content["notes"]))
     elif question is Question.HUMAN_WORKFLOW:
         automate, suggest = content.get("automate_at"), content.get("suggest_at")
-        rows.append(("Automate", "never (a person confirms every output)" if automate is None
-                     else f"confidence ≥ {automate:g}%"))
-        rows.append(("Suggest for confirmation", "—" if suggest is None else
+        if content.get("never_automate"):
+            rows.append(("Automate", "never (a person confirms every output)"))
+        else:
+            rows.append(("Automate", NOT_ANSWERED if automate is None else f"confidence ≥ {automate:g}%"))
+        rows.append(("Suggest for confirmation", NOT_ANSWERED if suggest is None else
                      f"confidence ≥ {suggest:g}%" + ("" if automate is None else f" and < {automate:g}%")))
-        rows.append(("Escalate", "—" if suggest is None else f"confidence < {suggest:g}%, or any trigger below"))
-        rows.append(("Escalation triggers", "; ".join(content.get("escalation_triggers") or []) or "—"))
-        rows.append(("Reviewer role", content.get("reviewer_role") or "—"))
+        rows.append(("Escalate", NOT_ANSWERED if suggest is None else f"confidence < {suggest:g}%, or any trigger below"))
+        rows.append(("Escalation triggers", "; ".join(content.get("escalation_triggers") or []) or NOT_ANSWERED))
+        rows.append(("Reviewer role", text(content.get("reviewer_role"))))
         capacity = content.get("reviewer_capacity_per_day")
-        rows.append(("Reviewer capacity", f"{capacity} items per day" if capacity else "—"))
-        rows.append(("Corrections feed back", content.get("feedback_loop") or "—"))
+        rows.append(("Reviewer capacity", NOT_ANSWERED if capacity is None else f"{capacity} items per day"))
+        rows.append(("Corrections feed back", text(content.get("feedback_loop"))))
     elif question is Question.ROLLBACK:
-        rows.append(("Kill switch", content.get("kill_switch") or "—"))
+        rows.append(("Kill switch", text(content.get("kill_switch"))))
         modes = content.get("degraded_modes") or {}
-        rows += [(f"{label} mode", modes.get(key) or "—") for key, label in DEGRADED_MODES.items()]
-        rows.append(("Fallback process", content.get("fallback_process") or "—"))
+        rows += [(f"{label} mode", text(modes.get(key))) for key, label in DEGRADED_MODES.items()]
+        rows.append(("Fallback process", text(content.get("fallback_process"))))
         minutes = content.get("time_to_pause_minutes")
-        rows.append(("Time to pause", "—" if minutes is None else f"{minutes} minutes"))
-        rows.append(("Last rehearsal", content.get("last_rehearsal") or "never"))
+        rows.append(("Time to pause", NOT_ANSWERED if minutes is None else f"{minutes} minutes"))
+        rows.append(("Last rehearsal", text(content.get("last_rehearsal"))))
     return rows

@@ -47,6 +47,9 @@ class DriftSchema(_Base):
 
 class HumanWorkflowSchema(_Base):
     automate_at = fields.Float(load_default=None, allow_none=True, allow_nan=False, validate=validate.Range(0, 100))
+    # The explicit answer "no output is ever used without a person confirming it"; an empty
+    # automate_at alone is "not answered".
+    never_automate = fields.Boolean(load_default=False)
     suggest_at = fields.Float(load_default=None, allow_none=True, allow_nan=False, validate=validate.Range(0, 100))
     escalation_triggers = fields.List(fields.String(validate=validate.Length(min=1, max=300)), load_default=list,
                                       validate=validate.Length(max=30))
@@ -59,6 +62,8 @@ class HumanWorkflowSchema(_Base):
         automate, suggest = data.get("automate_at"), data.get("suggest_at")
         if automate is not None and suggest is not None and suggest > automate:
             raise ValidationError("The suggestion band must start below the automation band.", "suggest_at")
+        if automate is not None and data.get("never_automate"):
+            raise ValidationError("Give an automation threshold or choose “never automate”, not both.", "automate_at")
 
 
 class DegradedModesSchema(_Base):
