@@ -7,6 +7,7 @@ deleted: assessments and recorded decisions refer to them).
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -75,8 +76,10 @@ def read_catalogue(path: Path) -> dict:
                                errors={k: [str(v)] for k, v in exc.messages.items()}) from exc
 
 
-def load_catalogue(session: Session, actor, path: Path, *, position: int | None = None) -> tuple[Framework, dict]:
-    """Upsert one catalogue file; return the framework and counts (added, updated, retired)."""
+def load_catalogue(session: Session, actor, path: Path, *, position: int | None = None,
+                   now: datetime | None = None) -> tuple[Framework, dict]:
+    """Upsert one catalogue file; return the framework and counts (added, updated, retired).
+    ``now`` dates its audit event (the demo, which opens its registry in the past); default: the clock."""
     data = read_catalogue(path)
     spec = data["framework"]
     framework = session.scalar(select(Framework).where(Framework.key == spec["key"]))
@@ -111,7 +114,7 @@ def load_catalogue(session: Session, actor, path: Path, *, position: int | None 
     session.flush()
     record_event(session, actor, "catalogue.load", "framework", framework.id,
                  summary=f"Loaded catalogue {framework.name}: {counts['added']} added, {counts['updated']} updated, "
-                         f"{counts['retired']} retired", after={"framework": framework.key, **counts})
+                         f"{counts['retired']} retired", after={"framework": framework.key, **counts}, at=now)
     return framework, counts
 
 
@@ -119,7 +122,7 @@ def default_catalogue_files() -> list[Path]:
     return sorted(CATALOGUE_DIR.glob("*.yaml"))
 
 
-def load_default_catalogues(session: Session, actor=None) -> list[tuple[Framework, dict]]:
+def load_default_catalogues(session: Session, actor=None, *, now: datetime | None = None) -> list[tuple[Framework, dict]]:
     order = ["nist-ai-rmf-1.0.yaml", "production-failure-modes.yaml", "nist-ai-600-1-genai.yaml"]
     files = sorted(default_catalogue_files(), key=lambda p: (order.index(p.name) if p.name in order else 99, p.name))
-    return [load_catalogue(session, actor, path, position=i) for i, path in enumerate(files)]
+    return [load_catalogue(session, actor, path, position=i, now=now) for i, path in enumerate(files)]

@@ -109,7 +109,8 @@ def assess_control(session: Session, actor: User, system_id: int, control_id: in
                    *, expected_version: int | None = None, today: date | None = None,
                    now: datetime | None = None) -> ControlAssessment:
     """``now`` (here, in add_evidence and in verify_control) dates the change for the demo seeder,
-    which replays work done in the past, and is ``today``'s default; audit events carry the real time."""
+    which replays work done in the past, and is ``today``'s default; its audit events are dated then too
+    (their hashed record also keeps when they were really written)."""
     system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can update its controls.")
     control = _control(session, control_id)
@@ -142,7 +143,7 @@ def assess_control(session: Session, actor: User, system_id: int, control_id: in
     changed = [k for k in after if before[k] != after[k]]
     record_event(session, actor, "control.assess", "control_assessment", assessment.id, system_id=system.id,
                  summary=f"{control.ref}: {after['status']}", before={k: before[k] for k in changed},
-                 after={"control": control.ref} | {k: after[k] for k in changed})
+                 after={"control": control.ref} | {k: after[k] for k in changed}, at=now)
     return assessment
 
 
@@ -182,7 +183,7 @@ def add_evidence(session: Session, actor: User, system_id: int, control_id: int,
                  summary=f"{control.ref}: added evidence “{evidence.description}”",
                  after={"control": control.ref, "evidence": evidence.file_name or evidence.url,
                         "sha256": evidence.sha256, "collected_on": collected.isoformat(),
-                        **({"verification": "cleared"} if had_verification else {})})
+                        **({"verification": "cleared"} if had_verification else {})}, at=now)
     return evidence
 
 
@@ -238,5 +239,5 @@ def verify_control(session: Session, actor: User, system_id: int, control_id: in
     record_event(session, actor, "control.verify", "control_assessment", assessment.id, system_id=system.id,
                  summary=f"Verified {control.ref} ({assessment.status.label.lower()})",
                  after={"control": control.ref, "status": assessment.status.label, "verified_by": actor.label,
-                        "evidence": [e.sha256 or e.url for e in assessment.evidence]})
+                        "evidence": [e.sha256 or e.url for e in assessment.evidence]}, at=now)
     return assessment

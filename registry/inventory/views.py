@@ -138,9 +138,15 @@ def override_tier(system_id: int):
             for message in messages:
                 flash(message, "error")
         return redirect(url_for("inventory.show", system_id=system_id) + "#risk-tier"), 303
-    services.override_tier(session, _actor(), system_id, form.tier.data or None, form.reason.data)
+    system = services.override_tier(session, _actor(), system_id, form.tier.data or None, form.reason.data)
     session.commit()
-    flash("Tier override recorded." if form.tier.data else "Tier override removed.", "success")
+    if not form.tier.data:
+        flash("Tier override removed.", "success")
+    elif system.override_pending:
+        flash("Tier override recorded. It lowers the tier, so it applies once a second compliance officer "
+              "confirms it; until then the computed tier applies.", "success")
+    else:
+        flash("Tier override recorded.", "success")
     return redirect(url_for("inventory.show", system_id=system_id) + "#risk-tier")
 
 

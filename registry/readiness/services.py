@@ -113,7 +113,8 @@ def save_answer(session: Session, actor: User, system_id: int, question: Questio
     goes back to draft; the history shows both the change and the reopening.
 
     ``now`` (here and in submit_answer / review_answer) dates the answer for the demo seeder,
-    which replays work done in the past; the audit events always carry the real time."""
+    which replays work done in the past; its audit events are dated then too (their hashed record
+    also keeps when they were really written)."""
     question = Question(question)
     system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can answer its readiness questions.")
@@ -141,11 +142,11 @@ def save_answer(session: Session, actor: User, system_id: int, question: Questio
     changed = [k for k in after if before.get(k) != after.get(k)]
     record_event(session, actor, "readiness.save", "readiness_answer", answer.id, system_id=system.id,
                  summary=f"Saved the answer to “{question.label}”",
-                 before={k: before.get(k) for k in changed} or None, after={k: after[k] for k in changed})
+                 before={k: before.get(k) for k in changed} or None, after={k: after[k] for k in changed}, at=now)
     if old_status not in (None, AnswerStatus.DRAFT):
         record_event(session, actor, "readiness.reopen", "readiness_answer", answer.id, system_id=system.id,
                      summary=f"“{question.label}” went back to draft after a change",
-                     before={"status": old_status.label}, after={"status": AnswerStatus.DRAFT.label})
+                     before={"status": old_status.label}, after={"status": AnswerStatus.DRAFT.label}, at=now)
     return answer
 
 
@@ -180,7 +181,7 @@ def submit_answer(session: Session, actor: User, system_id: int, question: Quest
     session.flush()
     record_event(session, actor, "readiness.submit", "readiness_answer", answer.id, system_id=system.id,
                  summary=f"Submitted “{question.label}” for review", before={"status": previous.label},
-                 after={"status": AnswerStatus.SUBMITTED.label, "attestation": answer.attestation})
+                 after={"status": AnswerStatus.SUBMITTED.label, "attestation": answer.attestation}, at=now)
     return answer
 
 
@@ -219,7 +220,7 @@ def review_answer(session: Session, actor: User, system_id: int, question: Quest
                  system_id=system.id, summary=f"{'Accepted' if accept else 'Returned'} “{question.label}”"
                  + (f": {comment}" if comment else ""),
                  before={"status": AnswerStatus.SUBMITTED.label},
-                 after={"status": answer.status.label, "review_comment": comment or None})
+                 after={"status": answer.status.label, "review_comment": comment or None}, at=now)
     return answer
 
 

@@ -1,12 +1,22 @@
-"""Load the demo portfolio (seed_data/demo_portfolio.yaml) through the ordinary services.
+"""Load the demo (seed_data/demo_portfolio.yaml and demo_readiness.yaml) through the ordinary services.
 
 Demo accounts exist only because this loader creates them; production never runs it
 (`scripts/run` loads demo data only when REGISTRY_ENV is not production and the database
 is empty).
+
+The demo is a story in the past, told relative to the day it is loaded (``demo_dates``): the
+accounts are opened first; each system is registered the morning after its latest baseline
+was measured (or on its ``registered_on`` day), a tier override follows a day later (or on
+its ``on`` day) and its confirmation, if any, the day after; then comes its readiness work
+(``demo_readiness``).  Every step goes through the services dated when it happened, in date
+order across systems (``replay``), so each audit event carries the date of the record it
+describes and the chain's order is its time order.
 """
 
 from __future__ import annotations
 
+import zlib
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import yaml
@@ -18,13 +28,19 @@ from registry.auth.passwords import hash_password
 from registry.auth.services import create_user
 from registry.config import ROOT
 from registry.controls.catalogue import load_default_catalogues
+from registry.controls.evidence_store import EvidenceStore
 from registry.controls.models import Framework
+from registry.db import setting, utcnow
 from registry.errors import ValidationFailed
 from registry.inventory.models import AISystem
-from registry.inventory.services import create_system, override_tier
-from registry.seed.demo_readiness import READINESS_FILE, load_readiness
+from registry.inventory.services import confirm_tier_override, create_system, override_tier
+from registry.seed.demo_dates import as_of_load_day, day_of
+from registry.seed.demo_readiness import READINESS_FILE, DemoReadiness, read_readiness
+from registry.seed.replay import WORK_STARTS, Replay, Strand, moment
 
 DEMO_FILE = ROOT / "seed_data" / "demo_portfolio.yaml"
+DEMO_KEYS = {"tier_override", "registered_on"}  # keys of a system entry that only the demo loader reads
+OVERRIDE_HOUR = time(11, 0, tzinfo=UTC)  # a tier override given as a bare date was made at 11:00 UTC
 
 
 def read_demo(path: Path = DEMO_FILE) -> dict:
@@ -36,35 +52,88 @@ def database_is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count(User.id))) and not session.scalar(select(func.count(AISystem.id)))
 
 
+def registered_at(entry: dict) -> datetime:
+    """When the demo system was registered: on its ``registered_on`` day, else the day after its
+    latest baseline was measured (a baseline is recorded once it is measured); in the morning."""
+    what = f"Demo system {entry.get('name')!r}"
+    measured = [day_of(m["measured_on"], f"{what}: measured_on")
+                for m in entry.get("metrics") or [] if m.get("measured_on")]
+    if entry.get("registered_on"):
+        day = day_of(entry["registered_on"], f"{what}: registered_on")
+        if measured and day < max(measured):
+            raise ValidationFailed(f"{what}: registered on {day}, before its baseline measured on {max(measured)}.")
+    elif measured:
+        day = max(measured) + timedelta(days=1)
+    else:
+        raise ValidationFailed(f"{what}: give 'registered_on', the day it was registered (no baseline is measured).")
+    return moment(day, WORK_STARTS) + timedelta(minutes=zlib.crc32(entry["name"].encode("utf-8")) % 120)
+
+
 def load_demo(session: Session, path: Path = DEMO_FILE, *, readiness_path: Path = READINESS_FILE,
-              evidence_dir: str | Path | None = None) -> dict[str, int]:
+              evidence_dir: str | Path | None = None, today: date | None = None) -> dict[str, int]:
     """Create the demo users and systems, then their readiness state (answers, controls,
     evidence, decisions), in the caller's transaction; return counts.
 
-    The control catalogues are loaded first when there are none (a fresh database), since the
+    ``today`` is the day the demo is loaded on (default: the clock's): both files' dates move
+    from their ``as_of`` day to it, so the story is the same whenever it is loaded.  The
+    control catalogues are loaded first when there are none (a fresh database), since the
     readiness state assesses controls.  ``evidence_dir`` receives the demo's few evidence
-    files (default: the configured EVIDENCE_DIR).
+    files (default: the configured EVIDENCE_DIR); if loading fails they are removed again.
     """
+    today = today or utcnow().date()
+    data = as_of_load_day(read_demo(path), today, path.name)
+    readiness = as_of_load_day(read_readiness(readiness_path), today, readiness_path.name)["systems"]
+    names = {entry["name"] for entry in data["systems"]}
+    stray = [name for name in readiness if name not in names]
+    if stray:
+        raise ValidationFailed(f"Demo readiness for “{stray[0]}”: there is no demo system of that name in {path.name}.")
+    registrations = [registered_at(entry) for entry in data["systems"]]
+    start = moment(min(registrations).date() - timedelta(days=1), WORK_STARTS)  # the registry opens
     if not session.scalar(select(func.count(Framework.id))):
-        load_default_catalogues(session)
-    data = read_demo(path)
+        load_default_catalogues(session, now=start)
     shared_hash = hash_password(data["demo_password"])  # one hash: demo accounts share a password
     users: dict[str, User] = {}
-    for entry in data["users"]:
+    for n, entry in enumerate(data["users"], start=1):
         users[entry["email"]] = create_user(
             session, None, email=entry["email"], name=entry["name"], role=entry["role"],
-            password="", password_hash=shared_hash,
+            password="", password_hash=shared_hash, now=start + timedelta(minutes=n),
         )
-    systems = 0
-    for index, entry in enumerate(data["systems"], start=1):
-        try:
-            system = create_system(session, None, entry)
-        except ValidationFailed as err:
-            raise ValidationFailed(f"Demo system #{index} ({entry.get('name')}): {err.message}", errors=err.errors) from err
-        override = entry.get("tier_override")
-        if override:
-            override_tier(session, users[override["by"]], system.id, override["tier"], override["reason"])
-        systems += 1
-    readiness = load_readiness(session, path=readiness_path, evidence_dir=evidence_dir)
-    return {"users": len(users), "systems": systems,
-            **{f"readiness_{key}": value for key, value in readiness.items()}}
+    store = EvidenceStore(evidence_dir or setting(session, "evidence_dir"), setting(session, "evidence_max_bytes"))
+    work = DemoReadiness(session, store, today)
+    replay = Replay(start + timedelta(minutes=len(users)))
+    for index, (entry, when) in enumerate(zip(data["systems"], registrations, strict=True), start=1):
+        work_entry = (readiness[entry["name"]] or {}) if entry["name"] in readiness else None
+        replay.schedule(_register(session, replay, work, users, entry, when, work_entry),
+                        f"Demo system #{index} ({entry['name']})")
+    try:
+        replay.run()
+    except Exception:
+        work.discard_files()
+        raise
+    return {"users": len(users), "systems": len(registrations),
+            **{f"readiness_{key}": value for key, value in work.counts.items()}}
+
+
+def _register(session: Session, replay: Replay, work: DemoReadiness, users: dict[str, User], entry: dict,
+              when: datetime, readiness: dict | None) -> Strand:
+    """One system's strand: registered, its tier overridden if the entry says so, then its readiness work."""
+    yield when
+    system = create_system(session, None, {k: v for k, v in entry.items() if k not in DEMO_KEYS}, now=when)
+    override = entry.get("tier_override")
+    if override:
+        on = override.get("on")
+        yield (when := moment(day_of(on, "tier_override: on"), OVERRIDE_HOUR) if on
+               else moment(when.date() + timedelta(days=1), OVERRIDE_HOUR))
+        override_tier(session, users[override["by"]], system.id, override["tier"], override["reason"], now=when)
+        if override.get("confirmed_by"):  # a lowered tier applies once a second officer confirms it
+            yield (when := moment(when.date() + timedelta(days=1), OVERRIDE_HOUR))
+            confirm_tier_override(session, users[override["confirmed_by"]], system.id, now=when)
+    if readiness is not None:
+        replay.schedule(_plan(replay, work, system, readiness), f"Demo readiness for “{system.name}”")
+
+
+def _plan(replay: Replay, work: DemoReadiness, system: AISystem, entry: dict) -> Strand:
+    """Schedules the system's readiness strands (its errors then name the readiness entry); no step of its own."""
+    for strand in work.strands(system, entry):
+        replay.schedule(strand, f"Demo readiness for “{system.name}”")
+    yield from ()

@@ -1,16 +1,18 @@
-"""Load the demo readiness state (seed_data/demo_readiness.yaml) through the ordinary services.
+"""The demo readiness state (seed_data/demo_readiness.yaml), replayed through the ordinary services.
 
-Runs after the demo portfolio exists: for the systems the file names it saves, submits and
+For each system the file names, once the demo portfolio has registered it: saves, submits and
 reviews readiness answers, assesses controls with evidence (links, and a few small files),
 verifies them, records go / no-go decisions in the past and makes material changes after a
 decision.  Nothing is written around the services, so permissions, completeness rules and
 the audit chain apply exactly as they do for people using the application.
 
-Each step is dated when it plausibly happened (the services take ``now``; the audit chain
-still records when the rows were really written): for a decided system, answers from about
-four weeks before the decision, controls and evidence about two weeks before (never before the
-evidence was collected), verification a few days before; for an undecided system the same
-rhythm, ending now.  The dates are deterministic: a per-system offset derived from its name.
+Each step is dated when it plausibly happened, and so is its audit event (the services take
+``now``): for a decided system, answers from about four weeks before the decision, controls
+and evidence about two weeks before (never before the evidence was collected), verification
+a few days before; for an undecided system the same rhythm, ending before the load day.  The
+steps are strands for ``registry.seed.replay``, which runs every system's steps in date order.
+The dates are deterministic: the file's dates moved to the load day (``demo_dates``), and a
+per-system offset derived from its name.
 
 The file is data; this module is generic.  It refuses an entry that would tell an
 inconsistent story — a GO the recommendation does not support, evidence collected after the
@@ -44,14 +46,16 @@ from registry.controls.services import (
     is_stale,
     verify_control,
 )
-from registry.db import evidence_max_age_days, setting, utcnow
+from registry.db import evidence_max_age_days
 from registry.decisions.services import assess_system, record_decision
 from registry.enums import ControlStatus, Question, Verdict
-from registry.errors import DomainError, ValidationFailed
+from registry.errors import ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.services import system_payload, update_system
 from registry.readiness.schemas import SCHEMAS
 from registry.readiness.services import review_answer, save_answer, submit_answer
+from registry.seed.demo_dates import day_of
+from registry.seed.replay import WORK_STARTS, Strand, Track, moment
 
 READINESS_FILE = ROOT / "seed_data" / "demo_readiness.yaml"
 
@@ -69,11 +73,11 @@ EVIDENCE_KIND = {
     "GENAI RISKS (NIST AI 600-1)": "GenAI risk review and suggested-action record",
 }
 DECISION_HOUR = time(15, 0, tzinfo=UTC)  # a decision given as a bare date was taken at 15:00 UTC
-# When the work before a decision (or before now, for an undecided system) began, per strand.
+CHANGE_HOUR = time(11, 0, tzinfo=UTC)  # a change after a decision, given as a bare date, was made at 11:00 UTC
+# When the work before a decision (or before the load day, for an undecided system) began, per strand.
 ANSWERS_BEFORE = timedelta(days=28)
 CONTROLS_BEFORE = timedelta(days=14)
 VERIFY_BEFORE = timedelta(days=3)
-WORK_STARTS, WORK_ENDS = time(9, 30, tzinfo=UTC), time(18, 30, tzinfo=UTC)
 DONE_BY = time(17, 0, tzinfo=UTC)  # something dated by day only (a rehearsal, evidence) was done by then
 
 
@@ -138,54 +142,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _day(value: Any, what: str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError as exc:
-        raise ValidationFailed(f"{what}: {value!r} is not a date (YYYY-MM-DD).") from exc
-
-
-def _moment(value: Any) -> datetime:
+def _moment(value: Any, hour: time, what: str) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.combine(_day(value, "decision 'at'"), DECISION_HOUR)
+    return moment(day_of(value, what), hour)
 
 
 def _done_by(day: date) -> datetime:
-    return datetime.combine(day, DONE_BY)
+    return moment(day, DONE_BY)
 
 
-class _Track:
-    """The clock of one strand of work on a system: each step a little after the previous one,
-    never before what it depends on, in working hours, and always before ``end`` (the decision, or now)."""
+class DemoReadiness:
+    """Turns the readiness entry of a registered demo system into strands of dated steps."""
 
-    def __init__(self, start: datetime, end: datetime):
-        self.t, self.end = start, end
-
-    def at(self, gap: timedelta = timedelta(minutes=5), not_before: datetime | None = None) -> datetime:
-        self.t = max(self.t + gap, not_before or self.t)
-        if self.t.timetz() > WORK_ENDS:
-            self.t = datetime.combine(self.t.date() + timedelta(days=1), WORK_STARTS)
-        elif self.t.timetz() < WORK_STARTS:
-            self.t = datetime.combine(self.t.date(), WORK_STARTS)
-        if self.t >= self.end:
-            raise ValidationFailed(f"the work it depends on (dated up to {self.t:%Y-%m-%d %H:%M}) does not fit "
-                                   f"before {self.end:%Y-%m-%d %H:%M}, the decision or now.")
-        return self.t
-
-
-class _Loader:
-    def __init__(self, session: Session, store: EvidenceStore, now: datetime):
+    def __init__(self, session: Session, store: EvidenceStore, today: date):
         self.session = session
         self.store = store
-        self.now = now
-        self.today = now.date()
+        self.today = today
+        self.end = moment(today, time(0, tzinfo=UTC))  # undecided systems' work ends before the load day
         self.users = {u.email: u for u in session.scalars(select(User))}
-        self.systems = {s.name: s for s in session.scalars(select(AISystem).where(AISystem.deleted_at.is_(None)))}
         self.counts: Counter[str] = Counter()
         self.stored: list[StoredFile] = []
 
@@ -196,44 +171,43 @@ class _Loader:
             raise ValidationFailed(f"{what}: {email!r} is not a demo account.")
         return user
 
+    def discard_files(self) -> None:
+        """Remove the evidence files written so far (the load failed and rolls back)."""
+        for stored in self.stored:
+            self.store.discard(stored.stored_name)
+
     # -- one system ------------------------------------------------------------------------
-    def load_system(self, name: str, entry: dict) -> None:
-        system = self.systems.get(name)
-        if system is None:
-            raise ValidationFailed("there is no demo system of that name in demo_portfolio.yaml.")
+    def strands(self, system: AISystem, entry: dict) -> list[Strand]:
         reviewer = self.user(entry["reviewer"], "reviewer") if entry.get("reviewer") else None
         decision = entry.get("decision")
-        decided_at = _moment(decision["at"]) if decision else None
+        decided_at = _moment(decision["at"], DECISION_HOUR, "decision 'at'") if decision else None
         if decided_at and decided_at.date() >= self.today:
             raise ValidationFailed(f"the decision date {decided_at.date()} is not in the past.")
         answers = entry.get("answers") or {}
         unknown = set(answers) - set(Question.values())
         if unknown:
             raise ValidationFailed(f"unknown readiness questions: {', '.join(sorted(unknown))}.")
+        if entry.get("after_decision") and not decision:
+            raise ValidationFailed("'after_decision' needs a recorded decision first.")
         # Deterministic dates: the strands start a few days apart from one system to the next.
-        end = decided_at or self.now
-        salt = zlib.crc32(name.encode("utf-8"))
-        day0 = datetime.combine(end.date() - timedelta(days=salt % 4), WORK_STARTS) + timedelta(minutes=salt % 90)
-        for n, question in enumerate(Question):  # in the order they are asked, a day apart
-            if question.value in answers:
-                track = _Track(day0 - ANSWERS_BEFORE + timedelta(days=n), end)
-                self.answer(system, question, dict(answers[question.value] or {}), reviewer, decided_at, track)
-        controls = _Track(day0 - CONTROLS_BEFORE, end)
+        end = decided_at or self.end
+        salt = zlib.crc32(system.name.encode("utf-8"))
+        day0 = moment(end.date() - timedelta(days=salt % 4), WORK_STARTS) + timedelta(minutes=salt % 90)
+        strands = [  # the questions in the order they are asked, a day apart
+            self.answer(system, question, dict(answers[question.value] or {}), reviewer, decided_at,
+                        Track(day0 - ANSWERS_BEFORE + timedelta(days=n), end))
+            for n, question in enumerate(Question) if question.value in answers]
         if entry.get("controls"):
-            self.controls(system, entry["controls"], decided_at, controls)
-        if (entry.get("controls") or {}).get("verified_by"):
-            # Before the decision, so its frozen snapshot shows the verification it relied on.
-            self.verify(system, self.user(entry["controls"]["verified_by"], "controls: verified_by"),
-                        _Track(max(day0 - VERIFY_BEFORE, controls.t + timedelta(hours=1)), end))
+            strands.append(self.controls(system, entry["controls"], decided_at, day0, end))
         if decision:
-            self.decide(system, decision, decided_at)
+            strands.append(self.decide(system, decision, decided_at))
         if entry.get("after_decision"):
-            if not decision:
-                raise ValidationFailed("'after_decision' needs a recorded decision first.")
-            self.change(system, entry["after_decision"])
+            strands.append(self.change(system, entry["after_decision"], decided_at))
+        self.counts["systems"] += 1
+        return strands
 
     def answer(self, system: AISystem, question: Question, spec: dict, reviewer: User | None,
-               decided_at: datetime | None, track: _Track) -> None:
+               decided_at: datetime | None, track: Track) -> Strand:
         what = f"answer “{question.label}”"
         status = spec.get("status", "draft")
         if status not in ANSWER_STATES:
@@ -260,10 +234,10 @@ class _Loader:
                 if late:
                     raise ValidationFailed(f"baselines measured after the decision date: {', '.join(late)}.")
         rehearsal = payload.get("last_rehearsal") if question is Question.ROLLBACK else None
-        if decided_at and rehearsal and _day(rehearsal, "last_rehearsal") > decided_at.date():
+        if decided_at and rehearsal and day_of(rehearsal, "last_rehearsal") > decided_at.date():
             raise ValidationFailed(f"{what}: the rehearsal is dated after the decision.")
         # Answered once what it reports had happened: the rehearsal, the baselines it links.
-        dated = [_day(rehearsal, "last_rehearsal")] if rehearsal else []
+        dated = [day_of(rehearsal, "last_rehearsal")] if rehearsal else []
         if question is Question.OUTCOME:
             dated += [m.measured_on for m in system.metrics if m.id in payload["metric_ids"] and m.measured_on]
         ready = _done_by(max(dated)) if dated else None
@@ -271,27 +245,35 @@ class _Loader:
         owner = system.accountable_owner
         first = spec.get("returned_before")
         if first:  # an earlier version that compliance returned, then the owner's revision
+            yield (when := track.at(timedelta(0), ready))
             save_answer(self.session, saver, system.id, question, {**payload, **_plain(first.get("changes") or {})},
-                        now=track.at(timedelta(0), ready))
-            submit_answer(self.session, owner, system.id, question, attest=True, now=track.at(timedelta(minutes=40)))
+                        now=when)
+            yield (when := track.at(timedelta(minutes=40)))
+            submit_answer(self.session, owner, system.id, question, attest=True, now=when)
+            yield (when := track.at(timedelta(days=2)))
             review_answer(self.session, reviewer, system.id, question, {"outcome": "return", "comment": first["comment"]},
-                          now=track.at(timedelta(days=2)))
+                          now=when)
             self.counts["answers_returned"] += 1
             track.at(timedelta(days=2))  # the owner revises it
-        save_answer(self.session, saver, system.id, question, payload, now=track.at(timedelta(0), ready))
+        yield (when := track.at(timedelta(0), ready))
+        save_answer(self.session, saver, system.id, question, payload, now=when)
         self.counts["answers"] += 1
         if status == "draft":
             return
-        submit_answer(self.session, owner, system.id, question, attest=True, now=track.at(timedelta(minutes=40)))
+        yield (when := track.at(timedelta(minutes=40)))
+        submit_answer(self.session, owner, system.id, question, attest=True, now=when)
         if status == "submitted":
             return
+        yield (when := track.at(timedelta(days=2)))
         review_answer(self.session, reviewer, system.id, question,
                       {"outcome": "accept" if status == "accepted" else "return", "comment": spec.get("comment") or ""},
-                      now=track.at(timedelta(days=2)))
+                      now=when)
         if status == "returned":
             self.counts["answers_returned"] += 1
 
-    def controls(self, system: AISystem, spec: dict, decided_at: datetime | None, track: _Track) -> None:
+    def controls(self, system: AISystem, spec: dict, decided_at: datetime | None, day0: datetime,
+                 end: datetime) -> Strand:
+        track = Track(day0 - CONTROLS_BEFORE, end)
         required = {r.control.ref: r.control for r in control_rows(self.session, system) if r.required}
         refs = spec.get("refs") or {}
         unknown = [ref for ref in refs if ref not in required]
@@ -326,21 +308,27 @@ class _Loader:
             if status is ControlStatus.NOT_STARTED and not evidence and not item.get("notes"):
                 continue
             due = item.get("due_on")
-            if status is ControlStatus.IN_PROGRESS and decided_at and due and _day(due, "due_on") <= decided_at.date():
+            if status is ControlStatus.IN_PROGRESS and decided_at and due and day_of(due, "due_on") <= decided_at.date():
                 raise ValidationFailed(f"control {ref}: due on {due}, not after the decision it conditions.")
+            yield (when := track.at(timedelta(minutes=6)))
             assess_control(self.session, actor, system.id, control.id, _plain({
                 "status": status.value, "due_on": due, "na_reason": item.get("na_reason") or "",
-                "notes": item.get("notes") or ""}), now=track.at(timedelta(minutes=6)))
+                "notes": item.get("notes") or ""}), now=when)
             self.counts["assessments"] += 1
             for ev in evidence:
-                self.evidence(system, control, actor, ev, decided_at, track)
+                yield from self.evidence(system, control, actor, ev, decided_at, track)
+        if spec.get("verified_by"):
+            # Before the decision, so its frozen snapshot shows the verification it relied on.
+            officer = self.user(spec["verified_by"], "controls: verified_by")
+            yield from self.verify(system, officer, Track(max(day0 - VERIFY_BEFORE, track.t + timedelta(hours=1)), end))
 
     def evidence(self, system: AISystem, control, actor: User, ev: dict, decided_at: datetime | None,
-                 track: _Track) -> None:
+                 track: Track) -> Strand:
         what = f"evidence for {control.ref}"
-        collected = _day(ev.get("collected_on"), f"{what}: collected_on")
+        collected = day_of(ev.get("collected_on"), f"{what}: collected_on")
         if decided_at and collected > decided_at.date():
             raise ValidationFailed(f"{what}: collected on {collected}, after the decision that relies on it.")
+        yield (when := track.at(timedelta(minutes=3), _done_by(collected)))
         stored = None
         if ev.get("file"):
             name = ev["file"]
@@ -353,14 +341,13 @@ class _Loader:
             self.counts["evidence_files"] += 1
         add_evidence(self.session, actor, system.id, control.id,
                      {"description": ev["description"], "url": None if stored else ev.get("url"),
-                      "collected_on": collected.isoformat()},
-                     stored=stored, now=track.at(timedelta(minutes=3), _done_by(collected)))
+                      "collected_on": collected.isoformat()}, stored=stored, now=when)
         self.counts["evidence"] += 1
 
-    def verify(self, system: AISystem, officer: User, track: _Track) -> None:
+    def verify(self, system: AISystem, officer: User, track: Track) -> Strand:
         """Verify every assessed control that can be: implemented with current evidence, or not applicable."""
-        for assessment in assessments_for(self.session, system.id).values():
-            when = track.at(timedelta(minutes=4))
+        for assessment in list(assessments_for(self.session, system.id).values()):
+            yield (when := track.at(timedelta(minutes=4)))
             ok = assessment.status is ControlStatus.NOT_APPLICABLE or (
                 assessment.status is ControlStatus.IMPLEMENTED
                 and any(not is_stale(e, when.date(), evidence_max_age_days(self.session))
@@ -369,8 +356,10 @@ class _Loader:
                 verify_control(self.session, officer, system.id, assessment.control_id, now=when)
                 self.counts["verified"] += 1
 
-    def decide(self, system: AISystem, spec: dict, decided_at: datetime) -> None:
+    def decide(self, system: AISystem, spec: dict, decided_at: datetime) -> Strand:
         verdict = Verdict(spec["verdict"])
+        officer = self.user(spec["by"], "decision: by")
+        yield decided_at
         state = assess_system(self.session, system, today=decided_at.date(), for_new_decision=True)
         recommended = state.recommendation.verdict
         if recommended is not verdict and not spec.get("differs_from_recommendation"):
@@ -379,43 +368,20 @@ class _Loader:
                 f"the {verdict.label} decision of {decided_at.date()} does not match the recommendation "
                 f"({recommended.label}; blockers: {blockers}). Fix the data, or mark the entry "
                 "'differs_from_recommendation: true' with a rationale that explains why.")
-        record_decision(self.session, self.user(spec["by"], "decision: by"), system.id, _plain({
+        record_decision(self.session, officer, system.id, _plain({
             "verdict": verdict.value, "rationale": spec.get("rationale") or "",
             "conditions": spec.get("conditions") or [], "expires_on": spec.get("expires_on")}), now=decided_at)
         self.counts["decisions"] += 1
 
-    def change(self, system: AISystem, spec: dict) -> None:
+    def change(self, system: AISystem, spec: dict, decided_at: datetime) -> Strand:
         actor = self.user(spec.get("by") or system.accountable_owner.email, "after_decision: by")
+        when = _moment(spec.get("at"), CHANGE_HOUR, "after_decision: at")
+        if not decided_at < when < self.end:
+            raise ValidationFailed(f"after_decision: dated {when:%Y-%m-%d %H:%M}, not between the decision "
+                                   "and the day the demo is loaded.")
+        yield when
         payload = {**system_payload(system), **_plain(spec.get("set") or {})}
-        update_system(self.session, actor, system.id, payload, expected_version=system.version)
+        update_system(self.session, actor, system.id, payload, expected_version=system.version, now=when)
         if system.re_review_required_at is None:
             raise ValidationFailed("the change after the decision is not material: no re-review was triggered.")
         self.counts["re_reviews"] += 1
-
-
-def load_readiness(session: Session, *, path: Path = READINESS_FILE, evidence_dir: str | Path | None = None,
-                   max_bytes: int | None = None) -> dict[str, int]:
-    """Apply the demo readiness file to the demo portfolio in the caller's transaction; return counts.
-
-    ``evidence_dir`` is where the few evidence files go (default: the session's EVIDENCE_DIR, as
-    for ``registry seed --demo``); if loading fails, files already written there are removed again.
-    """
-    data = read_readiness(path)
-    evidence_dir = evidence_dir or setting(session, "evidence_dir")
-    max_bytes = max_bytes or setting(session, "evidence_max_bytes")
-    # Decisions must be in the past, and undecided systems' work ends now: by the clock.
-    loader = _Loader(session, EvidenceStore(evidence_dir, max_bytes), utcnow())
-    try:
-        for name, entry in data["systems"].items():
-            try:
-                loader.load_system(name, entry or {})
-            except DomainError as err:
-                raise ValidationFailed(f"Demo readiness for “{name}”: {err.message}", errors=err.errors) from err
-            except (KeyError, TypeError, ValueError) as err:
-                raise ValidationFailed(f"Demo readiness for “{name}”: malformed entry ({err!r}).") from err
-            loader.counts["systems"] += 1
-    except Exception:
-        for stored in loader.stored:
-            loader.store.discard(stored.stored_name)
-        raise
-    return dict(loader.counts)

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import login
-from tests.conftest import make_system
+from tests.conftest import make_system, make_user
 
 SYSTEM_URL = re.compile(r"/systems/(\d+)(#\w*)?$")  # a redirect keeps the form page's #fragment
 
@@ -206,13 +206,30 @@ def test_compliance_officer_overrides_the_tier_with_a_reason(page, live_server, 
     page.get_by_role("button", name="Record override").click()
 
     expect(page).to_have_url(re.compile(rf"/systems/{system.id}#risk-tier$"))
-    expect(page.get_by_role("status")).to_contain_text("Tier override recorded.")
-    expect(page.get_by_role("heading", name="Risk tier: Medium")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("applies once a second compliance officer confirms it")
+    # A downward override waits for a second officer: the computed tier still applies.
+    expect(page.get_by_role("heading", name="Risk tier: High")).to_be_visible()
     callout = page.locator("section#risk-tier .callout")
-    expect(callout).to_contain_text("Overridden by compliance from High to Medium by Cora Compliance")
+    expect(callout).to_contain_text("Override waiting for confirmation")
     expect(callout).to_contain_text("Reason: Adjusters review every ranking before a claim is decided.")
-    # The computed tier and its reasons stay visible next to the override.
-    expect(page.get_by_role("region", name="Risk tier: Medium")).to_contain_text("The rules give High because:")
+    expect(page.get_by_role("button", name=re.compile("Confirm the override"))).to_have_count(0)
+
+    make_user(session, "compliance", email="second@example.test", name="Sam Second")
+    session.commit()
+    second = page.context.browser.new_context(base_url=live_server).new_page()
+    try:
+        login(second, live_server, "second@example.test")
+        second.goto(f"{live_server}/systems/{system.id}")
+        second.get_by_role("button", name="Confirm the override to Medium").click()
+        expect(second.get_by_role("status")).to_contain_text("Tier override confirmed: the tier is now Medium.")
+        expect(second.get_by_role("heading", name="Risk tier: Medium")).to_be_visible()
+        callout = second.locator("section#risk-tier .callout")
+        expect(callout).to_contain_text("Overridden by compliance from High to Medium by Cora Compliance")
+        expect(callout).to_contain_text("confirmed by Sam Second")
+        # The computed tier and its reasons stay visible next to the override.
+        expect(second.get_by_role("region", name="Risk tier: Medium")).to_contain_text("The rules give High because:")
+    finally:
+        second.context.close()
 
 
 def test_compliance_override_without_a_reason_is_refused(page, live_server, session, people):

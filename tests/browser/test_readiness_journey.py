@@ -67,6 +67,7 @@ def answer_all_five(page: Page, base: str, system_id: int) -> None:
     save_and_submit(page, "Drift")
 
     page.goto(f"{q}/human_workflow")
+    page.get_by_role("checkbox", name=re.compile("Never automate")).check()
     page.get_by_role("spinbutton", name=re.compile("Suggest for confirmation")).fill("40")
     page.get_by_role("textbox", name=re.compile("Escalation triggers")).fill("Indemnity above €1m\nGoverning law not EU")
     page.get_by_role("textbox", name="Reviewer role").fill("Contract lawyer")
@@ -164,7 +165,12 @@ def test_owner_and_compliance_take_a_system_to_a_decision(page, live_server, ses
     expect(page.get_by_role("heading", name=re.compile("^Current decision"))).to_contain_text("CONDITIONAL GO")
     expect(page.locator("ul.conditions")).to_contain_text(f"Implement {open_control.ref}")
     expect(page.locator("ul.conditions")).to_contain_text(due)
+    expect(page.locator("ul.conditions")).to_contain_text(re.compile(r"Verify \d+ required controls by \d{4}-\d{2}-\d{2}"))
     expect(page.get_by_role("button", name="Record the decision")).to_have_count(0)
+    # ... and acknowledges it with its conditions: dated, in the record, not in the frozen PDF
+    page.get_by_role("link", name="acknowledgement pending").click()
+    page.get_by_role("button", name=re.compile(r"^Acknowledge decision #\d+ and its conditions$")).click()
+    expect(page.locator("#ack-status")).to_contain_text("Acknowledged by Olu Owner")
 
 
 # -- accessibility of the new pages ----------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from registry.audit.models import AuditEvent
 from registry.controls.applicability import active_controls, required_controls
 from registry.controls.catalogue import CATALOGUE_DIR, load_catalogue, read_catalogue
 from registry.controls.evidence_store import EvidenceStore
@@ -182,6 +183,21 @@ def test_verification_needs_fresh_evidence_and_is_cleared_by_a_change(app, sessi
     assert a.verified_by_id == people["compliance"].id
     a = assess_control(session, people["owner"], system.id, control.id, {"status": "in_progress", "due_on": None})
     assert a.verified_at is None
+
+
+def test_now_dates_the_control_work_and_its_audit_events(session, people, system, control):
+    assessed, added, verified = (utcnow().replace(microsecond=0) - timedelta(days=d) for d in (9, 8, 2))
+    assess_control(session, people["owner"], system.id, control.id, {"status": "implemented"}, now=assessed)
+    evidence = add_evidence(session, people["owner"], system.id, control.id,
+                            {"description": "Report", "url": "https://x.test/r", "collected_on": None}, now=added)
+    a = verify_control(session, people["compliance"], system.id, control.id, now=verified)
+    assert (evidence.added_at, a.verified_at) == (added, verified)
+    events = session.scalars(select(AuditEvent).where(AuditEvent.system_id == system.id,
+                                                      AuditEvent.action.in_(["control.assess", "evidence.add",
+                                                                             "control.verify"]))).all()
+    assert {e.action: (e.when, e.occurred_at) for e in events} == {
+        "control.assess": (assessed, assessed), "evidence.add": (added, added), "control.verify": (verified, verified)}
+    assert all("written_at" in e.data for e in events)
 
 
 def test_links_must_be_web_links_and_exactly_one_of_file_or_link(session, people, system, control):

@@ -140,7 +140,7 @@ def test_demo_decisions_agree_with_their_frozen_recommendation(session, demo_por
 
 
 def test_an_inconsistent_demo_entry_fails_loudly_with_the_system_name(session, tmp_path):
-    bad = {"systems": {"Refund desk agent": {"decision": {
+    bad = {"as_of": date(2026, 11, 29), "systems": {"Refund desk agent": {"decision": {
         "verdict": "go", "by": "mireille.duval@northwind.example", "at": date(2026, 6, 1),
         "rationale": "Looks fine to me."}}}}
     path = tmp_path / "readiness.yaml"
