@@ -47,7 +47,7 @@ from registry.controls.services import (
     verify_control,
 )
 from registry.db import evidence_max_age_days
-from registry.decisions.services import assess_system, record_decision
+from registry.decisions.services import acknowledge_decision, assess_system, record_decision
 from registry.enums import ControlStatus, Question, Verdict
 from registry.errors import ValidationFailed
 from registry.inventory.models import AISystem
@@ -73,6 +73,7 @@ EVIDENCE_KIND = {
     "GENAI RISKS (NIST AI 600-1)": "GenAI risk review and suggested-action record",
 }
 DECISION_HOUR = time(15, 0, tzinfo=UTC)  # a decision given as a bare date was taken at 15:00 UTC
+ACK_HOUR = time(9, 30, tzinfo=UTC)  # an owner's acknowledgement given as a bare date: 09:30 UTC
 CHANGE_HOUR = time(11, 0, tzinfo=UTC)  # a change after a decision, given as a bare date, was made at 11:00 UTC
 # When the work before a decision (or before the load day, for an undecided system) began, per strand.
 ANSWERS_BEFORE = timedelta(days=28)
@@ -368,10 +369,18 @@ class DemoReadiness:
                 f"the {verdict.label} decision of {decided_at.date()} does not match the recommendation "
                 f"({recommended.label}; blockers: {blockers}). Fix the data, or mark the entry "
                 "'differs_from_recommendation: true' with a rationale that explains why.")
-        record_decision(self.session, officer, system.id, _plain({
+        decision = record_decision(self.session, officer, system.id, _plain({
             "verdict": verdict.value, "rationale": spec.get("rationale") or "",
             "conditions": spec.get("conditions") or [], "expires_on": spec.get("expires_on")}), now=decided_at)
         self.counts["decisions"] += 1
+        if spec.get("acknowledged_at"):  # the accountable owner acknowledges it, some days later
+            when = _moment(spec["acknowledged_at"], ACK_HOUR, "decision: acknowledged_at")
+            if not decided_at < when < self.end:
+                raise ValidationFailed(f"decision: acknowledged {when:%Y-%m-%d %H:%M}, not between the decision "
+                                       "and the day the demo is loaded.")
+            yield when
+            acknowledge_decision(self.session, system.accountable_owner, system.id, decision.id, now=when)
+            self.counts["acknowledgements"] += 1
 
     def change(self, system: AISystem, spec: dict, decided_at: datetime) -> Strand:
         actor = self.user(spec.get("by") or system.accountable_owner.email, "after_decision: by")

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from registry.audit.models import AuditEvent
 from registry.audit.services import verify_chain
 from registry.auth.models import User
 from registry.auth.passwords import verify_password
 from registry.controls.models import Evidence
 from registry.controls.services import is_stale
 from registry.db import utcnow
-from registry.decisions.models import Decision
+from registry.decisions.models import Decision, DecisionAcknowledgement
 from registry.decisions.services import assess_system, latest_decision
 from registry.enums import AnswerStatus, ControlStatus, EvidenceKind, Role, Stage, Tier, Verdict
 from registry.errors import ValidationFailed
@@ -163,3 +164,23 @@ def test_demo_work_before_a_decision_is_dated_before_it(session, demo_portfolio)
             assert a.reviewed_at <= d.decided_at, (d.system_id, a.question, a.reviewed_at, d.decided_at)
             checked += 1
     assert checked
+
+
+def test_every_demo_go_is_verified_and_only_recorded_acknowledgements_are_shown(session, demo_portfolio):
+    decisions = session.scalars(select(Decision)).all()
+    for d in decisions:
+        rec = d.snapshot["recommendation"]
+        if d.verdict is Verdict.GO:
+            assert rec["verified_controls"] == rec["required_controls"] > 0, d.id
+    acks = {a.decision_id: a for a in session.scalars(select(DecisionAcknowledgement))}
+    assert 0 < len(acks) < len(decisions)  # the demo shows both: acknowledged and pending
+    for decision_id, ack in acks.items():
+        decision = session.get(Decision, decision_id)
+        system = session.get(AISystem, decision.system_id)
+        assert ack.user_id == system.accountable_owner_id and ack.acknowledged_at > decision.decided_at
+        event = session.scalar(select(AuditEvent).where(AuditEvent.action == "decision.acknowledge",
+                                                        AuditEvent.entity_id == str(decision_id)))
+        assert event.occurred_at == ack.acknowledged_at
+    events = session.scalar(select(func.count()).select_from(AuditEvent)
+                            .where(AuditEvent.action == "decision.acknowledge"))
+    assert events == len(acks)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
+from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from registry.audit.models import AuditEvent
 from registry.cli import main
 from registry.decisions.models import Decision
 from registry.decisions.services import record_decision
+from registry.enums import Verdict
 from registry.inventory.models import AISystem
 from registry.reports.models import DecisionReport
 from registry.reports.services import ensure_report
@@ -27,6 +31,15 @@ def test_demo_decisions_have_pdfs_and_the_report_commands_work(app, session, tmp
     reports = {r.decision_id: r for r in session.scalars(select(DecisionReport))}
     assert decisions and set(reports) == {d.id for d in decisions}  # every demo decision has its PDF
     assert f"Issued the audit PDFs of its {len(decisions)} decisions." in seeded.output
+    for decision in decisions:  # the PDF states the verified count and claims no acknowledgement
+        text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(reports[decision.id].pdf)).pages)
+        text = " ".join(text.split())
+        rec = decision.snapshot["recommendation"]
+        summary = text[text.index("1. Executive summary"):text.index("2. System profile")]
+        assert f"{rec['verified_controls']} of {rec['required_controls']} required controls verified" in summary
+        assert "Owner acknowledgement: pending at issue" in text and "Acknowledged" not in text
+        if decision.verdict is Verdict.GO:
+            assert rec["verified_controls"] == rec["required_controls"] > 0, decision.id
 
     listed = cli("report", "list")
     assert listed.exit_code == 0
