@@ -36,6 +36,7 @@ class Queue:
     overdue: list
     due_soon: list
     changed: list
+    overrides: list  # downward tier overrides another officer proposed, waiting for a second one
 
 
 def _with_total(session: Session, stmt, count_stmt) -> tuple[list, int]:
@@ -77,7 +78,7 @@ def review_queue(session: Session, actor, today: date) -> Queue:
     undecided = ~select(Decision.id).where(Decision.system_id == AISystem.id).exists()
     due = session.execute(
         select(AISystem.id, AISystem.name, AISystem.tier)
-        .where(_live(), AISystem.id.in_(accepted), undecided)
+        .where(_live(), _not_named(actor.id), AISystem.id.in_(accepted), undecided)
         .order_by(AISystem.name).limit(LIMIT)
     ).all()
     latest = current_decisions()
@@ -87,10 +88,21 @@ def review_queue(session: Session, actor, today: date) -> Queue:
                AISystem.re_review_required_at, AISystem.re_review_reasons)
         .join(latest, latest.c.system_id == AISystem.id)
         .join(Decision, Decision.id == latest.c.decision_id)
-        .where(_live(), or_(Decision.expires_on <= soon, AISystem.re_review_required_at.is_not(None)))
+        .where(_live(), _not_named(actor.id),
+               or_(Decision.expires_on <= soon, AISystem.re_review_required_at.is_not(None)))
         .order_by(Decision.expires_on)
     ).all()
+    # Pending: an override recorded, not confirmed, and not in effect (the computed tier applies).
+    overrides = session.execute(
+        select(AISystem.id, AISystem.name, AISystem.computed_tier, AISystem.tier_override, AISystem.tier_override_at,
+               AISystem.tier_override_reason)
+        .where(_live(), _not_named(actor.id), AISystem.tier_override.is_not(None),
+               AISystem.tier_override_confirmed_at.is_(None), AISystem.tier != AISystem.tier_override,
+               AISystem.tier_override_by_id != actor.id)
+        .order_by(AISystem.tier_override_at).limit(LIMIT)
+    ).all()
     return Queue(
+        overrides=overrides,
         answers=answers, answers_total=answers_total, to_verify=to_verify, to_verify_total=to_verify_total,
         decisions_due=due,
         overdue=[r for r in decided if r.expires_on < today][:LIMIT],
@@ -135,4 +147,4 @@ def readiness_summaries(session: Session, system_ids: list[int]) -> dict[int, Re
 def queue_counts(session: Session, actor, today: date) -> dict[str, int]:
     queue = review_queue(session, actor, today)
     return {"answers": queue.answers_total, "verify": queue.to_verify_total, "due": len(queue.decisions_due),
-            "overdue": len(queue.overdue), "changed": len(queue.changed)}
+            "overdue": len(queue.overdue), "changed": len(queue.changed), "overrides": len(queue.overrides)}

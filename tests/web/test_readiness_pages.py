@@ -13,9 +13,10 @@ from registry.controls.services import control_rows
 from registry.decisions.models import Decision
 from registry.decisions.services import record_decision
 from registry.enums import AnswerStatus, Question
+from registry.inventory.services import override_tier
 from registry.readiness.models import ReadinessAnswer
 from tests.builders import accept_all_answers, implement_all_controls, measured_metric
-from tests.conftest import make_system
+from tests.conftest import make_system, make_user
 
 LOW = {"kind": "predictive_model", "affects": ["internal_staff"], "data_categories": [], "autonomy": "human_in_the_loop",
        "risk": {"prohibited_practice": "none", "decision_domains": [], "legal_effect": False}}
@@ -261,3 +262,26 @@ def test_the_decision_page_shows_one_recommendation_when_the_re_review_is_overdu
     assert page.count("Recommendation for this review:") == 2 and "Recommendation now:" not in page  # header + section
     assert 'id="not-counted"' in page and "has passed" in page
     assert f"For this review the recommendation is {go}" in page and "NO-GO" not in page.split('id="rec-h"')[1].split("</section>")[0]
+
+
+def test_the_review_queue_lists_overrides_to_confirm_and_leaves_out_systems_you_are_named_on(session, people, as_role):
+    system = make_system(session, people["owner"])  # high tier
+    named = make_system(session, people["owner"], name="Named system")
+    accept_all_answers(session, people, named)  # a decision is due on it
+    second = make_user(session, "compliance", email="second@example.test", name="Sam Second")
+    named.technical_owner_id = second.id  # Sam is named on it: not theirs to decide
+    session.commit()
+    override_tier(session, people["compliance"], system.id, "low", "Only sorts claims for adjusters.")
+    session.commit()
+    from tests.conftest import Browser
+
+    sam = Browser(as_role("anonymous").client.application.test_client())
+    sam.login("second@example.test")
+    page = text_of(sam.get("/review"))
+    overrides = page[page.index('id="overrides"'):]
+    assert f'<a href="/systems/{system.id}#risk-tier">{system.name}</a>' in overrides
+    assert "Only sorts claims for adjusters." in overrides
+    assert f"/systems/{named.id}/decisions" not in page  # named on it: left out, as the page says
+    proposer = text_of(as_role("compliance").get("/review"))
+    assert "No tier override waits for confirmation." in proposer  # not the one who proposed it
+    assert f"/systems/{named.id}/decisions" in proposer
