@@ -13,7 +13,9 @@ Create Date: 2026-11-29 09:10:00
   verified" for lists and the portfolio.  Every state is marked out of date (recomputed on the
   next read), since the go / no-go rules now look at verification.
 - ``decision_acknowledgements``: the accountable owner's dated acknowledgement of a decision
-  and its conditions (decisions themselves are never updated).
+  and its conditions (decisions themselves are never updated); ``decisions.accountable_owner_id``
+  records who that owner was when the decision was taken (none for earlier decisions: their
+  system's accountable owner acknowledges them).
 """
 
 from __future__ import annotations
@@ -66,9 +68,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("decision_id", name=op.f("pk_decision_acknowledgements")),
     )
     op.create_index("ix_decision_acknowledgements_system", "decision_acknowledgements", ["system_id"])
+    if conn.dialect.name == "sqlite":
+        conn.execute(sa.text("ALTER TABLE decisions ADD COLUMN accountable_owner_id INTEGER "
+                             "CONSTRAINT fk_decisions_accountable_owner_id_users REFERENCES users (id)"))
+    else:
+        op.add_column("decisions", sa.Column("accountable_owner_id", sa.Integer(), nullable=True))
+        op.create_foreign_key(op.f("fk_decisions_accountable_owner_id_users"), "decisions", "users",
+                              ["accountable_owner_id"], ["id"])
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite":
+        op.drop_constraint(op.f("fk_decisions_accountable_owner_id_users"), "decisions", type_="foreignkey")
+    op.drop_column("decisions", "accountable_owner_id")
     op.drop_index("ix_decision_acknowledgements_system", table_name="decision_acknowledgements")
     op.drop_table("decision_acknowledgements")
     with op.batch_alter_table("system_states") as batch:

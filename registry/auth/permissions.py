@@ -77,9 +77,9 @@ def can_record_decision(user, system) -> bool:
     return has_role(user, RECORD_DECISION) and user.id not in system.named_user_ids()
 
 
-def can_acknowledge_decision(user, system) -> bool:
-    """The accountable owner acknowledges a decision on their system, and its conditions."""
-    return user.is_active and user.id == system.accountable_owner_id
+def can_acknowledge_decision(user, system, decision) -> bool:
+    """The accountable owner named when the decision was taken acknowledges it, and its conditions."""
+    return user.is_active and user.id == decision.owner_to_acknowledge(system.accountable_owner_id)
 
 
 def can_see_review_queue(user) -> bool:

@@ -48,7 +48,8 @@ def is_stale(evidence: Evidence, today: date, max_age_days: int) -> bool:
 
 
 def assessments_for(session: Session, system_id: int) -> dict[int, ControlAssessment]:
-    rows = session.scalars(select(ControlAssessment).where(ControlAssessment.system_id == system_id))
+    rows = session.scalars(select(ControlAssessment).where(ControlAssessment.system_id == system_id)
+                           .order_by(ControlAssessment.control_id))
     return {a.control_id: a for a in rows.unique()}
 
 

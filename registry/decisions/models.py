@@ -25,6 +25,9 @@ class Decision(Base):
     conditions: Mapped[list[str]] = mapped_column(default=list)
     expires_on: Mapped[date]
     decided_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The system's accountable owner when the decision was taken: the one who acknowledges it
+    # (None for decisions recorded before migration 0008: the system's owner then).
+    accountable_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
     # Everything the decision was based on, as JSON, and the SHA-256 of its canonical form.
@@ -32,6 +35,9 @@ class Decision(Base):
     snapshot_sha256: Mapped[str] = mapped_column(String(64))
 
     decided_by: Mapped[User] = relationship(foreign_keys=[decided_by_id], lazy="joined")
+
+    def owner_to_acknowledge(self, current_owner_id: int) -> int:
+        return self.accountable_owner_id or current_owner_id
 
     def expired(self, today: date) -> bool:
         return self.expires_on < today

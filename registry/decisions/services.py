@@ -47,7 +47,7 @@ from registry.state.standing import cached_recommendation
 # controls), the override's confirmation and the previous decision's owner acknowledgement
 SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/4"
 # Profile changes that call a recorded decision into question (keys of ``system_snapshot``).
-MATERIAL_FIELDS = {"tier": "Risk tier", "computed_tier": "Tier from the rules", "data_categories": "Data touched",
+MATERIAL_FIELDS = {"accountable_owner": "Accountable owner", "tier": "Risk tier", "computed_tier": "Tier from the rules", "data_categories": "Data touched",
                    "autonomy": "Autonomy", "kind": "Kind", "affects": "Affects",
                    "decision_domains": "Decisions about people in", "legal_effect": "Legal or similar effect"}
 
@@ -299,6 +299,7 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
     decision = Decision(
         system_id=system.id, verdict=verdict, recommended=recommended, rationale=rationale, conditions=conditions,
         expires_on=expires_on, decided_by_id=actor.id, decided_at=decided_at,
+        accountable_owner_id=system.accountable_owner_id,
         supersedes_id=previous.id if previous else None, snapshot=snapshot, snapshot_sha256=snapshot_hash(snapshot),
     )
     session.add(decision)
@@ -328,8 +329,8 @@ def acknowledge_decision(session: Session, actor: User, system_id: int, decision
     """The accountable owner acknowledges the current decision and its conditions: once, dated, audited."""
     system = system_for_update(session, system_id)
     decision = get_decision(session, system_id, decision_id)
-    require(actor is not None and can_acknowledge_decision(actor, system),
-            "Only the system's accountable owner acknowledges its decisions.")
+    require(actor is not None and can_acknowledge_decision(actor, system, decision),
+            "Only the accountable owner named when the decision was taken acknowledges it.")
     current = latest_decision(session, system_id)
     if current is None or current.id != decision.id:
         raise Conflict(f"Decision #{decision.id} has been superseded by decision #{current.id}: "
@@ -380,10 +381,11 @@ def _as_set(value):
 
 
 def flag_material_change(session: Session, actor, system: AISystem, before: dict, after: dict,
-                         at: datetime | None = None) -> list[str]:
+                         at: datetime | None = None, notes: list[str] | tuple = ()) -> list[str]:
     """Mark the system "re-review required" when a material change follows a recorded decision
-    (the handler of inventory's ``system.profile_changed`` event; ``at``: when the change happened)."""
-    reasons = material_changes(before, after)
+    (the handler of inventory's ``system.profile_changed`` event; ``at``: when the change happened;
+    ``notes``: reasons the profile diff cannot show, such as a lapsed tier override)."""
+    reasons = [*notes, *material_changes(before, after)]
     if not reasons:
         return []
     has_decision = session.scalar(select(func.count(Decision.id)).where(Decision.system_id == system.id))

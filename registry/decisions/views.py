@@ -105,7 +105,7 @@ def show(system_id: int, decision_id: int):
     return render_template("decisions/show.html", system=system, state=state, decision=decision,
                            snap=decision.snapshot, superseded=superseded, latest=latest,
                            acknowledgement=services.acknowledgement_for(session, decision.id),
-                           can_acknowledge=not superseded and can_acknowledge_decision(current_user, system),
+                           can_acknowledge=not superseded and can_acknowledge_decision(current_user, system, decision),
                            ack_form=ConfirmForm(), tab="decisions", report=report_for(session, decision.id),
                            can_download=can_download_report(current_user, system), document_id=document_id)
 

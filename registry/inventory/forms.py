@@ -152,6 +152,13 @@ class VersionedForm(FlaskForm):
             return None
 
 
+class ConfirmOverrideForm(FlaskForm):
+    """Confirm the proposal shown: its tier and the system's version when the page was read."""
+
+    tier = HiddenField(validators=[DataRequired()])
+    version = HiddenField(validators=[DataRequired()])
+
+
 class ConfirmForm(FlaskForm):
     """An empty form: a CSRF-protected button (delete, sign out)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, func, select, text
+from sqlalchemy import Float, ForeignKey, Index, String, Text, and_, case, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from registry.auth.models import User
@@ -152,6 +152,14 @@ class SystemPerson(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
     system: Mapped[AISystem] = relationship(back_populates="people")
+
+
+def overrides_pending():
+    """SQL: ``AISystem.override_pending`` (``override_waits_for_confirmation``) as a WHERE clause."""
+    rank = {t: t.rank for t in Tier}
+    return and_(AISystem.tier_override.is_not(None), AISystem.tier_override_confirmed_at.is_(None),
+                AISystem.computed_tier != Tier.UNACCEPTABLE,
+                case(rank, value=AISystem.tier_override) < case(rank, value=AISystem.computed_tier))
 
 
 def systems_naming(user_id: int):

@@ -183,8 +183,11 @@ def _apply(session: Session, system: AISystem, data: dict) -> str | None:
     for key in PROFILE_FIELDS:
         setattr(system, key, data[key])
     system.search_text = search_text_for(system.name, system.purpose, system.business_unit, system.vendor_name)
-    system.accountable_owner = _resolve_person(session, data["accountable_owner"], "accountable_owner", required=True)
-    system.technical_owner = _resolve_person(session, data.get("technical_owner"), "technical_owner", required=False)
+    # Both looked up before either is set: a lookup's autoflush must not sync a half-set owner
+    # (that would name people on the system in the middle of a flush).
+    accountable = _resolve_person(session, data["accountable_owner"], "accountable_owner", required=True)
+    technical = _resolve_person(session, data.get("technical_owner"), "technical_owner", required=False)
+    system.accountable_owner, system.technical_owner = accountable, technical
     system.accountable_owner_id = system.accountable_owner.id
     system.technical_owner_id = system.technical_owner.id if system.technical_owner else None
     wanted = {DataCategory(c) for c in data["data_categories"]}
@@ -223,7 +226,8 @@ def _set_override(system: AISystem, tier: Tier | None, reason: str | None, actor
 def flag_re_review(session: Session, actor: User | None, system: AISystem, reasons: list[str],
                    *, at: datetime | None = None) -> None:
     """Mark the system "re-review required" for ``reasons`` (kept until the next decision), audited.
-    The one place that sets the flag: material changes after a decision, a lapsed override."""
+    The one place that sets the flag (``registry.decisions.services.flag_material_change`` calls it
+    for a material change or a lapsed override after a decision)."""
     system.re_review_required_at = system.re_review_required_at or at or utcnow()
     system.re_review_reasons = list(dict.fromkeys([*(system.re_review_reasons or []), *reasons]))
     record_event(session, actor, "system.re_review_required", "system", system.id, system_id=system.id,
@@ -308,8 +312,12 @@ def update_system(session: Session, actor: User, system_id: int, payload: dict, 
         record_event(session, actor, "system.update", "system", system.id, system_id=system.id,
                      summary=f"Edited {system.name}", before=old, after=new, at=now)
         if lapsed:
-            flag_re_review(session, actor, system, [lapsed], at=now)
-        publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after, at=now)
+            record_event(session, actor, "system.tier_override_lapsed", "system", system.id, system_id=system.id,
+                         summary=lapsed, before={"tier_override": before["tier_override"]},
+                         after={"tier_override": None}, at=now)
+        # A lapse is itself a reason to re-review a decided system (the handler flags it).
+        publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after, at=now,
+                notes=[lapsed] if lapsed else [])
     return system
 
 
@@ -356,19 +364,26 @@ def override_tier(session: Session, actor: User | None, system_id: int, tier: st
         action, summary = "system.tier_override", f"Overrode tier of {system.name} to {tier.label}: {reason}"
     record_event(session, actor, action, "system", system.id, system_id=system.id, summary=summary,
                  before=old, after=new | {"tier_override_reason": reason}, at=now)
-    publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after, at=now)
+    publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after, at=now,
+            notes=[])
     return system
 
 
-def confirm_tier_override(session: Session, actor: User | None, system_id: int,
-                          *, now: datetime | None = None) -> AISystem:
+def confirm_tier_override(session: Session, actor: User | None, system_id: int, *, expected_tier: str | None = None,
+                          expected_version: int | None = None, now: datetime | None = None) -> AISystem:
     """A second compliance officer (not named on the system, not the one who proposed it)
-    confirms a downward override; from then on it is the effective tier."""
+    confirms a downward override; from then on it is the effective tier.  ``expected_tier`` and
+    ``expected_version``: the proposal the officer saw (the page sends both), so a proposal
+    changed meanwhile is never confirmed unseen."""
     system = system_for_update(session, system_id)
     if actor is None or not can_override_tier(actor, system):
         require(False, "Only a compliance officer who is not named on the system can confirm a tier override.")
     if not system.override_pending:
         raise Conflict("There is no tier override waiting for confirmation on this system: reload the page.")
+    if (expected_tier is not None and expected_tier != Tier(system.tier_override).value) or (
+            expected_version is not None and expected_version != system.version):
+        raise Conflict("The system or its proposed override changed since you opened the page, so nothing was "
+                       "confirmed. Reload the page, read the proposal again, then confirm it.")
     require(can_confirm_tier_override(actor, system),
             "A downward override is confirmed by a second compliance officer, not the one who made it.")
     before = system_snapshot(system)
@@ -381,7 +396,8 @@ def confirm_tier_override(session: Session, actor: User | None, system_id: int,
     record_event(session, actor, "system.tier_override_confirmed", "system", system.id, system_id=system.id,
                  summary=f"Confirmed the override of the tier of {system.name} to {Tier(system.tier_override).label}",
                  before=old, after=new, at=now)
-    publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after, at=now)
+    publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after, at=now,
+            notes=[])
     return system
 
 

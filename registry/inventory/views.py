@@ -12,7 +12,14 @@ from registry.decisions.services import assess_system
 from registry.enums import Role
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services
-from registry.inventory.forms import ConfirmForm, MetricForm, SystemForm, TierOverrideForm, attach_errors
+from registry.inventory.forms import (
+    ConfirmForm,
+    ConfirmOverrideForm,
+    MetricForm,
+    SystemForm,
+    TierOverrideForm,
+    attach_errors,
+)
 from registry.inventory.queries import SORTS, InventoryFilters, list_systems
 from registry.inventory.schemas import SystemSchema, flatten_errors
 from registry.web import bring_states_up_to_date, db_session
@@ -154,9 +161,11 @@ def override_tier(system_id: int):
 @login_required
 def confirm_override(system_id: int):
     session = db_session()
-    if not ConfirmForm().validate_on_submit():
+    form = ConfirmOverrideForm()
+    if not form.validate_on_submit() or not form.version.data.isdigit():
         abort(400)
-    system = services.confirm_tier_override(session, _actor(), system_id)
+    system = services.confirm_tier_override(session, _actor(), system_id, expected_tier=form.tier.data,
+                                            expected_version=int(form.version.data))
     session.commit()
     flash(f"Tier override confirmed: the tier is now {system.tier.label}.", "success")
     return redirect(url_for("inventory.show", system_id=system_id) + "#risk-tier")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from registry.controls.models import Control, ControlAssessment
 from registry.decisions.models import Decision, current_decisions
 from registry.enums import AnswerStatus, ControlStatus, Question
-from registry.inventory.models import AISystem, SystemPerson, systems_naming
+from registry.inventory.models import AISystem, SystemPerson, overrides_pending, systems_naming
 from registry.readiness.models import ReadinessAnswer
 
 LIMIT = 100
@@ -92,13 +92,10 @@ def review_queue(session: Session, actor, today: date) -> Queue:
                or_(Decision.expires_on <= soon, AISystem.re_review_required_at.is_not(None)))
         .order_by(Decision.expires_on)
     ).all()
-    # Pending: an override recorded, not confirmed, and not in effect (the computed tier applies).
     overrides = session.execute(
         select(AISystem.id, AISystem.name, AISystem.computed_tier, AISystem.tier_override, AISystem.tier_override_at,
                AISystem.tier_override_reason)
-        .where(_live(), _not_named(actor.id), AISystem.tier_override.is_not(None),
-               AISystem.tier_override_confirmed_at.is_(None), AISystem.tier != AISystem.tier_override,
-               AISystem.tier_override_by_id != actor.id)
+        .where(_live(), _not_named(actor.id), overrides_pending(), AISystem.tier_override_by_id != actor.id)
         .order_by(AISystem.tier_override_at).limit(LIMIT)
     ).all()
     return Queue(

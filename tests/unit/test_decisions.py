@@ -320,3 +320,23 @@ def test_the_accountable_owner_acknowledges_the_current_decision_once(session, p
     with pytest.raises(Conflict, match="superseded"):  # only the current decision is acknowledged
         acknowledge_decision(session, people["owner"], ready.id, newer.id)
     session.rollback()
+
+
+def test_a_new_accountable_owner_cannot_acknowledge_a_decision_taken_under_another(session, people, ready):
+    """The owner named when the decision was taken acknowledges it; handing the system to someone
+    else is a material change (re-review), and the newcomer cannot acknowledge the old decision."""
+    decision = record_decision(session, people["compliance"], ready.id, {"verdict": "go", "rationale": GO_RATIONALE})
+    session.commit()
+    assert decision.accountable_owner_id == people["owner"].id
+    payload = system_payload(ready) | {"technical_owner": people["other_owner"].email}
+    update_system(session, people["owner"], ready.id, payload, expected_version=ready.version)
+    session.commit()
+    payload = system_payload(ready) | {"accountable_owner": people["other_owner"].email}
+    update_system(session, people["other_owner"], ready.id, payload, expected_version=ready.version)
+    session.commit()
+    assert any(r.startswith("Accountable owner: ") for r in ready.re_review_reasons), ready.re_review_reasons
+    with pytest.raises(PermissionDenied, match="named when the decision was taken"):
+        acknowledge_decision(session, people["other_owner"], ready.id, decision.id)
+    session.rollback()
+    acknowledge_decision(session, people["owner"], ready.id, decision.id)
+    session.commit()

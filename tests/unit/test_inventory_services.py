@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from registry.audit.models import AuditEvent
+from registry.decisions.services import record_decision
 from registry.enums import Tier
 from registry.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from registry.inventory import services
@@ -202,8 +203,9 @@ def test_an_override_made_earlier_never_lowers_a_prohibited_practice(session, pe
     services.update_system(session, people["owner"], system.id, payload, expected_version=system.version)
     session.commit()
     assert system.tier is Tier.UNACCEPTABLE and system.tier_override is None
-    assert system.re_review_required_at is not None
-    assert any("override to High lapsed" in r and "Unacceptable" in r for r in system.re_review_reasons)
+    lapse = events(session, "system.tier_override_lapsed")[-1]
+    assert "override to High lapsed" in lapse.summary and "Unacceptable" in lapse.summary
+    assert system.re_review_required_at is None  # nothing was decided: nothing to re-review
 
 
 def test_the_page_refuses_an_override_of_a_prohibited_practice(session, people, as_role):
@@ -263,17 +265,20 @@ def test_a_confirmed_low_override_lapses_when_the_answers_raise_the_tier(session
     services.confirm_tier_override(session, make_user(session, "compliance"), system.id)
     session.commit()
     assert system.tier is Tier.LOW
+    record_decision(session, people["compliance"], system.id, {"verdict": "no_go", "rationale": "Not ready yet."})
+    session.commit()
     payload = services.system_payload(system)
     payload["risk"] = {**payload["risk"], "decision_domains": ["employment"]}
     services.update_system(session, people["owner"], system.id, payload, expected_version=system.version)
     session.commit()
     assert system.computed_tier is Tier.HIGH and system.tier is Tier.HIGH and system.tier_override is None
     assert system.re_review_required_at is not None
-    assert system.re_review_reasons == ["Tier override to Low lapsed: the rules now give High, above Medium, "
-                                        "the tier it was made against"]
+    assert system.re_review_reasons[0] == ("Tier override to Low lapsed: the rules now give High, above Medium, "
+                                           "the tier it was made against")
+    assert "Tier from the rules: Medium → High" in system.re_review_reasons
     actions = session.scalars(select(AuditEvent.action).where(AuditEvent.system_id == system.id)
                               .order_by(AuditEvent.seq)).all()
-    assert actions[-2:] == ["system.update", "system.re_review_required"]
+    assert actions[-3:] == ["system.update", "system.tier_override_lapsed", "system.re_review_required"]
 
 
 def test_a_lower_computed_tier_keeps_the_override(session, people):

@@ -114,18 +114,34 @@ def test_compliance_override_is_shown_with_reason(session, people, as_role):
     assert "Adjusters review every ranking." in page and "Cora Compliance" in page
     own = web.get(f"/systems/{system.id}").get_data(as_text=True)
     assert 'id="confirm-override"' not in own and "a second compliance officer confirms it" in own
-    assert web.post(f"/systems/{system.id}/tier/confirm", {}, token_from=f"/systems/{system.id}").status_code == 403
+    session.expire_all()
+    seen = {"tier": "medium", "version": str(session.get(AISystem, system.id).version)}
+    session.commit()
+    assert web.post(f"/systems/{system.id}/tier/confirm", seen, token_from=f"/systems/{system.id}").status_code == 403
     make_user(session, "compliance", email="second@example.test", name="Sam Second")
     session.commit()
     second = Browser(web.client.application.test_client())
     second.login("second@example.test")
-    assert 'id="confirm-override"' in second.get(f"/systems/{system.id}").get_data(as_text=True)
-    response = second.post(f"/systems/{system.id}/tier/confirm", {}, token_from=f"/systems/{system.id}")
+    page = second.get(f"/systems/{system.id}").get_data(as_text=True)
+    assert 'id="confirm-override"' in page and f'name="version" value="{seen["version"]}"' in page
+    assert second.post(f"/systems/{system.id}/tier/confirm", {"version": seen["version"]},
+                       token_from=f"/systems/{system.id}").status_code == 400  # which proposal? refused
+    # the proposer changes the proposal meanwhile: confirming what was seen is refused
+    web.post(f"/systems/{system.id}/tier", {"tier": "low", "reason": "Adjusters review every ranking."},
+             token_from=f"/systems/{system.id}")
+    stale = second.post(f"/systems/{system.id}/tier/confirm", seen, token_from=f"/systems/{system.id}")
+    assert stale.status_code == 409
+    web.post(f"/systems/{system.id}/tier", {"tier": "medium", "reason": "Adjusters review every ranking."},
+             token_from=f"/systems/{system.id}")
+    session.expire_all()
+    seen = {"tier": "medium", "version": str(session.get(AISystem, system.id).version)}
+    session.commit()
+    response = second.post(f"/systems/{system.id}/tier/confirm", seen, token_from=f"/systems/{system.id}")
     assert response.status_code == 302
     page = as_role("owner").get(f"/systems/{system.id}").get_data(as_text=True)
     assert "Overridden by compliance" in page and "from High to Medium" in page
     assert "confirmed by Sam Second" in page and "Risk tier: Medium" in page
-    again = second.post(f"/systems/{system.id}/tier/confirm", {}, token_from=f"/systems/{system.id}")
+    again = second.post(f"/systems/{system.id}/tier/confirm", seen, token_from=f"/systems/{system.id}")
     assert again.status_code == 409
 
 

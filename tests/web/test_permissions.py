@@ -75,6 +75,7 @@ MATRIX = {
 
 FORM_DATA = {
     "/systems/{id}/tier": {"tier": "high", "reason": "Matrix test"},
+    "/systems/{id}/tier/confirm": {"tier": "low"},
     "/systems/{id}/readiness/{key}": {"version": "0"},
     "/systems/{id}/readiness/{key}/submit": {"version": "0"},
     "/systems/{id}/readiness/{key}/review": {"outcome": "accept", "version": "0"},
@@ -106,7 +107,7 @@ def test_role_route_matrix(app, session, people, as_role, method, route, role, e
     else:
         data = {k.format(user=target.id): v for k, v in FORM_DATA.get(route, {}).items()}
         data["csrf_token"] = browser.token("/login" if role == "anonymous" else "/systems")
-        if route.endswith("/delete"):
+        if route.endswith(("/delete", "/tier/confirm")):
             data["version"] = str(system.version)
         response = browser.client.post(url, data=data)
     if expected == LOGIN:

@@ -198,7 +198,7 @@ def test_the_owner_acknowledges_a_decision_on_its_page(session, people, as_role)
     url = f"/systems/{system.id}/decisions/{decision.id}"
     officer, owner = as_role("compliance"), as_role("owner")
     page = text_of(officer.get(url))
-    assert "Pending: the accountable owner (Olu Owner" in page and 'id="acknowledge"' not in page
+    assert "Pending: the accountable owner named in the decision (Olu Owner" in page and 'id="acknowledge"' not in page
     assert officer.post(url + "/acknowledge", {}, token_from=url).status_code == 403
     page = text_of(owner.get(url))
     assert 'id="acknowledge"' in page
