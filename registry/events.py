@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 EVENTS: dict[str, str] = {
     "system.profile_changed": "a system's profile, tier or override changed: "
                               "actor, system, before, after (system_snapshot dicts)",
+    "system.people_named": "people were newly named on a system (they may no longer review or verify it): "
+                           "actor, system, user_ids, at",
     "metric.changed": "a baseline metric was edited or deleted: actor, system, metric_id, change ('changed'|'deleted')",
 }
 

@@ -1,17 +1,19 @@
 """Every in-process event handler, registered in this one place (see ``registry.events``).
 
 Lower domains publish; the higher domains that react are wired here, so the arrows in the
-code point downward only: inventory announces, readiness and decisions listen.
+code point downward only: inventory and readiness announce; readiness, controls and decisions listen.
 """
 
 from __future__ import annotations
 
+from registry.controls.services import clear_verifications_by
 from registry.decisions.services import flag_material_change
 from registry.events import subscribe
 from registry.readiness.services import reopen_for_metric
 
 HANDLERS = (
     ("system.profile_changed", flag_material_change),
+    ("system.people_named", clear_verifications_by),
     ("metric.changed", reopen_for_metric),
 )
 

@@ -242,3 +242,24 @@ def verify_control(session: Session, actor: User, system_id: int, control_id: in
                  after={"control": control.ref, "status": assessment.status.label, "verified_by": actor.label,
                         "evidence": [e.sha256 or e.url for e in assessment.evidence]}, at=now)
     return assessment
+
+
+def clear_verifications_by(session: Session, actor: User | None, system: AISystem, user_ids: set[int],
+                           at: datetime | None = None) -> int:
+    """Someone who verified a control of ``system`` is now named on it: their verification no longer
+    counts (separation of duties), so it is cleared, audited, and the control waits for another
+    officer.  The handler of the ``system.people_named`` event; returns how many were cleared."""
+    cleared = 0
+    for assessment in session.scalars(select(ControlAssessment).where(
+            ControlAssessment.system_id == system.id, ControlAssessment.verified_by_id.in_(user_ids))
+            .order_by(ControlAssessment.control_id)):
+        verifier = assessment.verified_by.label if assessment.verified_by else "a former verifier"
+        _clear_verification(assessment)
+        _flush(session)
+        record_event(session, actor, "control.verification_cleared", "control_assessment", assessment.id,
+                     system_id=system.id, at=at,
+                     summary=f"{assessment.control.ref}: verification by {verifier} cleared: they are now named on "
+                             "the system, so another compliance officer verifies it",
+                     before={"verified_by": verifier}, after={"verified_by": None})
+        cleared += 1
+    return cleared

@@ -301,6 +301,7 @@ def update_system(session: Session, actor: User, system_id: int, payload: dict, 
         raise Conflict(STALE_MESSAGE)
     data = load_or_raise(SystemSchema(), payload)
     before = system_snapshot(system)
+    named_before = system.named_user_ids()
     lapsed = _apply(session, system, data)
     _check_owner_is_named(actor, system)
     after = system_snapshot(system)
@@ -318,6 +319,9 @@ def update_system(session: Session, actor: User, system_id: int, payload: dict, 
         # A lapse is itself a reason to re-review a decided system (the handler flags it).
         publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after, at=now,
                 notes=[lapsed] if lapsed else [])
+        newly_named = system.named_user_ids() - named_before
+        if newly_named:
+            publish(session, "system.people_named", actor=actor, system=system, user_ids=newly_named, at=now)
     return system
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select, text, update
 
 from registry.audit.models import AuditEvent
 from registry.audit.services import verify_chain
-from registry.controls.services import add_evidence, verify_control
+from registry.controls.services import add_evidence, control_rows, verify_control
 from registry.decisions.models import Decision, ImmutableRecord
 from registry.decisions.services import (
     acknowledge_decision,
@@ -24,6 +24,7 @@ from registry.enums import Verdict
 from registry.errors import Conflict, PermissionDenied, ValidationFailed
 from registry.inventory.services import override_tier, system_payload, update_system
 from registry.readiness.services import save_answer
+from registry.review.services import review_queue
 from tests.builders import accept_all_answers, implement_all_controls
 from tests.conftest import make_system, make_user
 
@@ -340,3 +341,23 @@ def test_a_new_accountable_owner_cannot_acknowledge_a_decision_taken_under_anoth
     session.rollback()
     acknowledge_decision(session, people["owner"], ready.id, decision.id)
     session.commit()
+
+
+def test_a_verifier_named_on_the_system_later_no_longer_counts_anywhere(session, people, ready):
+    """The officer who verified the controls is named in the ownership answer: their verifications
+    are cleared (audited), so pages, snapshot, exports and the review queue all say unverified."""
+    required = assess_system(session, ready).recommendation.required_controls
+    assert assess_system(session, ready).recommendation.verified_controls == required
+    owner = people["owner"].email
+    save_answer(session, people["owner"], ready.id, "ownership", {
+        "performance_owner": owner, "review_queue_owner": people["compliance"].email, "escalation_owner": owner,
+        "business_impact_owner": owner})
+    session.commit()
+    rec = assess_system(session, ready).recommendation
+    assert rec.verified_controls == 0 and rec.verdict is not Verdict.GO
+    rows = [r for r in control_rows(session, ready) if r.required]
+    assert all(r.assessment.verified_by_id is None for r in rows)
+    cleared = session.scalars(select(AuditEvent).where(AuditEvent.action == "control.verification_cleared")).all()
+    assert len(cleared) == required and "now named on the system" in cleared[0].summary
+    queue = review_queue(session, make_user(session, "compliance"), date.today())
+    assert queue.to_verify_total == required
