@@ -9,6 +9,7 @@ from flask_login import LoginManager, logout_user
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from registry import enums
 from registry.admin.views import bp as admin_bp
@@ -41,6 +42,15 @@ BLUEPRINTS = (main_bp, auth_bp, inventory_bp, readiness_bp, controls_bp, decisio
               exports_bp, reports_bp, portfolio_bp)
 
 
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in every URL: at most 2**31 - 1, the largest id either database stores, so
+    /systems/99999999999999999999 is a 404, not an integer overflow in the driver (a 500)."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 (werkzeug's parameter name)
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     """Read config, wire extensions, session hooks, event handlers and blueprints, return the app.
     No I/O beyond that."""
@@ -51,6 +61,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         instance_path=str(ROOT / "instance"),
     )
     app.config.update(load_config(overrides))
+    app.url_map.converters["int"] = IdConverter
     register_extensions(app)
     register_blueprints(app)
     register_template_helpers(app)

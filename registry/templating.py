@@ -36,7 +36,7 @@ def _fmt_number(value: float | None) -> str:
 def _measure(value: float | None, unit: str) -> str:
     """A number with its unit: 61.5%, 52 hours, EUR 1,200 stays 1,200 EUR."""
     if value is None:
-        return "—"
+        return "not recorded"
     number = _fmt_number(value)
     return f"{number}{unit}" if unit in {"%", "‰"} else f"{number} {unit}"
 

@@ -199,3 +199,17 @@ def test_executive_sees_no_write_controls(session, people, as_role):
     assert "Register a system" not in listing
     for control in ("Edit</a>", "Add a metric", "Override the tier", "Delete "):
         assert control not in page
+
+
+@pytest.mark.parametrize("url", ["/systems/99999999999999999999", "/systems/2147483648/decisions",
+                                 "/systems/1/decisions/99999999999999999999"])
+def test_an_id_too_large_for_the_database_is_a_404_not_a_500(as_role, url):
+    assert as_role("compliance").get(url).status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/systems/99999999999999999999/tier/confirm",
+                                 "/systems/1/decisions/99999999999999999999/acknowledge"])
+def test_posting_to_an_id_too_large_is_a_404_not_a_500(as_role, url):
+    browser = as_role("compliance")
+    response = browser.client.post(url, data={"csrf_token": browser.token("/systems"), "tier": "low", "version": "1"})
+    assert response.status_code == 404
