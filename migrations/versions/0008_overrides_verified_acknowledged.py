@@ -8,7 +8,11 @@ Create Date: 2026-11-29 09:10:00
   override lapses when the rules later give a higher one), and who confirmed a downward
   override (a second compliance officer) and when.  Existing overrides are recorded as made
   against today's computed tier; a downward one was never confirmed, so the effective tier goes
-  back to the computed tier until a second officer confirms it.
+  back to the computed tier until a second officer confirms it, and a decided system whose
+  tier goes back is flagged "re-review required" with that reason.
+- Human-workflow answers that were submitted or accepted with no automation threshold were
+  given under the old form, which said "leave empty if no output is ever used without a person
+  confirming it": they get the explicit ``never_automate`` that form meant.
 - ``system_states.required_controls`` / ``verified_controls``: "N of M required controls
   verified" for lists and the portfolio.  Every state is marked out of date (recomputed on the
   next read), since the go / no-go rules now look at verification.
@@ -19,6 +23,9 @@ Create Date: 2026-11-29 09:10:00
 """
 
 from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -48,8 +55,29 @@ def upgrade() -> None:
                               ["tier_override_confirmed_by_id"], ["id"])
     op.add_column("ai_systems", sa.Column("tier_override_confirmed_at", sa.DateTime(timezone=True), nullable=True))
     conn.execute(sa.text("UPDATE ai_systems SET tier_override_against = computed_tier WHERE tier_override IS NOT NULL"))
-    conn.execute(sa.text(f"UPDATE ai_systems SET tier = computed_tier WHERE tier_override IS NOT NULL "
-                         f"AND {_rank('tier_override')} < {_rank('computed_tier')}"))
+    reverted = (f"tier_override IS NOT NULL AND computed_tier <> 'unacceptable' "
+                f"AND {_rank('tier_override')} < {_rank('computed_tier')}")
+    now = datetime.now(UTC) if conn.dialect.name != "sqlite" else datetime.now(UTC).replace(tzinfo=None)
+    reason = ("Migration 0008: a tier override below the computed tier was never confirmed by a second compliance "
+              "officer; the computed tier applies until one confirms it")
+    for system_id, reasons in conn.execute(sa.text(
+            f"SELECT id, re_review_reasons FROM ai_systems WHERE {reverted} AND tier <> computed_tier "
+            "AND id IN (SELECT system_id FROM decisions)")).all():
+        reasons = json.loads(reasons) if isinstance(reasons, str) else list(reasons or [])
+        conn.execute(sa.text("UPDATE ai_systems SET re_review_required_at = coalesce(re_review_required_at, :now), "
+                             "re_review_reasons = :reasons WHERE id = :id")
+                     .bindparams(sa.bindparam("now", type_=sa.DateTime(timezone=True)),
+                                 sa.bindparam("reasons", type_=sa.JSON)),
+                     {"now": now, "reasons": [*reasons, reason], "id": system_id})
+    conn.execute(sa.text(f"UPDATE ai_systems SET tier = computed_tier WHERE {reverted}"))
+    for answer_id, status, content in conn.execute(sa.text(
+            "SELECT id, status, content FROM readiness_answers WHERE question = 'human_workflow' "
+            "AND status IN ('submitted', 'accepted')")).all():
+        content = json.loads(content) if isinstance(content, str) else dict(content or {})
+        if content.get("automate_at") is None and "never_automate" not in content:
+            content["never_automate"] = True
+            conn.execute(sa.text("UPDATE readiness_answers SET content = :content WHERE id = :id")
+                         .bindparams(sa.bindparam("content", type_=sa.JSON)), {"content": content, "id": answer_id})
     with op.batch_alter_table("system_states") as batch:
         batch.add_column(sa.Column("required_controls", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("verified_controls", sa.Integer(), nullable=False, server_default="0"))

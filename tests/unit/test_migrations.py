@@ -55,3 +55,31 @@ def test_0007_restores_the_unacceptable_tier_an_earlier_override_lowered(tmp_pat
     engine.dispose()
     assert tiers == {1: "unacceptable", 2: "low"}  # an override of a medium system stays
     assert [tuple(r) for r in named] == [(1, "accountable_owner", 1), (2, "accountable_owner", 1)]
+
+
+def test_0008_needs_a_second_officer_for_earlier_downward_overrides_and_keeps_never_automate(tmp_path):
+    """An unconfirmed downward override stops applying (a decided system is flagged for re-review,
+    saying why); a human-workflow answer given under the old form keeps meaning "never automate"."""
+    url = f"sqlite:///{tmp_path / 'legacy.sqlite3'}"
+    test_0007_restores_the_unacceptable_tier_an_earlier_override_lowered(tmp_path)  # systems 1 and 2 at 0007
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO decisions (id, system_id, verdict, recommended, rationale, conditions, expires_on, "
+            "decided_by_id, decided_at, snapshot, snapshot_sha256) VALUES (1, 2, 'go', 'go', 'r', '[]', "
+            "'2027-01-01', 1, '2026-02-01 00:00:00', '{}', 'x')"))
+        for answer_id, status in ((1, "accepted"), (2, "draft")):
+            conn.execute(text(
+                "INSERT INTO readiness_answers (id, system_id, question, status, content, updated_at, version) "
+                "VALUES (:id, :id, 'human_workflow', :status, :content, '2026-01-01 00:00:00', 1)"),
+                {"id": answer_id, "status": status, "content": '{"automate_at": null, "suggest_at": 60}'})
+    upgrade(url, "0008")
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(text(
+            "SELECT id, tier, tier_override_against, re_review_required_at, re_review_reasons FROM ai_systems"))}
+        contents = dict(conn.execute(text("SELECT id, content FROM readiness_answers")).all())
+    engine.dispose()
+    assert rows[2].tier == "medium" and rows[2].tier_override_against == "medium"
+    assert rows[2].re_review_required_at is not None and "never confirmed" in rows[2].re_review_reasons
+    assert rows[1].tier == "unacceptable" and rows[1].re_review_required_at is None
+    assert '"never_automate": true' in contents[1] and "never_automate" not in contents[2]  # drafts: not answered
