@@ -255,8 +255,15 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
             errors["verdict"] = ["An unacceptable-tier system is always NO-GO."]
         elif verdict is Verdict.GO and rec.verified_controls < rec.required_controls:
             errors["verdict"] = [f"GO means verified: {rec.verified_controls} of {rec.required_controls} required "
-                                 "controls are verified. Record CONDITIONAL GO with the verification as a condition, "
-                                 "or NO-GO."]
+                                 "controls are verified. " + (
+                                     "On a high-risk system, have them verified first, or record NO-GO."
+                                     if Tier(system.tier) is Tier.HIGH else
+                                     "Record CONDITIONAL GO with the verification as a condition, or NO-GO.")]
+        awaiting = sum(1 for c in state.facts.controls if c.awaits_verification)
+        if verdict is Verdict.CONDITIONAL_GO and awaiting and not any("verif" in c.lower() for c in conditions):
+            errors["conditions"] = [f"{awaiting} required control{'s are' if awaiting != 1 else ' is'} done but not "
+                                    "verified: keep a condition to verify them (the form suggests “Verify "
+                                    f"{awaiting} required control{'s' if awaiting != 1 else ''} by …”)."]
         if verdict is not recommended and len(rationale) < 40 and "rationale" not in errors:
             errors["rationale"] = [f"The decision differs from the recommendation ({recommended.label}): explain why "
                                    "in a written rationale (at least 40 characters)."]

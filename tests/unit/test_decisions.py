@@ -361,3 +361,19 @@ def test_a_verifier_named_on_the_system_later_no_longer_counts_anywhere(session,
     assert len(cleared) == required and "now named on the system" in cleared[0].summary
     queue = review_queue(session, make_user(session, "compliance"), date.today())
     assert queue.to_verify_total == required
+
+
+def test_a_conditional_go_over_unverified_controls_must_keep_the_verification_condition(session, people):
+    system = make_system(session, people["owner"], **LOW)
+    accept_all_answers(session, people, system)
+    rows = implement_all_controls(session, people["owner"], system)  # done, none verified
+    rec = assess_system(session, system, for_new_decision=True).recommendation
+    assert rec.verdict is Verdict.CONDITIONAL_GO and rec.conditions[0].message.startswith(f"Verify {len(rows)} ")
+    with pytest.raises(ValidationFailed) as err:
+        record_decision(session, people["compliance"], system.id, {
+            "verdict": "conditional_go", "rationale": GO_RATIONALE, "conditions": "Monitor weekly."})
+    assert f"{len(rows)} required controls are done but not verified" in err.value.errors["conditions"][0]
+    session.rollback()
+    decision = record_decision(session, people["compliance"], system.id, {
+        "verdict": "conditional_go", "rationale": GO_RATIONALE, "conditions": rec.conditions[0].message})
+    assert decision.conditions == [rec.conditions[0].message]
