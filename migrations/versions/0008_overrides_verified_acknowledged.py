@@ -42,17 +42,23 @@ def _rank(column: str) -> str:
     return f"CASE {column} WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 4 END"
 
 
+def _add_user_reference(table: str, column: str) -> None:
+    """A nullable column referencing users, added in place (no batch copy on SQLite: that would
+    drop the expression index on ``ai_systems.name``; SQLite takes the REFERENCES clause inline)."""
+    name = f"fk_{table}_{column}_users"
+    if op.get_bind().dialect.name == "sqlite":
+        op.get_bind().execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER "
+                                      f"CONSTRAINT {name} REFERENCES users (id)"))
+    else:
+        op.add_column(table, sa.Column(column, sa.Integer(), nullable=True))
+        op.create_foreign_key(op.f(name), table, "users", [column], ["id"])
+
+
 def upgrade() -> None:
     # Plain ADD COLUMN (no batch copy on SQLite: that would drop the expression index on name).
     op.add_column("ai_systems", sa.Column("tier_override_against", TIER, nullable=True))
     conn = op.get_bind()
-    if conn.dialect.name == "sqlite":  # SQLite adds a column's REFERENCES clause, not a named constraint
-        conn.execute(sa.text("ALTER TABLE ai_systems ADD COLUMN tier_override_confirmed_by_id INTEGER "
-                             "CONSTRAINT fk_ai_systems_tier_override_confirmed_by_id_users REFERENCES users (id)"))
-    else:
-        op.add_column("ai_systems", sa.Column("tier_override_confirmed_by_id", sa.Integer(), nullable=True))
-        op.create_foreign_key(op.f("fk_ai_systems_tier_override_confirmed_by_id_users"), "ai_systems", "users",
-                              ["tier_override_confirmed_by_id"], ["id"])
+    _add_user_reference("ai_systems", "tier_override_confirmed_by_id")
     op.add_column("ai_systems", sa.Column("tier_override_confirmed_at", sa.DateTime(timezone=True), nullable=True))
     conn.execute(sa.text("UPDATE ai_systems SET tier_override_against = computed_tier WHERE tier_override IS NOT NULL"))
     reverted = (f"tier_override IS NOT NULL AND computed_tier <> 'unacceptable' "
@@ -96,13 +102,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("decision_id", name=op.f("pk_decision_acknowledgements")),
     )
     op.create_index("ix_decision_acknowledgements_system", "decision_acknowledgements", ["system_id"])
-    if conn.dialect.name == "sqlite":
-        conn.execute(sa.text("ALTER TABLE decisions ADD COLUMN accountable_owner_id INTEGER "
-                             "CONSTRAINT fk_decisions_accountable_owner_id_users REFERENCES users (id)"))
-    else:
-        op.add_column("decisions", sa.Column("accountable_owner_id", sa.Integer(), nullable=True))
-        op.create_foreign_key(op.f("fk_decisions_accountable_owner_id_users"), "decisions", "users",
-                              ["accountable_owner_id"], ["id"])
+    _add_user_reference("decisions", "accountable_owner_id")
 
 
 def downgrade() -> None:
