@@ -75,8 +75,8 @@ def test_compliance_downloads_verifies_and_exports_audit_pdfs(page, live_server,
     expect(page).to_have_url(re.compile(r"/reports/exports/\d+$"))
     expect(page.locator("progress")).to_have_attribute("max", "2")
     bulk.join_threads()
-    page.reload()  # the page refreshes itself every 2 s; reload rather than wait
-    expect(page.get_by_text("Ready: 2 of 2 PDFs")).to_be_visible()
+    # the page refreshes itself every 2 s (a reload of our own could race that navigation)
+    expect(page.get_by_text("Ready: 2 of 2 PDFs")).to_be_visible(timeout=10_000)
     with page.expect_download() as info:
         page.get_by_role("link", name="Download the ZIP").click()
     archive = zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes()))
