@@ -73,9 +73,15 @@ def update_user(session: Session, actor: User, user_id: int, *, role: str | None
     before = _user_view(user)
     if role is not None:
         try:
-            user.role = Role(role)
+            new_role = Role(role)
         except ValueError as exc:
             raise ValidationFailed("Unknown role.", errors={"role": ["Choose a role from the list."]}) from exc
+        # Nobody changes their own role (so the last active admin can never be demoted: a
+        # demotion is always by another active admin, who stays).
+        if new_role is not user.role and user.id == actor.id:
+            raise ValidationFailed("Nobody changes their own role: ask another admin.",
+                                   errors={"role": ["Nobody changes their own role: ask another admin."]})
+        user.role = new_role
     if active is not None:
         if user.id == actor.id and not active:
             raise ValidationFailed("You cannot deactivate your own account.")
@@ -128,6 +134,9 @@ def authenticate(
 
 
 def record_logout(session: Session, user: User, address: str) -> None:
+    """Sign out on the server: the epoch bump ends every session cookie issued to ``user`` so far
+    (a cookie saved before signing out no longer works), then audit it."""
+    user.session_epoch += 1
     record_event(session, user, "logout", "user", user.id, summary=f"{user.email} signed out", address=address)
 
 

@@ -143,3 +143,49 @@ def test_production_hash_parameters_meet_owasp():
 
     assert STRONG.type.name == "ID"
     assert STRONG.memory_cost >= 19 * 1024 and STRONG.time_cost >= 2
+
+
+def test_a_cookie_saved_before_sign_out_no_longer_works(app, web, people):
+    """Sign-out ends the session on the server, not only in the browser that signed out."""
+    web.login("owner@example.test")
+    saved = web.client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    assert web.post("/logout", token_from="/systems").status_code == 302
+    replay = app.test_client()
+    replay.set_cookie(app.config["SESSION_COOKIE_NAME"], saved)
+    response = replay.get("/systems")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_an_admin_creates_an_account_on_the_page(web, people, session):
+    web.login("admin@example.test")
+    response = web.post("/admin/users", {"email": "New.Person@Example.com", "name": "New Person",
+                                         "role": "compliance", "password": "a-long-enough-passphrase-42"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    bad = web.post("/admin/users", {"email": "not-an-email", "name": "X", "role": "owner",
+                                    "password": "a-long-enough-passphrase-42"})
+    assert bad.status_code == 422 and "Invalid email address." in bad.get_data(as_text=True)
+    session.expire_all()
+    from registry.auth.models import User
+
+    created = session.scalar(select(User).where(User.email == "new.person@example.com"))
+    assert created is not None and created.role.value == "compliance" and "user.create" in actions(session)
+    session.commit()
+
+
+def test_nobody_changes_their_own_role_so_the_last_admin_stays(web, people, session):
+    """Nobody changes their own role or deactivates themselves, so a demotion or deactivation is
+    always by another active admin, who remains: the last active admin cannot be demoted."""
+    admin = people["admin"]
+    web.login("admin@example.test")
+    for data, message in (({f"u{admin.id}-role": "compliance", f"u{admin.id}-active": "y"}, "Nobody changes their own role"),
+                          ({f"u{admin.id}-role": "admin"}, "cannot deactivate your own account")):
+        response = web.post(f"/admin/users/{admin.id}", data, token_from="/admin/users")
+        assert response.status_code == 422 and message in response.get_data(as_text=True)
+    session.expire_all()
+    fresh = session.get(type(admin), admin.id)
+    assert fresh.role.value == "admin" and fresh.is_active
+    other = make_user(session, "admin", email="other.admin@example.test")
+    session.commit()
+    response = web.post(f"/admin/users/{other.id}", {f"u{other.id}-role": "owner", f"u{other.id}-active": "y"},
+                        token_from="/admin/users")
+    assert response.status_code == 302  # another admin's role: allowed
