@@ -37,9 +37,36 @@ from registry.db import Base
 from registry.migrate import upgrade
 
 CATALOGUE_TABLES = ("frameworks", "controls")
-# Recorded decisions refuse DELETE (a trigger): lifted on SQLite while emptying (PostgreSQL's TRUNCATE skips it).
-SQLITE_DECISIONS_TRIGGER = ("CREATE TRIGGER decisions_no_delete BEFORE DELETE ON decisions BEGIN SELECT "
-                            "RAISE(ABORT, 'recorded decisions cannot be changed or deleted'); END")
+# Recorded decisions, the audit trail and acknowledgements refuse UPDATE and DELETE (triggers,
+# migrations 0004 and 0009): lifted while emptying a test database, and by ``tampering`` for
+# the tests that play an attacker with the rights to drop a trigger.
+SQLITE_GUARDS = {
+    f"{table}_no_{verb}": (f"CREATE TRIGGER {table}_no_{verb} BEFORE {verb.upper()} ON {table} BEGIN SELECT "
+                           f"RAISE(ABORT, '{message}'); END")
+    for table, message in (
+        ("decisions", "recorded decisions cannot be changed or deleted"),
+        ("audit_events", "the audit trail is append-only: audit_events rows cannot be changed or deleted"),
+        ("decision_acknowledgements", "the audit trail is append-only: decision_acknowledgements rows cannot be "
+                                      "changed or deleted"))
+    for verb in ("update", "delete")
+}
+
+
+@contextmanager
+def tampering(session) -> Iterator[None]:
+    """Lift the append-only triggers for the rest of ``session``'s transaction, as an attacker with
+    write access to the database could (SQLite: dropped, then put back; PostgreSQL: replica mode)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL session_replication_role = replica"))
+        yield
+        return
+    for name in SQLITE_GUARDS:
+        session.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+    try:
+        yield
+    finally:
+        for sql in SQLITE_GUARDS.values():
+            session.execute(text(sql))
 
 
 @contextmanager
@@ -181,10 +208,12 @@ class SQLiteDatabases(WorkerDatabases):
         self._backup(self.path, target)
 
     def _empty(self, conn) -> None:
-        conn.execute(text("DROP TRIGGER IF EXISTS decisions_no_delete"))
+        for name in SQLITE_GUARDS:
+            conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
         for table in reversed(self.tables):
             conn.execute(table.delete())
-        conn.execute(text(SQLITE_DECISIONS_TRIGGER))
+        for sql in SQLITE_GUARDS.values():
+            conn.execute(text(sql))
 
 
 class PostgresDatabases(WorkerDatabases):
@@ -226,6 +255,7 @@ class PostgresDatabases(WorkerDatabases):
         # TRUNCATE, not DELETE: a fresh heap returns rows in insertion order, which some tests'
         # unordered reads rely on (DELETE is faster, but later inserts then land anywhere).
         names = ", ".join(f'"{t.name}"' for t in self.tables)
+        conn.execute(text("SET LOCAL session_replication_role = replica"))  # past the append-only triggers
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
     def close(self) -> None:

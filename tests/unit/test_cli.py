@@ -9,6 +9,7 @@ from registry.audit.models import AuditEvent
 from registry.auth.models import User
 from registry.cli import main
 from registry.inventory.models import AISystem
+from tests.databases import tampering
 
 
 @pytest.fixture
@@ -69,7 +70,8 @@ def test_seed_synthetic_and_audit_verify(cli, session):
     assert session.scalar(select(func.count(AISystem.id))) == 200
     verify = cli("audit", "verify")
     assert verify.exit_code == 0 and "200 events verified" in verify.output
-    session.execute(update(AuditEvent).where(AuditEvent.seq == 17).values(record=AuditEvent.record + " "))
+    with tampering(session):
+        session.execute(update(AuditEvent).where(AuditEvent.seq == 17).values(record=AuditEvent.record + " "))
     session.commit()
     broken = cli("audit", "verify")
     assert broken.exit_code == 1 and "BROKEN at event #17" in broken.output

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from registry.audit.models import AuditEvent
 from registry.audit.services import verify_chain
@@ -377,3 +378,15 @@ def test_a_conditional_go_over_unverified_controls_must_keep_the_verification_co
     decision = record_decision(session, people["compliance"], system.id, {
         "verdict": "conditional_go", "rationale": GO_RATIONALE, "conditions": rec.conditions[0].message})
     assert decision.conditions == [rec.conditions[0].message]
+
+
+@pytest.mark.parametrize("statement", ["UPDATE decision_acknowledgements SET acknowledged_at = decided",
+                                       "DELETE FROM decision_acknowledgements"])
+def test_the_database_refuses_to_change_an_acknowledgement(session, people, ready, statement):
+    decision = record_decision(session, people["compliance"], ready.id, {"verdict": "go", "rationale": GO_RATIONALE})
+    acknowledge_decision(session, people["owner"], ready.id, decision.id)
+    session.commit()
+    statement = statement.replace("decided", "acknowledged_at")
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(text(statement))
+    session.rollback()
