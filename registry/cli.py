@@ -27,6 +27,7 @@ from registry.auth.services import create_user, list_users
 from registry.controls.catalogue import load_catalogue, load_default_catalogues
 from registry.controls.models import Control, Framework
 from registry.db import analyze, utcnow
+from registry.decisions.services import recorded_heads_missing
 from registry.errors import DomainError
 from registry.exports.services import write_export
 from registry.inventory.queries import InventoryFilters
@@ -218,16 +219,21 @@ def audit() -> None:
 
 @audit.command("verify")
 def audit_verify() -> None:
-    """Check the whole hash chain; name the first broken event."""
+    """Check the whole hash chain (name the first broken event) and every decision's recorded head."""
     with current_app.extensions["registry.sessions"][1]() as session:
         started = time.perf_counter()
         report = verify_chain(session)
+        heads = recorded_heads_missing(session)
         elapsed = time.perf_counter() - started
-    if report.ok:
-        click.echo(f"Audit chain intact: {report.checked} events verified in {elapsed:.2f} s.")
+    if not report.ok:
+        click.echo(f"Audit chain BROKEN at event #{report.broken_seq}: {report.problem} "
+                   f"({report.checked} events before it verified).", err=True)
+    for problem in heads:
+        click.echo(f"Audit chain BROKEN: {problem}.", err=True)
+    if report.ok and not heads:
+        click.echo(f"Audit chain intact: {report.checked} events verified in {elapsed:.2f} s; "
+                   "every decision's recorded chain head is there.")
         return
-    click.echo(f"Audit chain BROKEN at event #{report.broken_seq}: {report.problem} "
-               f"({report.checked} events before it verified).", err=True)
     sys.exit(1)
 
 

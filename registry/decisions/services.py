@@ -361,6 +361,30 @@ def acknowledge_decision(session: Session, actor: User, system_id: int, decision
     return ack
 
 
+def recorded_heads_missing(session: Session) -> list[str]:
+    """Every recorded decision froze the audit chain's head (seq and hash) into its snapshot: the
+    chain must still hold that event with that hash.  Deleting the newest events back past a
+    decision, or rewriting the chain up to it, is then seen.  One sentence per problem."""
+    problems = []
+    heads = {}
+    for decision_id, snapshot in session.execute(select(Decision.id, Decision.snapshot).order_by(Decision.id)):
+        head = (snapshot or {}).get("audit_head")
+        if head and isinstance(head.get("seq"), int):
+            heads[decision_id] = (head["seq"], head.get("hash"))
+    found = {}
+    seqs = sorted({seq for seq, _ in heads.values()})
+    for i in range(0, len(seqs), 1000):
+        found.update(session.execute(select(AuditEvent.seq, AuditEvent.hash)
+                                     .where(AuditEvent.seq.in_(seqs[i:i + 1000]))).all())
+    for decision_id, (seq, digest_) in heads.items():
+        if seq not in found:
+            problems.append(f"decision #{decision_id} recorded the chain head #{seq}, which is missing from the chain")
+        elif found[seq] != digest_:
+            problems.append(f"decision #{decision_id} recorded the chain head #{seq} with hash {digest_[:16]}…, "
+                            f"but the chain's event #{seq} has {found[seq][:16]}…")
+    return problems
+
+
 def snapshot_hash(snapshot: dict) -> str:
     return hashlib.sha256(canonical_json(snapshot).encode("utf-8")).hexdigest()
 

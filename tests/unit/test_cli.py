@@ -115,3 +115,28 @@ def test_every_command_and_setting_is_documented():
     env_vars = set(re.findall(r'(?:environ\.get|_bool)\("([A-Z_]+)"', config_source))
     for name in env_vars | {"PORT", "HOST", "WEB_CONCURRENCY"}:
         assert f"`{name}`" in readme, f"{name} is not documented in README.md"
+
+
+def test_deleting_the_newest_events_back_past_a_decision_is_detected(cli, session, people):
+    """The chain alone cannot see its tail cut off; a decision's frozen chain head can."""
+    from sqlalchemy import delete
+
+    from registry.audit.services import record_event, verify_chain
+    from registry.decisions.services import record_decision
+    from tests.conftest import make_system
+
+    system = make_system(session, people["owner"])
+    decision = record_decision(session, people["compliance"], system.id,
+                               {"verdict": "no_go", "rationale": "Not ready: nothing is answered yet."})
+    for i in range(5):
+        record_event(session, people["admin"], "test.event", "thing", i, summary=f"later {i}")
+    session.commit()
+    assert cli("audit", "verify").exit_code == 0
+    head = decision.snapshot["audit_head"]["seq"]
+    with tampering(session):
+        session.execute(delete(AuditEvent).where(AuditEvent.seq >= head))
+    session.commit()
+    assert verify_chain(session).ok  # a shorter chain is still a valid chain
+    result = cli("audit", "verify")
+    assert result.exit_code == 1
+    assert f"decision #{decision.id} recorded the chain head #{head}, which is missing from the chain" in result.output
