@@ -255,7 +255,6 @@ def clear_verifications_by(session: Session, actor: User | None, system: AISyste
             .order_by(ControlAssessment.control_id)):
         verifier = assessment.verified_by.label if assessment.verified_by else "a former verifier"
         _clear_verification(assessment)
-        _flush(session)
         record_event(session, actor, "control.verification_cleared", "control_assessment", assessment.id,
                      system_id=system.id, at=at,
                      summary=f"{assessment.control.ref}: verification by {verifier} cleared: they are now named on "

@@ -39,7 +39,6 @@ from registry.inventory.services import (
 )
 from registry.readiness.questions import PROMPTS, describe
 from registry.readiness.services import answers_for, context_for
-from registry.records import flush_or_conflict
 from registry.state.facts import load_facts
 from registry.state.standing import cached_recommendation
 
@@ -338,8 +337,8 @@ def acknowledge_decision(session: Session, actor: User, system_id: int, decision
     decision = get_decision(session, system_id, decision_id)
     require(actor is not None and can_acknowledge_decision(actor, system, decision),
             "Only the accountable owner named when the decision was taken acknowledges it.")
-    current = latest_decision(session, system_id)
-    if current is None or current.id != decision.id:
+    current = latest_decision(session, system_id)  # the system has one: ``decision`` at least
+    if current.id != decision.id:
         raise Conflict(f"Decision #{decision.id} has been superseded by decision #{current.id}: "
                        "acknowledge the current decision instead.")
     existing = acknowledgement_for(session, decision.id)
@@ -349,8 +348,8 @@ def acknowledge_decision(session: Session, actor: User, system_id: int, decision
     ack = DecisionAcknowledgement(decision_id=decision.id, system_id=system.id, user_id=actor.id,
                                   acknowledged_at=now or utcnow())
     ack.user = actor
-    session.add(ack)
-    flush_or_conflict(session, "Someone acknowledged this decision at the same time: reload the page.")
+    session.add(ack)  # a second one at the same time waits for the system's row lock, then sees this
+    session.flush()
     n = len(decision.conditions or [])
     record_event(session, actor, "decision.acknowledge", "decision", decision.id, system_id=system.id, at=now,
                  summary=f"{actor.label} acknowledged {decision.verdict.label} (decision #{decision.id})"
@@ -366,11 +365,10 @@ def recorded_heads_missing(session: Session) -> list[str]:
     chain must still hold that event with that hash.  Deleting the newest events back past a
     decision, or rewriting the chain up to it, is then seen.  One sentence per problem."""
     problems = []
-    heads = {}
-    for decision_id, snapshot in session.execute(select(Decision.id, Decision.snapshot).order_by(Decision.id)):
-        head = (snapshot or {}).get("audit_head")
-        if head and isinstance(head.get("seq"), int):
-            heads[decision_id] = (head["seq"], head.get("hash"))
+    head = Decision.snapshot["audit_head"]  # read in the database: not the snapshots themselves
+    heads = {decision_id: (seq, digest_) for decision_id, seq, digest_ in session.execute(
+        select(Decision.id, head["seq"].as_integer(), head["hash"].as_string()).order_by(Decision.id))
+        if seq is not None}
     found = {}
     seqs = sorted({seq for seq, _ in heads.values()})
     for i in range(0, len(seqs), 1000):

@@ -223,6 +223,15 @@ def _set_override(system: AISystem, tier: Tier | None, reason: str | None, actor
     system.tier_override_confirmed_by = None
 
 
+def announce_newly_named(session: Session, actor: User | None, system: AISystem, named_before: set[int],
+                         *, at: datetime | None = None) -> None:
+    """Tell the domains above that people were newly named on ``system`` since ``named_before``
+    (``AISystem.named_user_ids()`` read before the change): they may no longer verify it."""
+    newly_named = system.named_user_ids() - named_before
+    if newly_named:
+        publish(session, "system.people_named", actor=actor, system=system, user_ids=newly_named, at=at)
+
+
 def flag_re_review(session: Session, actor: User | None, system: AISystem, reasons: list[str],
                    *, at: datetime | None = None) -> None:
     """Mark the system "re-review required" for ``reasons`` (kept until the next decision), audited.
@@ -319,9 +328,7 @@ def update_system(session: Session, actor: User, system_id: int, payload: dict, 
         # A lapse is itself a reason to re-review a decided system (the handler flags it).
         publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after, at=now,
                 notes=[lapsed] if lapsed else [])
-        newly_named = system.named_user_ids() - named_before
-        if newly_named:
-            publish(session, "system.people_named", actor=actor, system=system, user_ids=newly_named, at=now)
+        announce_newly_named(session, actor, system, named_before, at=now)
     return system
 
 

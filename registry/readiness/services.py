@@ -20,10 +20,9 @@ from registry.auth.permissions import can_edit_system, can_review, require
 from registry.db import utcnow
 from registry.enums import AnswerStatus, Question
 from registry.errors import Conflict, ValidationFailed
-from registry.events import publish
 from registry.inventory.models import OWNERSHIP_ROLES, AISystem, set_named_people
 from registry.inventory.schemas import load_or_raise
-from registry.inventory.services import system_for_update
+from registry.inventory.services import announce_newly_named, system_for_update
 from registry.readiness.models import ReadinessAnswer
 from registry.readiness.questions import OWNER_ROLES, AnswerContext, describe, missing_parts
 from registry.readiness.schemas import SCHEMAS, ReviewSchema
@@ -136,11 +135,9 @@ def save_answer(session: Session, actor: User, system_id: int, question: Questio
     answer.attestation = None
     if now is not None:  # set explicitly, so it wins over the column's onupdate
         answer.updated_at = now
-    newly_named: set[int] = set()
-    if question is Question.OWNERSHIP:  # the people it names are named on the system (separation of duties)
-        named_before = system.named_user_ids()
+    named_before = system.named_user_ids() if question is Question.OWNERSHIP else None
+    if named_before is not None:  # the people it names are named on the system (separation of duties)
         set_named_people(system, OWNERSHIP_ROLES, {k: content.get(k) for k in OWNERSHIP_ROLES})
-        newly_named = system.named_user_ids() - named_before
     _flush(session)
     after = _readable(session, system, question, content)
     changed = [k for k in after if before.get(k) != after.get(k)]
@@ -151,8 +148,8 @@ def save_answer(session: Session, actor: User, system_id: int, question: Questio
         record_event(session, actor, "readiness.reopen", "readiness_answer", answer.id, system_id=system.id,
                      summary=f"“{question.label}” went back to draft after a change",
                      before={"status": old_status.label}, after={"status": AnswerStatus.DRAFT.label}, at=now)
-    if newly_named:
-        publish(session, "system.people_named", actor=actor, system=system, user_ids=newly_named, at=now)
+    if named_before is not None:
+        announce_newly_named(session, actor, system, named_before, at=now)
     return answer
 
 
