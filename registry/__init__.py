@@ -75,6 +75,8 @@ def register_extensions(app: Flask) -> None:
         "evidence_max_age_days": app.config["EVIDENCE_MAX_AGE_DAYS"],
         "evidence_dir": app.config["EVIDENCE_DIR"],
         "evidence_max_bytes": app.config["EVIDENCE_MAX_BYTES"],
+        "audit_key": app.config["AUDIT_KEY"],
+        "audit_checkpoint_minutes": app.config["AUDIT_CHECKPOINT_MINUTES"],
     })
     for factory in (write, read):
         register_stage_history(factory)

@@ -7,6 +7,7 @@ on an error nothing is written and the command exits non-zero with a plain messa
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -22,6 +23,12 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from registry import create_app, migrate
+from registry.audit.checkpoints import (
+    newest_checkpoint,
+    parse_checkpoint,
+    verify_signatures,
+    write_checkpoint,
+)
 from registry.audit.services import record_event, verify_chain
 from registry.auth.services import create_user, list_users
 from registry.controls.catalogue import load_catalogue, load_default_catalogues
@@ -218,23 +225,64 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Check the whole hash chain (name the first broken event) and every decision's recorded head."""
+@click.option("--checkpoint", "kept", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A checkpoint printed by `registry audit checkpoint` and kept outside the database.")
+def audit_verify(kept: Path | None) -> None:
+    """Check the whole hash chain (name the first broken event), its signatures, every stored
+    checkpoint, every decision's recorded head, and a kept checkpoint if given."""
+    external = None
+    if kept is not None:
+        try:
+            external = parse_checkpoint(kept.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            _fail(f"{kept} is not a checkpoint file: {err}")
     with current_app.extensions["registry.sessions"][1]() as session:
         started = time.perf_counter()
         report = verify_chain(session)
+        signatures = verify_signatures(session, external)
         heads = recorded_heads_missing(session)
         elapsed = time.perf_counter() - started
     if not report.ok:
         click.echo(f"Audit chain BROKEN at event #{report.broken_seq}: {report.problem} "
                    f"({report.checked} events before it verified).", err=True)
-    for problem in heads:
+    if signatures.first_missing is not None:
+        click.echo(f"Audit chain BROKEN: events are missing from #{signatures.first_missing} on.", err=True)
+    for problem in [*signatures.problems, *heads]:
         click.echo(f"Audit chain BROKEN: {problem}.", err=True)
-    if report.ok and not heads:
-        click.echo(f"Audit chain intact: {report.checked} events verified in {elapsed:.2f} s; "
-                   "every decision's recorded chain head is there.")
+    if report.ok and signatures.ok and not heads:
+        kept_text = f"; the kept checkpoint #{external['number']} matches" if external else ""
+        click.echo(f"Audit chain intact: {report.checked} events verified in {elapsed:.2f} s; the newest is signed "
+                   f"by the audit key; {signatures.checkpoints} checkpoints hold; every decision's recorded chain "
+                   f"head is there{kept_text}.")
         return
     sys.exit(1)
+
+
+@audit.command("checkpoint")
+@click.option("--show", is_flag=True, help="Print the newest stored checkpoint instead of writing one.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the checkpoint to this file (refused if it exists).")
+def audit_checkpoint(show: bool, output: Path | None) -> None:
+    """Sign the chain as it stands now and print the checkpoint (JSON) for keeping outside the
+    database, e.g. in a ticket or a write-once bucket; `registry audit verify --checkpoint FILE`
+    checks the chain against it later."""
+    if output is not None and output.exists():
+        _fail(f"{output} exists; give a new file name")
+    if output is not None and not output.expanduser().absolute().parent.is_dir():
+        _fail(f"no such directory: {output.expanduser().absolute().parent}")
+    if show:
+        with current_app.extensions["registry.sessions"][1]() as session:
+            checkpoint = newest_checkpoint(session)
+        if checkpoint is None:
+            _fail("no checkpoint has been written yet; run `registry audit checkpoint` without --show")
+    else:
+        with _sessions()() as session:
+            checkpoint = write_checkpoint(session, "manual")
+            session.commit()
+    text_ = json.dumps(checkpoint.document(), indent=2)
+    if output is not None:
+        output.write_text(text_ + "\n", encoding="utf-8")
+    click.echo(text_)
 
 
 @main.group()

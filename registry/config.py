@@ -26,6 +26,39 @@ def default_database_url() -> str:
     return f"sqlite:///{INSTANCE_DIR / 'registry.sqlite3'}"
 
 
+def development_audit_key(path: Path | None = None) -> str:
+    """The audit key for development: generated once into ``instance/audit.key`` (mode 0600) and
+    kept, so that the chain written yesterday still verifies today."""
+    path = path or INSTANCE_DIR / "audit.key"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+def _audit_key(production: bool, overrides: dict | None) -> str:
+    """AUDIT_KEY signs the audit chain from outside the database (``registry.audit.keys``)."""
+    key = (overrides or {}).get("AUDIT_KEY") or os.environ.get("AUDIT_KEY")
+    if not key:
+        if production:
+            raise ConfigError("AUDIT_KEY must be set when REGISTRY_ENV=production "
+                              "(at least 32 characters, e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`; "
+                              "keep it outside the database and never change it).")
+        key = development_audit_key()
+    if len(key.strip()) < 32:
+        raise ConfigError("AUDIT_KEY must be at least 32 characters.")
+    return key.strip()
+
+
 def load_config(overrides: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment, then apply ``overrides``."""
     env = os.environ.get("REGISTRY_ENV", "development")
@@ -63,6 +96,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "REPORT_MAX_MEMORY_MB": int(os.environ.get("REPORT_MAX_MEMORY_MB", "768")),
         "EXPORT_DIR": os.environ.get("EXPORT_DIR") or str(INSTANCE_DIR / "exports"),
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "AUDIT_KEY": _audit_key(production, overrides),
+        # A checkpoint is written on the next write once the newest is older than this.
+        "AUDIT_CHECKPOINT_MINUTES": int(os.environ.get("AUDIT_CHECKPOINT_MINUTES", "60")),
     }
     if overrides:
         config.update(overrides)

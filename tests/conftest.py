@@ -29,6 +29,7 @@ from tests.databases import WorkerDatabases, databases_for, tampering, worker_id
 
 import_all()
 PASSWORD = "correct horse battery staple"
+TEST_AUDIT_KEY = "test-audit-key-0123456789abcdef0123456789abcdef"
 _counter = count(1)
 
 
@@ -50,7 +51,7 @@ def database_url(databases) -> str:
 @pytest.fixture(scope="session")
 def app(databases, tmp_path_factory):
     app = create_app({"DATABASE_URL": databases.url, "TESTING": True, "TESTING_CHEAP_PASSWORDS": True,
-                      "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": True,
+                      "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": True, "AUDIT_KEY": TEST_AUDIT_KEY,
                       "EVIDENCE_DIR": str(tmp_path_factory.mktemp("evidence")),
                       "EXPORT_DIR": str(tmp_path_factory.mktemp("exports")), "REDIS_URL": None})
     databases.bind(app.extensions["registry.engine"])
@@ -60,6 +61,7 @@ def app(databases, tmp_path_factory):
             load_default_catalogues(s)  # kept across tests (see _database); its audit events are not
             with tampering(s):  # the catalogues' events are not kept (the append-only trigger lifted)
                 s.execute(text("DELETE FROM audit_events"))
+                s.execute(text("DELETE FROM audit_checkpoints"))
             s.commit()
         return {}
 

@@ -47,7 +47,8 @@ SQLITE_GUARDS = {
         ("decisions", "recorded decisions cannot be changed or deleted"),
         ("audit_events", "the audit trail is append-only: audit_events rows cannot be changed or deleted"),
         ("decision_acknowledgements", "the audit trail is append-only: decision_acknowledgements rows cannot be "
-                                      "changed or deleted"))
+                                      "changed or deleted"),
+        ("audit_checkpoints", "the audit trail is append-only: audit_checkpoints rows cannot be changed or deleted"))
     for verb in ("update", "delete")
 }
 

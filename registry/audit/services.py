@@ -5,8 +5,11 @@ columns and its canonical JSON payload (``build_record``), so editing, deleting 
 reordering any event breaks the chain.  The record is stored as hashed, so verification
 is a read and a hash per event (the database compares the indexed columns with the
 record, in the same query): a million events verify in under two seconds on two cores (``scripts/bench``).
-Appends are serialised (an advisory lock on PostgreSQL; SQLite's write transactions are
-already serial because they BEGIN IMMEDIATE), so the chain has one order on both.
+Appends are serialised (``registry.audit.chain``), so the chain has one order on both.
+
+Each event is also signed (``mac``, an HMAC of its hash with the audit key, which lives outside the
+database: ``registry.audit.keys``), and a signed checkpoint is written on the next write once
+the newest is older than ``AUDIT_CHECKPOINT_MINUTES`` (``registry.audit.checkpoints``).
 """
 
 from __future__ import annotations
@@ -19,15 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from registry.audit.chain import GENESIS, chain_head, lock_chain
+from registry.audit.checkpoints import checkpoint_if_due
+from registry.audit.keys import AuditKey, audit_key
 from registry.audit.models import AuditEvent
 from registry.db import utcnow
-
-GENESIS = "0" * 64
-_PG_LOCK_KEY = 0x5245_4749  # "REGI"
 
 
 def _canonical(value: Any) -> Any:
@@ -65,7 +68,7 @@ def _index_matches_sql(dialect: str) -> str:
             "concat(seq, '|', actor_id, '|', action, '|', entity_type, '|', entity_id, '|', system_id)")
 
 
-def _event_fields(seq: int, prev_hash: str, actor, actor_label: str | None, action: str, entity_type: str,
+def _event_fields(key: AuditKey, seq: int, prev_hash: str, actor, actor_label: str | None, action: str, entity_type: str,
                   entity_id: Any, system_id: int | None, summary: str, before: dict | None, after: dict | None,
                   address: str | None, at: datetime | None = None) -> dict:
     written = utcnow()
@@ -84,13 +87,9 @@ def _event_fields(seq: int, prev_hash: str, actor, actor_label: str | None, acti
         **({"written_at": written.isoformat(timespec="microseconds")} if at != written else {}),
     })
     record = build_record(prev_hash, seq, actor_id, action, entity_type, entity_id, system_id, payload)
-    return dict(seq=seq, occurred_at=at, actor_id=actor_id, action=action, entity_type=entity_type,
-                entity_id=entity_id, system_id=system_id, record=record, hash=digest(record))
-
-
-def _lock_chain(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    hash_ = digest(record)
+    return dict(seq=seq, actor_id=actor_id, action=action, entity_type=entity_type,
+                entity_id=entity_id, system_id=system_id, record=record, hash=hash_, mac=key.event_mac(hash_))
 
 
 def record_event(
@@ -110,19 +109,15 @@ def record_event(
 ) -> AuditEvent:
     """Append one event in the caller's transaction; the caller commits it with the change.
     ``at``: when it happened, if not now (the services' ``now``, for the demo's past work)."""
-    _lock_chain(session)
-    seq, prev_hash = _head(session)
-    fields = _event_fields(seq + 1, prev_hash, actor, actor_label, action, entity_type, entity_id, system_id,
+    lock_chain(session)
+    seq, prev_hash = chain_head(session)
+    fields = _event_fields(audit_key(session), seq + 1, prev_hash, actor, actor_label, action, entity_type, entity_id, system_id,
                            summary, before, after, address, at)
     event = AuditEvent(**fields)
     session.add(event)
     session.flush()
+    checkpoint_if_due(session)
     return event
-
-
-def _head(session: Session) -> tuple[int, str]:
-    last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
-    return (last.seq, last.hash) if last else (0, GENESIS)
 
 
 def _jsonable(value: dict | None) -> dict | None:
@@ -313,15 +308,17 @@ def record_events_bulk(session: Session, actor, events: list[dict], *, actor_lab
     """Append many events at once (seeders, imports): one lock, one INSERT, same chain."""
     if not events:
         return 0
-    _lock_chain(session)
-    seq, prev_hash = _head(session)
+    lock_chain(session)
+    seq, prev_hash = chain_head(session)
+    key = audit_key(session)
     rows = []
     for item in events:
         seq += 1
-        fields = _event_fields(seq, prev_hash, actor, actor_label, item["action"], item["entity_type"],
+        fields = _event_fields(key, seq, prev_hash, actor, actor_label, item["action"], item["entity_type"],
                                item.get("entity_id"), item.get("system_id"), item.get("summary", ""),
                                item.get("before"), item.get("after"), item.get("address"), item.get("at"))
         prev_hash = fields["hash"]
         rows.append(fields)
     session.execute(AuditEvent.__table__.insert(), rows)
+    checkpoint_if_due(session)
     return len(rows)

@@ -16,6 +16,7 @@ from functools import cached_property
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from registry.audit.checkpoints import write_checkpoint
 from registry.audit.models import AuditEvent
 from registry.audit.services import canonical_json, record_event
 from registry.auth.models import User
@@ -205,7 +206,7 @@ def build_snapshot(session: Session, state: SystemReadiness, now: datetime | Non
                                         for b in rec.blockers],
                            "verified_controls": rec.verified_controls, "required_controls": rec.required_controls},
         "audit_head": {"seq": head.seq, "hash": head.hash} if head else None,
-        "audit_trail": [{"seq": e.seq, "at": e.occurred_at.isoformat(timespec="seconds"), "actor": e.actor_label,
+        "audit_trail": [{"seq": e.seq, "at": e.when.isoformat(timespec="seconds"), "actor": e.actor_label,
                          "action": e.action, "summary": e.summary, "hash": e.hash} for e in reversed(trail)],
     }
 
@@ -317,6 +318,7 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
                         "conditions": conditions, "expires_on": expires_on.isoformat(),
                         "snapshot_sha256": decision.snapshot_sha256,
                         "supersedes": f"decision #{previous.id}" if previous else None})
+    write_checkpoint(session, "decision")
     return decision
 
 

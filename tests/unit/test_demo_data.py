@@ -180,7 +180,7 @@ def test_every_demo_go_is_verified_and_only_recorded_acknowledgements_are_shown(
         assert ack.user_id == system.accountable_owner_id and ack.acknowledged_at > decision.decided_at
         event = session.scalar(select(AuditEvent).where(AuditEvent.action == "decision.acknowledge",
                                                         AuditEvent.entity_id == str(decision_id)))
-        assert event.occurred_at == ack.acknowledged_at
+        assert event.when == ack.acknowledged_at
     events = session.scalar(select(func.count()).select_from(AuditEvent)
                             .where(AuditEvent.action == "decision.acknowledge"))
     assert events == len(acks)

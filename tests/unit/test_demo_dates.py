@@ -126,10 +126,10 @@ def test_demo_audit_events_are_in_time_order_and_dated_with_their_records(sessio
     events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
     assert events
     for before, after in zip(events, events[1:], strict=False):
-        assert before.occurred_at <= after.occurred_at, (before.seq, before.action, after.seq, after.action)
+        assert before.when <= after.when, (before.seq, before.action, after.seq, after.action)
     by_entity = {}
     for e in events:
-        by_entity[(e.action, e.entity_id)] = e.occurred_at  # the latest of each
+        by_entity[(e.action, e.entity_id)] = e.when  # the latest of each
     for user in session.scalars(select(User)):
         assert by_entity[("user.create", str(user.id))] == user.created_at
     for system in session.scalars(select(AISystem)):
@@ -149,7 +149,7 @@ def test_demo_audit_events_are_in_time_order_and_dated_with_their_records(sessio
         assert all(e["at"] <= decision.decided_at.isoformat(timespec="seconds") for e in trail)
     # the past is dated in the past; the hashed record keeps when each event was really written
     dated = [e for e in events if "written_at" in e.data]
-    assert dated and all(e.occurred_at < datetime.fromisoformat(e.data["written_at"]) for e in dated)
+    assert dated and all(e.when < datetime.fromisoformat(e.data["written_at"]) for e in dated)
 
 
 

@@ -8,8 +8,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from registry.db import Base, make_engine
-from registry.migrate import upgrade
+from registry.audit.checkpoints import newest_checkpoint, verify_signatures
+from registry.audit.services import build_record, canonical_json, digest, record_event, verify_chain
+from registry.db import Base, make_engine, make_session_factory
+from registry.migrate import downgrade, upgrade
+from tests.conftest import TEST_AUDIT_KEY
 
 # SQLite cannot reflect expression indexes, so the comparison skips them; their
 # existence is checked by name below instead.
@@ -83,3 +86,38 @@ def test_0008_needs_a_second_officer_for_earlier_downward_overrides_and_keeps_ne
     assert rows[2].re_review_required_at is not None and "never confirmed" in rows[2].re_review_reasons
     assert rows[1].tier == "unacceptable" and rows[1].re_review_required_at is None
     assert '"never_automate": true' in contents[1] and "never_automate" not in contents[2]  # drafts: not answered
+
+
+def test_0010_keeps_earlier_events_drops_the_unhashed_time_and_signs_on_the_next_write(tmp_path):
+    """Events written before the audit key stay as they are; the first write afterwards signs them
+    (a checkpoint); downgrading puts the time column back from the hashed records."""
+    url = f"sqlite:///{tmp_path / 'legacy.sqlite3'}"
+    upgrade(url, "0009")
+    engine = make_engine(url)
+    prev = "0" * 64
+    with engine.begin() as conn:
+        for seq in (1, 2, 3):
+            payload = canonical_json({"at": f"2026-0{seq}-01T09:00:00.000000+00:00", "actor": "system",
+                                      "summary": f"old {seq}", "before": None, "after": None, "address": None})
+            record = build_record(prev, seq, None, "old.event", "thing", str(seq), None, payload)
+            prev = digest(record)
+            conn.execute(text("INSERT INTO audit_events (seq, occurred_at, action, entity_type, entity_id, record, hash) "
+                              "VALUES (:seq, '2030-01-01 00:00:00', 'old.event', 'thing', :eid, :record, :hash)"),
+                         {"seq": seq, "eid": str(seq), "record": record, "hash": prev})
+    upgrade(url)
+    columns = {c["name"] for c in inspect(engine).get_columns("audit_events")}
+    assert "occurred_at" not in columns and "mac" in columns
+    write, _ = make_session_factory(engine, {"audit_key": TEST_AUDIT_KEY, "audit_checkpoint_minutes": 60})
+    with write() as session:
+        assert verify_chain(session).ok
+        assert "written before the audit key" in verify_signatures(session).problems[0]
+        record_event(session, None, "new.event", "thing", 4, summary="new")
+        session.commit()
+        assert verify_chain(session).ok and verify_signatures(session).ok
+        assert (newest_checkpoint(session).reason, newest_checkpoint(session).seq) == ("first", 4)
+    engine.dispose()
+    downgrade(url, "0009")
+    with engine.connect() as conn:
+        times = conn.execute(text("SELECT seq, occurred_at FROM audit_events ORDER BY seq")).all()
+    engine.dispose()
+    assert [str(t)[:10] for _, t in times[:3]] == ["2026-01-01", "2026-02-01", "2026-03-01"]

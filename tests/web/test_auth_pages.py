@@ -39,6 +39,7 @@ def test_secure_cookie_in_production_config(monkeypatch):
     except ConfigError:
         pass
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("AUDIT_KEY", "y" * 40)
     config = load_config()
     assert config["SESSION_COOKIE_SECURE"] is True and config["SESSION_COOKIE_HTTPONLY"] is True
 
