@@ -132,8 +132,15 @@ def _check_head(session: Session, key: AuditKey, head_seq: int, head_hash: str, 
                 f"key{_other_key(key, checkpoints)}")
         return
     # Written before the key existed: a checkpoint must sign the chain as it stands.
-    if not any(c.seq == head_seq and c.head_hash == head_hash and key.signature_ok(c.signed_text(), c.signature)
-               for c in checkpoints):
+    if any(c.seq == head_seq and c.head_hash == head_hash and key.signature_ok(c.signed_text(), c.signature)
+           for c in checkpoints):
+        return
+    signed_before = [c.seq for c in checkpoints if c.seq < head_seq]
+    if signed_before:  # every event after a checkpoint was written with the key
+        report.problems.append(
+            f"the newest event #{head_seq} has no signature, though the chain was already signed at "
+            f"#{max(signed_before)}: it was added or changed without the key")
+    else:
         report.problems.append(
             f"the newest event #{head_seq} was written before the audit key and no checkpoint signs it: edits "
             "re-computed into the chain would not be seen; write one with `registry audit checkpoint` once the "

@@ -20,6 +20,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import create_engine, func, select
@@ -145,6 +146,7 @@ class _RangeResult:
     problem: str = ""
 
 
+_INDEX_OK = itemgetter(3)
 PARALLEL_FROM = 200_000  # events; below this one process verifies faster than two start
 
 
@@ -181,12 +183,13 @@ def _verify_range(conn, lo: int, hi: int, batch: int = 50_000) -> _RangeResult:
         if out.first_seq is None:
             out.first_seq, out.first_prev = rows[0][0], rows[0][1][:64]
             prev, expected = out.first_prev, out.first_seq
+        hashes = [r[2] for r in rows]
+        links = [r[1][:64] for r in rows]
         clean = (
-            rows[0][0] == expected and rows[-1][0] == expected + len(rows) - 1
-            and rows[0][1][:64] == prev
-            and rows[0][3]
-            and all(r[3] and r[1][:64] == p[2] and r[0] == p[0] + 1 for r, p in zip(rows[1:], rows, strict=False))
-            and [sha(r[1].encode("utf-8")).hexdigest() for r in rows] == [r[2] for r in rows]
+            [r[0] for r in rows] == list(range(expected, expected + len(rows)))
+            and links[0] == prev and links[1:] == hashes[:-1]
+            and all(map(_INDEX_OK, rows))
+            and [sha(r[1].encode("utf-8")).hexdigest() for r in rows] == hashes
         )
         if not clean:
             for seq, record, stored, index_ok in rows:

@@ -281,3 +281,14 @@ def test_checkpoint_times_round_trip_exactly(session, chain):
     session.commit()
     session.expire_all()
     assert newest_checkpoint(session).created_at == at and verify_signatures(session).ok
+
+
+def test_an_unsigned_event_after_a_checkpoint_is_not_taken_for_an_old_one(session, chain):
+    """Events after a checkpoint were written with the key: a newest event without a signature was
+    added (or had its signature removed) by someone without it."""
+    with tampering(session):
+        session.execute(update(AuditEvent).where(AuditEvent.seq == chain).values(mac=None))
+    session.commit()
+    assert verify_signatures(session).problems == [
+        f"the newest event #{chain} has no signature, though the chain was already signed at #1: it was added or "
+        "changed without the key"]
