@@ -24,6 +24,7 @@ from werkzeug.datastructures import MultiDict
 
 from registry import create_app, migrate
 from registry.audit.checkpoints import (
+    UnsignedChain,
     newest_checkpoint,
     parse_checkpoint,
     verify_signatures,
@@ -228,15 +229,17 @@ def audit() -> None:
 @click.option("--checkpoint", "kept", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A checkpoint printed by `registry audit checkpoint` and kept outside the database.")
 def audit_verify(kept: Path | None) -> None:
-    """Check the whole hash chain (name the first broken event), its signatures, every stored
+    """Check the whole hash chain (name the first broken event), the signatures, every stored
     checkpoint, every decision's recorded head, and a kept checkpoint if given."""
     external = None
     if kept is not None:
         try:
             external = parse_checkpoint(kept.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as err:
+        except (ValueError, UnicodeDecodeError, OSError) as err:
             _fail(f"{kept} is not a checkpoint file: {err}")
     with current_app.extensions["registry.sessions"][1]() as session:
+        if session.get_bind().dialect.name == "postgresql":  # one snapshot for every query below
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         started = time.perf_counter()
         report = verify_chain(session)
         signatures = verify_signatures(session, external)
@@ -251,9 +254,12 @@ def audit_verify(kept: Path | None) -> None:
         click.echo(f"Audit chain BROKEN: {problem}.", err=True)
     if report.ok and signatures.ok and not heads:
         kept_text = f"; the kept checkpoint #{external['number']} matches" if external else ""
-        click.echo(f"Audit chain intact: {report.checked} events verified in {elapsed:.2f} s; the newest is signed "
-                   f"by the audit key; {signatures.checkpoints} checkpoints hold; every decision's recorded chain "
-                   f"head is there{kept_text}.")
+        if not report.checked:
+            click.echo(f"Audit chain empty: no events yet; {signatures.checkpoints} checkpoints hold{kept_text}.")
+            return
+        click.echo(f"Audit chain intact: {report.checked} events verified in {elapsed:.2f} s; every event is signed "
+                   f"by the audit key or covered by a signed checkpoint; {signatures.checkpoints} checkpoints hold; "
+                   f"every decision's recorded chain head is there{kept_text}.")
         return
     sys.exit(1)
 
@@ -262,27 +268,49 @@ def audit_verify(kept: Path | None) -> None:
 @click.option("--show", is_flag=True, help="Print the newest stored checkpoint instead of writing one.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the checkpoint to this file (refused if it exists).")
-def audit_checkpoint(show: bool, output: Path | None) -> None:
+@click.option("--adopt-unsigned", is_flag=True,
+              help="Once, after upgrading from before audit signatures: sign the events written before the key "
+                   "(only when the chain's links hold and no checkpoint was ever written).")
+def audit_checkpoint(show: bool, output: Path | None, adopt_unsigned: bool) -> None:
     """Sign the chain as it stands now and print the checkpoint (JSON) for keeping outside the
     database, e.g. in a ticket or a write-once bucket; `registry audit verify --checkpoint FILE`
-    checks the chain against it later."""
-    if output is not None and output.exists():
-        _fail(f"{output} exists; give a new file name")
-    if output is not None and not output.expanduser().absolute().parent.is_dir():
-        _fail(f"no such directory: {output.expanduser().absolute().parent}")
-    if show:
-        with current_app.extensions["registry.sessions"][1]() as session:
-            checkpoint = newest_checkpoint(session)
-        if checkpoint is None:
-            _fail("no checkpoint has been written yet; run `registry audit checkpoint` without --show")
-    else:
-        with _sessions()() as session:
-            checkpoint = write_checkpoint(session, "manual")
-            session.commit()
-    text_ = json.dumps(checkpoint.document(), indent=2)
+    checks the chain against it later.  Refused when events since the last checkpoint do not
+    carry valid signatures (nothing is signed over an edit made without the key)."""
+    handle = None
     if output is not None:
-        output.write_text(text_ + "\n", encoding="utf-8")
-    click.echo(text_)
+        try:
+            handle = output.open("x", encoding="utf-8")  # before anything is signed: refused if it exists
+        except FileExistsError:
+            _fail(f"{output} exists; give a new file name")
+        except OSError as err:
+            _fail(f"cannot write {output}: {err.strerror or err}")
+    try:
+        if show:
+            with current_app.extensions["registry.sessions"][1]() as session:
+                checkpoint = newest_checkpoint(session)
+            if checkpoint is None:
+                _fail("no checkpoint has been written yet; run `registry audit checkpoint` without --show")
+        else:
+            with _sessions()() as session:
+                if adopt_unsigned:
+                    report = verify_chain(session)
+                    if not report.ok:
+                        _fail(f"the chain is broken at event #{report.broken_seq} ({report.problem}); nothing adopted")
+                try:
+                    checkpoint = write_checkpoint(session, "adopted" if adopt_unsigned else "manual",
+                                                  adopt_unsigned=adopt_unsigned)
+                except UnsignedChain as err:
+                    _fail(f"not signed: {err}")
+                session.commit()
+        text_ = json.dumps(checkpoint.document(), indent=2)
+        if handle is not None:
+            handle.write(text_ + "\n")
+        click.echo(text_)
+    finally:
+        if handle is not None:
+            handle.close()
+            if output.stat().st_size == 0:
+                output.unlink()
 
 
 @main.group()

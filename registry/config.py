@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,12 +37,17 @@ def development_audit_key(path: Path | None = None) -> str:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
+    # Written whole to a private temporary file, then linked into place: a second process starting
+    # at the same moment either wins the link or reads the complete file, never a half-written one.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".audit-key-")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(key + "\n")
+        os.link(tmp, path)
+    except FileExistsError:
         return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(key + "\n")
+    finally:
+        os.unlink(tmp)
     return key
 
 
@@ -102,4 +108,5 @@ def load_config(overrides: dict | None = None) -> dict:
     }
     if overrides:
         config.update(overrides)
+        config["AUDIT_KEY"] = _audit_key(production, overrides)
     return config

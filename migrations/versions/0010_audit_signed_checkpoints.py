@@ -79,6 +79,14 @@ def downgrade() -> None:
         bind.execute(events.update().where(events.c.id == row_id).values(occurred_at=at))
     _restore_update_trigger(postgres)
     op.drop_column("audit_events", "mac")
+    with op.batch_alter_table("audit_events") as batch:  # NOT NULL again, as 0001 made it
+        batch.alter_column("occurred_at", existing_type=sa.DateTime(timezone=True), nullable=False)
+    if not postgres:  # SQLite rebuilt the table, and its triggers went with the old one
+        for verb in ("update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS audit_events_no_{verb}")
+            op.execute(f"CREATE TRIGGER audit_events_no_{verb} BEFORE {verb.upper()} ON audit_events BEGIN SELECT "
+                       "RAISE(ABORT, 'the audit trail is append-only: audit_events rows cannot be changed or deleted'); "
+                       "END")
 
 
 def _lift_update_trigger(bind, postgres: bool) -> None:

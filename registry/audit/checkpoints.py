@@ -32,31 +32,85 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.audit.chain import GENESIS, chain_head, lock_chain
-from registry.audit.keys import AuditKey, audit_key
+from registry.audit.keys import AuditKey, audit_key, is_digest
 from registry.audit.models import AuditCheckpoint, AuditEvent, checkpoint_text
 from registry.db import setting, utcnow
 
-REASONS = ("first", "hourly", "decision", "seed", "import", "manual")
+REASONS = ("first", "hourly", "decision", "seed", "import", "bulk", "manual", "adopted")
 
 
-def write_checkpoint(session: Session, reason: str, *, now: datetime | None = None) -> AuditCheckpoint:
-    """Sign the chain as it stands in this transaction (committed with the caller's change)."""
+class UnsignedChain(Exception):
+    """The events a checkpoint would sign do not all carry a valid signature: they were written or
+    changed without the audit key (or before it existed).  Nothing is signed over them."""
+
+    def __init__(self, seq: int, unsigned: bool):
+        self.seq, self.unsigned = seq, unsigned
+        what = "has no signature" if unsigned else "does not match its signature"
+        super().__init__(f"event #{seq} {what}: the chain is not signed over it "
+                         "(run `registry audit verify`)")
+
+
+def first_unsigned(session: Session, key: AuditKey, after_seq: int) -> tuple[int, bool] | None:
+    """(seq, has no signature at all) of the first event after ``after_seq`` whose signature does
+    not hold, or None.  Events after the newest checkpoint are few (an hour's writes, or one bulk
+    append), so this reads them all."""
+    rows = session.execute(select(AuditEvent.seq, AuditEvent.hash, AuditEvent.mac)
+                           .where(AuditEvent.seq > after_seq).order_by(AuditEvent.seq))
+    for seq, hash_, mac in rows:
+        if not key.event_mac_ok(hash_, mac):
+            return seq, mac is None
+    return None
+
+
+def write_checkpoint(session: Session, reason: str, *, now: datetime | None = None,
+                     adopt_unsigned: bool = False) -> AuditCheckpoint:
+    """Sign the chain as it stands in this transaction (committed with the caller's change).
+
+    Only over events whose own signatures hold since the previous checkpoint: a checkpoint never
+    launders an edit made without the key (``UnsignedChain``).  ``adopt_unsigned``: the one
+    operator act that signs events written before the key existed (no checkpoint yet, every
+    unsigned event without any signature; the caller checks the links first)."""
     if reason not in REASONS:
         raise ValueError(f"unknown checkpoint reason {reason!r}")
     key = audit_key(session)
     lock_chain(session)
     session.flush()
+    last = newest_checkpoint(session)
+    bad = first_unsigned(session, key, last.seq if last else 0)
+    if bad is not None and not (adopt_unsigned and last is None and _unsigned_prefix_only(session, key)):
+        raise UnsignedChain(*bad)
     seq, head_hash = chain_head(session)
     events = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
-    last = newest_checkpoint(session)
     checkpoint = AuditCheckpoint(
         number=(last.number + 1) if last else 1, seq=seq, head_hash=head_hash, events=events,
-        created_at=now or utcnow(),
+        created_at=(now or utcnow()).astimezone(UTC),
         reason=reason, key_id=key.key_id, previous=last.signature if last else GENESIS, signature="")
     checkpoint.signature = key.sign(checkpoint.signed_text())
     session.add(checkpoint)
     session.flush()
     return checkpoint
+
+
+def _unsigned_prefix_only(session: Session, key: AuditKey) -> bool:
+    """Whether the events without a signature all come before the first signed one (written before
+    the key existed), and every signed one holds."""
+    first_signed = session.scalar(select(func.min(AuditEvent.seq)).where(AuditEvent.mac.is_not(None)))
+    last_unsigned = session.scalar(select(func.max(AuditEvent.seq)).where(AuditEvent.mac.is_(None)))
+    if first_signed is None:
+        return True
+    if last_unsigned is not None and last_unsigned > first_signed:
+        return False
+    return first_unsigned(session, key, first_signed - 1) is None
+
+
+def try_checkpoint(session: Session, reason: str, *, now: datetime | None = None) -> AuditCheckpoint | None:
+    """``write_checkpoint`` for the automatic ones (a decision, a seed, an hour gone by): when the
+    chain is not signed over, none is written and ``registry audit verify`` reports why; the
+    user's own change still goes in."""
+    try:
+        return write_checkpoint(session, reason, now=now)
+    except UnsignedChain:  # raised before anything is written
+        return None
 
 
 def newest_checkpoint(session: Session) -> AuditCheckpoint | None:
@@ -69,9 +123,9 @@ def checkpoint_if_due(session: Session, *, now: datetime | None = None) -> Audit
     now = now or utcnow()
     newest = session.scalar(select(AuditCheckpoint.created_at).order_by(AuditCheckpoint.number.desc()).limit(1))
     if newest is None:
-        return write_checkpoint(session, "first", now=now)
+        return try_checkpoint(session, "first", now=now)
     if now - newest >= timedelta(minutes=int(setting(session, "audit_checkpoint_minutes"))):
-        return write_checkpoint(session, "hourly", now=now)
+        return try_checkpoint(session, "hourly", now=now)
     return None
 
 
@@ -103,7 +157,7 @@ def verify_signatures(session: Session, external: dict[str, Any] | None = None) 
         .order_by(AuditCheckpoint.number)).all()
     report.checkpoints = len(rows)
     stored = {checkpoint.number: checkpoint for checkpoint, _ in rows}
-    _check_head(session, key, head_seq, head_hash, [c for c, _ in rows], report)
+    _check_since_newest(session, key, head_seq, rows, report)
     previous, expected_number = GENESIS, 1
     for checkpoint, event_hash in rows:
         label = f"checkpoint #{checkpoint.number} ({_when(checkpoint.created_at)})"
@@ -120,31 +174,35 @@ def verify_signatures(session: Session, external: dict[str, Any] | None = None) 
     return report
 
 
-def _check_head(session: Session, key: AuditKey, head_seq: int, head_hash: str, checkpoints: list[AuditCheckpoint],
-                report: SignatureReport) -> None:
+def _check_since_newest(session: Session, key: AuditKey, head_seq: int, rows, report: SignatureReport) -> None:
+    """Events up to the newest checkpoint that holds are covered by its signature (re-computing any
+    of them changes the hash it signed); every event after it must carry its own valid signature."""
     if head_seq == 0:
         return
-    mac = session.scalar(select(AuditEvent.mac).where(AuditEvent.seq == head_seq))
-    if mac is not None:
-        if not key.event_mac_ok(head_hash, mac):
-            report.problems.append(
-                f"the newest event #{head_seq} is not signed by the audit key: the chain was changed without the "
-                f"key{_other_key(key, checkpoints)}")
+    valid = [c for c, event_hash in rows if c.key_id == key.key_id and c.seq <= head_seq and c.head_hash == event_hash
+             and key.signature_ok(c.signed_text(), c.signature)]
+    base = max((c.seq for c in valid), default=0)
+    bad = first_unsigned(session, key, base)
+    if bad is None:
         return
-    # Written before the key existed: a checkpoint must sign the chain as it stands.
-    if any(c.seq == head_seq and c.head_hash == head_hash and key.signature_ok(c.signed_text(), c.signature)
-           for c in checkpoints):
+    seq, unsigned = bad
+    if not valid and unsigned and _unsigned_prefix_only(session, key):
+        report.problems.append(
+            f"events #{seq} to #{_prefix_end(session, head_seq)} carry no signature and no checkpoint signs them: "
+            "if this database was upgraded from before audit signatures (migration 0010) and never had a "
+            "checkpoint, check the chain and adopt them with `registry audit checkpoint --adopt-unsigned`; if "
+            "it ever had checkpoints, they were deleted: compare with a checkpoint kept elsewhere "
+            "(`registry audit verify --checkpoint FILE`)")
         return
-    signed_before = [c.seq for c in checkpoints if c.seq < head_seq]
-    if signed_before:  # every event after a checkpoint was written with the key
-        report.problems.append(
-            f"the newest event #{head_seq} has no signature, though the chain was already signed at "
-            f"#{max(signed_before)}: it was added or changed without the key")
-    else:
-        report.problems.append(
-            f"the newest event #{head_seq} was written before the audit key and no checkpoint signs it: edits "
-            "re-computed into the chain would not be seen; write one with `registry audit checkpoint` once the "
-            "chain is intact")
+    what = "has no signature" if unsigned else "is not signed by the audit key"
+    after = f"after checkpoint #{max(c.number for c in valid if c.seq == base)}" if valid else "with no checkpoint before it"
+    report.problems.append(f"event #{seq}, {after}, {what}: it was added or changed without the key"
+                           f"{_other_key(key, [c for c, _ in rows]) if not unsigned else ''}")
+
+
+def _prefix_end(session: Session, head_seq: int) -> int:
+    first_signed = session.scalar(select(func.min(AuditEvent.seq)).where(AuditEvent.mac.is_not(None)))
+    return (first_signed - 1) if first_signed is not None else head_seq
 
 
 def _other_key(key: AuditKey, checkpoints: list[AuditCheckpoint]) -> str:
@@ -203,24 +261,31 @@ FIELDS = {"number": int, "seq": int, "hash": str, "events": int, "at": str, "rea
           "previous": str, "signature": str}
 
 
+MAX_INT = (1 << 63) - 1
+
+
 def parse_checkpoint(raw: str) -> dict[str, Any]:
     """A checkpoint as printed by ``registry audit checkpoint``; ValueError names what is wrong."""
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(doc, dict) or doc.get("readiness_registry_audit_checkpoint") != 1:
+    marker = doc.get("readiness_registry_audit_checkpoint") if isinstance(doc, dict) else None
+    if type(marker) is not int or marker != 1:
         raise ValueError("not a Readiness Registry audit checkpoint (printed by `registry audit checkpoint`)")
     for name, kind in FIELDS.items():
-        if not isinstance(doc.get(name), kind) or isinstance(doc.get(name), bool):
-            raise ValueError(f"field {name!r} is missing or not {'a number' if kind is int else 'text'}")
+        if type(doc.get(name)) is not kind:
+            raise ValueError(f"field {name!r} is missing or not {'a whole number' if kind is int else 'text'}")
+    if not all(0 <= doc[name] <= MAX_INT for name in ("number", "seq", "events")) or doc["number"] < 1:
+        raise ValueError("number, seq and events must be whole numbers from 0 (number from 1) to 2^63-1")
+    for name in ("hash", "previous", "signature"):
+        if not is_digest(doc[name]):
+            raise ValueError(f"field {name!r} is not 64 lowercase hex characters")
     try:
-        doc["at"] = datetime.fromisoformat(doc["at"])
-    except ValueError:
-        raise ValueError(f"field 'at' is not a time: {doc['at']!r}") from None
-    if doc["at"].tzinfo is None:
-        raise ValueError("field 'at' has no time zone")
-    doc["at"] = doc["at"].astimezone(UTC)
-    if doc["number"] < 1 or doc["seq"] < 0 or doc["events"] < 0:
-        raise ValueError("number, seq and events must not be negative")
+        at = datetime.fromisoformat(doc["at"])
+        if at.tzinfo is None:
+            raise ValueError("field 'at' has no time zone")
+        doc["at"] = at.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(str(exc) if "time zone" in str(exc) else f"field 'at' is not a time: {doc['at']!r}") from None
     return doc

@@ -48,10 +48,15 @@ class AuditKey:
         return hmac.new(self.checkpoint_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def event_mac_ok(self, chain_hash: str, mac: str | None) -> bool:
-        return mac is not None and hmac.compare_digest(self.event_mac(chain_hash), mac)
+        return is_digest(mac) and is_digest(chain_hash) and hmac.compare_digest(self.event_mac(chain_hash), mac)
 
     def signature_ok(self, text: str, signature: str | None) -> bool:
-        return signature is not None and hmac.compare_digest(self.sign(text), signature)
+        return is_digest(signature) and hmac.compare_digest(self.sign(text), signature)
+
+
+def is_digest(value) -> bool:
+    """64 lowercase hex characters (anything else, e.g. text planted in the database, never matches)."""
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 @lru_cache(maxsize=8)

@@ -16,7 +16,7 @@ from functools import cached_property
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry.audit.checkpoints import write_checkpoint
+from registry.audit.checkpoints import try_checkpoint
 from registry.audit.models import AuditEvent
 from registry.audit.services import canonical_json, record_event
 from registry.auth.models import User
@@ -318,7 +318,7 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
                         "conditions": conditions, "expires_on": expires_on.isoformat(),
                         "snapshot_sha256": decision.snapshot_sha256,
                         "supersedes": f"decision #{previous.id}" if previous else None})
-    write_checkpoint(session, "decision")
+    try_checkpoint(session, "decision")
     return decision
 
 

@@ -23,7 +23,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry.audit.checkpoints import write_checkpoint
+from registry.audit.checkpoints import try_checkpoint
 from registry.auth.models import User
 from registry.auth.passwords import hash_password
 from registry.auth.services import create_user
@@ -111,7 +111,7 @@ def load_demo(session: Session, path: Path = DEMO_FILE, *, readiness_path: Path 
     except Exception:
         work.discard_files()
         raise
-    write_checkpoint(session, "seed")
+    try_checkpoint(session, "seed")
     return {"users": len(users), "systems": len(registrations),
             **{f"readiness_{key}": value for key, value in work.counts.items()}}
 

@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from registry.audit.checkpoints import (
+    UnsignedChain,
     checkpoint_if_due,
     newest_checkpoint,
     parse_checkpoint,
@@ -86,14 +87,15 @@ def test_an_edit_with_every_later_hash_recomputed_is_caught_by_the_signature(ses
     _rewrite_from(session, 3)
     assert verify_chain(session).ok  # the links alone hold: this is what the key is for
     report = verify_signatures(session)
-    assert any(f"the newest event #{chain} is not signed" in p for p in report.problems), report.problems
+    assert any("event #3, after checkpoint #1, is not signed by the audit key" in p for p in report.problems), \
+        report.problems
     assert any(f"event #{chain} differs from what checkpoint #{signed}" in p for p in report.problems)
 
 
 def test_re_signing_with_a_guessed_key_is_caught(session, chain):
     _rewrite_from(session, 3, mac_key=AuditKey.from_secret("guess-" + "g" * 40))
     report = verify_signatures(session)
-    assert not report.ok and any(f"#{chain} is not signed" in p for p in report.problems)
+    assert not report.ok and any("event #3, after checkpoint #1, is not signed" in p for p in report.problems)
 
 
 def test_deleting_the_newest_events_before_a_checkpoint_names_the_first_missing(session, chain, people):
@@ -154,12 +156,22 @@ def test_a_forged_kept_checkpoint_is_refused(session, chain):
     ("not json", "not JSON"),
     ("[]", "not a Readiness Registry audit checkpoint"),
     (json.dumps({"readiness_registry_audit_checkpoint": 1, "number": "1"}), "field 'number'"),
-    (json.dumps({"readiness_registry_audit_checkpoint": 1, "number": 1, "seq": 1, "hash": "a", "events": 1,
-                 "at": "yesterday", "reason": "manual", "key_id": "k", "previous": "p", "signature": "s"}),
+    (json.dumps({"readiness_registry_audit_checkpoint": 1, "number": 1, "seq": 1, "hash": "a" * 64, "events": 1,
+                 "at": "yesterday", "reason": "manual", "key_id": "k", "previous": "0" * 64, "signature": "b" * 64}),
      "field 'at' is not a time"),
     (json.dumps({"readiness_registry_audit_checkpoint": 1, "number": True, "seq": 1, "hash": "a", "events": 1,
                  "at": "2026-01-01T00:00:00+00:00", "reason": "manual", "key_id": "k", "previous": "p",
                  "signature": "s"}), "field 'number'"),
+    (json.dumps({"readiness_registry_audit_checkpoint": True}), "not a Readiness Registry"),
+    (json.dumps({"readiness_registry_audit_checkpoint": 1, "number": 1, "seq": 10 ** 30, "hash": "a" * 64,
+                 "events": 1, "at": "2026-01-01T00:00:00+00:00", "reason": "manual", "key_id": "k",
+                 "previous": "0" * 64, "signature": "b" * 64}), "2\\^63-1"),
+    (json.dumps({"readiness_registry_audit_checkpoint": 1, "number": 1, "seq": 1, "hash": "a" * 64, "events": 1,
+                 "at": "2026-01-01T00:00:00+00:00", "reason": "manual", "key_id": "k", "previous": "0" * 64,
+                 "signature": "é" * 64}), "field 'signature' is not 64"),
+    (json.dumps({"readiness_registry_audit_checkpoint": 1, "number": 1, "seq": 1, "hash": "a" * 64, "events": 1,
+                 "at": "0001-01-01T00:30:00+01:00", "reason": "manual", "key_id": "k", "previous": "0" * 64,
+                 "signature": "b" * 64}), "field 'at' is not a time"),
 ])
 def test_a_checkpoint_file_that_is_not_one_says_why(raw, message):
     with pytest.raises(ValueError, match=message):
@@ -181,19 +193,73 @@ def test_a_checkpoint_is_written_on_the_first_write_then_hourly(session, people)
     assert verify_signatures(session).ok
 
 
-def test_events_written_before_the_key_are_signed_by_the_next_checkpoint(session, chain):
-    """A database from before migration 0010: no signatures, no checkpoints."""
+def test_events_written_before_the_key_are_adopted_once_by_an_operator(session, chain, cli, people):
+    """A database from before migration 0010: no signatures, no checkpoints.  The app never signs
+    them on its own (that would sign a forgery as readily); the operator adopts them, once."""
     with tampering(session):
         session.execute(update(AuditEvent).values(mac=None))
         session.execute(delete(AuditCheckpoint))
     session.commit()
     problems = verify_signatures(session).problems
-    assert problems == [f"the newest event #{chain} was written before the audit key and no checkpoint signs it: "
-                        "edits re-computed into the chain would not be seen; write one with `registry audit "
-                        "checkpoint` once the chain is intact"]
+    assert len(problems) == 1 and f"events #1 to #{chain} carry no signature" in problems[0], problems
+    _events(session, people["admin"], 1, start=50)  # the next write signs its own event, not the old ones
+    session.commit()
+    assert newest_checkpoint(session) is None and not verify_signatures(session).ok
+    with pytest.raises(UnsignedChain):
+        write_checkpoint(session, "manual")
+    session.rollback()  # end the transaction (SQLite: it holds the write lock the command needs)
+    adopted = cli("audit", "checkpoint", "--adopt-unsigned")
+    assert adopted.exit_code == 0, adopted.output
+    assert json.loads(adopted.output)["reason"] == "adopted" and verify_signatures(session).ok
+    session.rollback()
+    again = cli("audit", "checkpoint", "--adopt-unsigned")
+    assert again.exit_code == 0  # nothing unsigned left: an ordinary checkpoint
+
+
+def test_adoption_refuses_a_broken_chain_and_unsigned_events_after_signed_ones(session, chain, cli):
+    with tampering(session):
+        session.execute(update(AuditEvent).where(AuditEvent.seq == chain - 1).values(mac=None))
+        session.execute(delete(AuditCheckpoint))
+    session.commit()
+    refused = cli("audit", "checkpoint", "--adopt-unsigned")
+    assert refused.exit_code == 2 and f"event #{chain - 1} has no signature" in refused.output, refused.output
+    with tampering(session):
+        session.execute(update(AuditEvent).values(mac=None))
+        session.execute(update(AuditEvent).where(AuditEvent.seq == 3).values(record=AuditEvent.record + " "))
+    session.commit()
+    broken = cli("audit", "checkpoint", "--adopt-unsigned")
+    assert broken.exit_code == 2 and "broken at event #3" in broken.output, broken.output
+
+
+def test_an_edit_after_the_newest_checkpoint_is_not_laundered_by_later_writes(session, chain, people):
+    """The reviewer's attack: rewrite events after the newest checkpoint, then let the app write."""
     write_checkpoint(session, "manual")
     session.commit()
-    assert verify_signatures(session).ok
+    _events(session, people["admin"], 3, start=100)
+    session.commit()
+    _rewrite_from(session, chain + 2)
+    assert not verify_signatures(session).ok
+    record_event(session, None, "auth.login_failed", "user", "x@example.com", summary="Failed sign-in")
+    session.commit()
+    assert verify_chain(session).ok
+    problems = verify_signatures(session).problems
+    assert any(f"event #{chain + 2}" in p and "not signed by the audit key" in p for p in problems), problems
+    # …and no checkpoint will sign over it, automatic or on demand.
+    assert checkpoint_if_due(session, now=utcnow() + timedelta(hours=2)) is None
+    with pytest.raises(UnsignedChain, match=f"event #{chain + 2}"):
+        write_checkpoint(session, "manual")
+
+
+def test_a_full_rewrite_with_signatures_stripped_is_not_signed_by_the_next_write(session, chain, people):
+    _rewrite_from(session, 2)
+    with tampering(session):
+        session.execute(update(AuditEvent).values(mac=None))
+        session.execute(delete(AuditCheckpoint))
+    session.commit()
+    record_event(session, None, "auth.login_failed", "user", "x@example.com", summary="Failed sign-in")
+    session.commit()
+    assert newest_checkpoint(session) is None
+    assert not verify_signatures(session).ok
 
 
 def test_stripping_the_signatures_does_not_pass_for_an_old_chain(session, chain):
@@ -289,6 +355,6 @@ def test_an_unsigned_event_after_a_checkpoint_is_not_taken_for_an_old_one(sessio
     with tampering(session):
         session.execute(update(AuditEvent).where(AuditEvent.seq == chain).values(mac=None))
     session.commit()
-    assert verify_signatures(session).problems == [
-        f"the newest event #{chain} has no signature, though the chain was already signed at #1: it was added or "
-        "changed without the key"]
+    problems = verify_signatures(session).problems
+    assert problems == [f"event #{chain}, after checkpoint #1, has no signature: it was added or changed without "
+                        "the key"], problems

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from registry.audit.checkpoints import newest_checkpoint, verify_signatures
+from registry.audit.checkpoints import newest_checkpoint, verify_signatures, write_checkpoint
 from registry.audit.services import build_record, canonical_json, digest, record_event, verify_chain
 from registry.db import Base, make_engine, make_session_factory
 from registry.migrate import downgrade, upgrade
@@ -110,11 +110,14 @@ def test_0010_keeps_earlier_events_drops_the_unhashed_time_and_signs_on_the_next
     write, _ = make_session_factory(engine, {"audit_key": TEST_AUDIT_KEY, "audit_checkpoint_minutes": 60})
     with write() as session:
         assert verify_chain(session).ok
-        assert "written before the audit key" in verify_signatures(session).problems[0]
+        assert "events #1 to #3 carry no signature" in verify_signatures(session).problems[0]
         record_event(session, None, "new.event", "thing", 4, summary="new")
         session.commit()
+        assert newest_checkpoint(session) is None  # the app never signs them on its own
+        write_checkpoint(session, "adopted", adopt_unsigned=True)  # `registry audit checkpoint --adopt-unsigned`
+        session.commit()
         assert verify_chain(session).ok and verify_signatures(session).ok
-        assert (newest_checkpoint(session).reason, newest_checkpoint(session).seq) == ("first", 4)
+        assert (newest_checkpoint(session).reason, newest_checkpoint(session).seq) == ("adopted", 4)
     engine.dispose()
     downgrade(url, "0009")
     with engine.connect() as conn:
