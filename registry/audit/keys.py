@@ -5,8 +5,9 @@ development, see ``registry.config``) never reaches the database.  Three keys ar
 one per use, so that no signature made for one purpose can pass for another:
 
 - each event's ``mac``: HMAC-SHA256 of its chain hash.  Every chain hash covers every earlier
-  event, so the newest event's ``mac`` vouches for the whole chain: an edit, even with every later
-  hash re-computed, changes the newest hash, and only the key can sign it again;
+  event, so an edit, even with every later hash re-computed, changes the hash a checkpoint
+  signed or leaves an event after the newest checkpoint whose ``mac`` no longer holds, and only
+  the key can sign either again (``registry.audit.checkpoints``);
 - each checkpoint's signature (``registry.audit.checkpoints``);
 - the key id, printed beside signatures so that a verification with another key says so
   instead of reporting every signature as forged.
