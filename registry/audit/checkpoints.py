@@ -149,7 +149,7 @@ def verify_signatures(session: Session, external: dict[str, Any] | None = None) 
     checkpoint, see ``parse_checkpoint``) if given.  Reads the checkpoints and the events they name
     in one query; the chain's own links are ``verify_chain``'s."""
     key = audit_key(session)
-    head_seq, head_hash = chain_head(session)
+    head_seq, _ = chain_head(session)
     report = SignatureReport(head_seq=head_seq)
     rows = session.execute(
         select(AuditCheckpoint, AuditEvent.hash)
