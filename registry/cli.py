@@ -39,6 +39,8 @@ from registry.decisions.services import recorded_heads_missing
 from registry.errors import DomainError
 from registry.exports.services import write_export
 from registry.inventory.queries import InventoryFilters
+from registry.inventory.services import recompute_tiers
+from registry.inventory.tiering import RULES_VERSION
 from registry.reports.bulk import QUEUE_NAME
 from registry.reports.services import RenderLimits, ensure_report, get_decision, issue_missing, list_decisions
 from registry.reports.verify import verify_pdf
@@ -70,9 +72,18 @@ def db() -> None:
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
-    """Apply migrations up to REVISION."""
+    """Apply migrations up to REVISION; at head, also recompute the tiers of systems computed under
+    earlier tier rules (audited, signed: a migration cannot sign audit events)."""
     migrate.upgrade(current_app.config["DATABASE_URL"], revision)
     click.echo(f"Database at {revision}.")
+    if revision != "head":
+        return
+    with _sessions()() as session:
+        counts = recompute_tiers(session, None, actor_label=f"tier rules v{RULES_VERSION} (registry db upgrade)")
+        session.commit()
+    if counts["recomputed"]:
+        click.echo(f"Recomputed {counts['recomputed']} systems under tier rules v{RULES_VERSION}; "
+                   f"{counts['changed']} changed tier (each audited).")
 
 
 @db.command("downgrade")

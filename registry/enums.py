@@ -84,6 +84,12 @@ class Affected(LabelledEnum):
     INTERNAL_STAFF = ("internal_staff", "Internal staff")
     CUSTOMERS = ("customers", "Customers")
     PUBLIC = ("public", "The public")
+    CHILDREN = ("children", "Children (under 18)")
+    ORGANISATIONS = ("organisations", "Organisations (companies, grantees, other entities)")
+
+
+# Who counts as outside the organisation (customer-facing generative AI, full automation).
+EXTERNAL = frozenset({Affected.CUSTOMERS, Affected.PUBLIC, Affected.CHILDREN, Affected.ORGANISATIONS})
 
 
 class DataCategory(LabelledEnum):
@@ -109,19 +115,77 @@ SENSITIVE_DATA = frozenset(
 
 
 class DecisionDomain(LabelledEnum):
-    """Areas where influencing decisions about people makes a system high tier (EU AI Act Annex III)."""
+    """Areas of decisions about people.  All but the last three are EU AI Act Annex III areas
+    (``ANNEX_III``, with their points); every one counts for OMB M-25-21 when the system's output
+    is a principal basis for the decision."""
 
-    EMPLOYMENT = ("employment", "Employment and hiring")
-    CREDIT = ("credit", "Credit and lending")
-    INSURANCE = ("insurance", "Insurance pricing or claims")
-    EDUCATION = ("education", "Education and exams")
-    ESSENTIAL_SERVICES = ("essential_services", "Access to essential public or private services")
+    EMPLOYMENT = ("employment", "Employment, hiring and work management")
+    CREDIT = ("credit", "Creditworthiness and lending to people")
+    INSURANCE = ("insurance", "Life or health insurance pricing or claims")
+    EDUCATION = ("education", "Education: admission, assessment, exams")
+    ESSENTIAL_SERVICES = ("essential_services", "Access to essential public benefits and services, or emergency dispatch")
     LAW_ENFORCEMENT = ("law_enforcement", "Law enforcement")
-    MIGRATION = ("migration", "Migration, asylum and border control")
+    MIGRATION = ("migration", "Migration, asylum and border control, by or for public authorities")
     JUSTICE = ("justice", "Justice and democratic processes")
     MEDICAL = ("medical", "Medical diagnosis or treatment")
-    CRITICAL_INFRASTRUCTURE = ("critical_infrastructure", "Critical infrastructure operation")
-    BIOMETRIC_IDENTIFICATION = ("biometric_identification", "Biometric identification")
+    OTHER_INSURANCE = ("other_insurance", "Other insurance (motor, property, travel) pricing or claims")
+    TRAVEL_DOCUMENTS = ("travel_documents", "Verifying travel documents at the border")
+
+
+ANNEX_III = {
+    DecisionDomain.EMPLOYMENT: "4",
+    DecisionDomain.CREDIT: "5(b)",
+    DecisionDomain.INSURANCE: "5(c)",
+    DecisionDomain.EDUCATION: "3",
+    DecisionDomain.ESSENTIAL_SERVICES: "5(a)",
+    DecisionDomain.LAW_ENFORCEMENT: "6",
+    DecisionDomain.MIGRATION: "7",
+    DecisionDomain.JUSTICE: "8",
+}
+
+
+class DecisionRole(LabelledEnum):
+    """How much the output weighs in the decisions or actions it feeds (OMB M-25-21 "principal
+    basis"; EU AI Act Art. 6(3) for a narrow or preparatory task)."""
+
+    PRINCIPAL = ("principal", "A principal basis: the decision or action follows its output, or it weighs most")
+    MATERIAL = ("material", "One input among others: a person weighs it with other grounds and decides")
+    PREPARATORY = ("preparatory", "A narrow or preparatory task only (sorting, formatting, flagging for a person's "
+                                  "own assessment)")
+
+
+class SafetyHarm(LabelledEnum):
+    """Harm that is not a decision about a person."""
+
+    PEOPLE = ("people", "Safety of people (injury, health)")
+    PROPERTY = ("property", "Safety of property or the environment")
+    CRITICAL_INFRASTRUCTURE = ("critical_infrastructure", "Operation of critical infrastructure (energy, water, "
+                                                          "transport, digital, nuclear)")
+    REGULATED_PRODUCT = ("regulated_product", "A regulated product or its safety component (medical device, "
+                                              "machinery, vehicle, aircraft: EU AI Act Annex I)")
+    HIGH_VALUE_ASSETS = ("high_value_assets", "Classified information or high-value assets")
+
+
+class BiometricUse(LabelledEnum):
+    VERIFICATION = ("verification", "Verification: confirms a person is who they claim (1:1)")
+    IDENTIFICATION = ("identification", "Identification of people from their biometrics (1:N, remote)")
+    CATEGORISATION = ("categorisation", "Categorising people by sensitive or protected traits from biometrics")
+    EMOTION = ("emotion", "Recognising emotions (outside work and education)")
+
+
+class EUClass(LabelledEnum):
+    """The EU AI Act class the rules derive (``registry.inventory.tiering.eu_class``)."""
+
+    PROHIBITED = ("prohibited", "Prohibited practice (Art. 5)")
+    HIGH_RISK_ANNEX_I = ("high_risk_annex_i", "High-risk: regulated product or safety component (Art. 6(1), Annex I)")
+    HIGH_RISK_ANNEX_III = ("high_risk_annex_iii", "High-risk (Art. 6(2), Annex III)")
+    ANNEX_III_NOT_HIGH = ("annex_iii_not_high", "Annex III area, not high-risk: preparatory task (Art. 6(3); "
+                                                "record the assessment, Art. 6(4))")
+    LIMITED = ("limited", "Limited risk: transparency obligations (Art. 50)")
+    MINIMAL = ("minimal", "Minimal risk")
+
+
+EU_HIGH_RISK = frozenset({EUClass.HIGH_RISK_ANNEX_I, EUClass.HIGH_RISK_ANNEX_III})
 
 
 class ProhibitedPractice(LabelledEnum):
@@ -172,6 +236,7 @@ class ControlStatus(LabelledEnum):
     IN_PROGRESS = ("in_progress", "In progress")
     IMPLEMENTED = ("implemented", "Implemented")
     NOT_APPLICABLE = ("not_applicable", "Not applicable")
+    WAIVED = ("waived", "Waived")  # waivable controls only: reason, who granted it, expiry
 
 
 class EvidenceKind(LabelledEnum):

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from flask import Flask, request, url_for
 
 from registry import enums
+from registry.controls.applicability import FLAGS
 
 
 def _fmt_dt(value: datetime | str | None) -> str:
@@ -80,7 +81,8 @@ def fix_url(system_id: int, target: str) -> str:
 
 def register_filters(env) -> None:
     """The formatting filters, for the app's environment and the PDF renderer's."""
-    env.filters.update(dt=_fmt_dt, date=_fmt_date, num=_fmt_number, label=_label, measure=_measure)
+    env.filters.update(dt=_fmt_dt, date=_fmt_date, num=_fmt_number, label=_label, measure=_measure,
+                       flag_label=lambda flag: FLAGS.get(flag, flag))
 
 
 def register(app: Flask) -> None:

@@ -1,5 +1,9 @@
 """Which controls a system must implement: a pure function of the catalogue's data and the
-system's effective tier, kind and data touched.  Unacceptable systems get none: they never go."""
+system's effective tier, kind, data touched and flags.  Unacceptable systems get none: they never go.
+
+Flags are what the tier rules derive beside the tier (``system_flags``): a control that lists
+flags applies when the system carries one of them, whatever its tier (the OMB M-25-21 minimum
+practices when the system is high-impact, the EU AI Act obligations when it is high-risk)."""
 
 from __future__ import annotations
 
@@ -10,12 +14,34 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.controls.models import Control, Framework
-from registry.enums import Tier
+from registry.enums import EU_HIGH_RISK, EUClass, Tier
+
+OMB_HIGH_IMPACT = "omb_high_impact"
+EU_HIGH_RISK_FLAG = "eu_high_risk"
+FLAGS = {OMB_HIGH_IMPACT: "OMB M-25-21 high-impact (or not yet determined)",
+         EU_HIGH_RISK_FLAG: "EU AI Act high-risk"}
 
 
-def applies(control: Control, tier: Tier | str, kind: str, data_categories: Iterable[str]) -> bool:
+def system_flags(eu_class: EUClass | str | None, omb_high_impact: bool | None) -> frozenset[str]:
+    """The flags a system carries.  An OMB flag that is not determined yet (the principal-basis
+    question is unanswered) counts as set, as the tier does; a class not recorded yet does not."""
+    flags = set()
+    if omb_high_impact is not False:
+        flags.add(OMB_HIGH_IMPACT)
+    if eu_class is not None and EUClass(eu_class) in EU_HIGH_RISK:
+        flags.add(EU_HIGH_RISK_FLAG)
+    return frozenset(flags)
+
+
+def applies(control: Control, tier: Tier | str, kind: str, data_categories: Iterable[str],
+            flags: Iterable[str] = ()) -> bool:
     tier = Tier(tier)
-    if tier is Tier.UNACCEPTABLE or control.retired or tier.value not in control.tiers:
+    if tier is Tier.UNACCEPTABLE or control.retired:
+        return False
+    if control.flags:
+        if not set(control.flags) & set(flags):
+            return False
+    elif tier.value not in control.tiers:
         return False
     if control.kinds and str(kind) not in control.kinds:
         return False
@@ -46,18 +72,21 @@ class CatalogueControl:
     kinds: tuple[str, ...]
     data: tuple[str, ...]
     retired: bool
+    flags: tuple[str, ...] = ()
 
 
 def active_catalogue(session: Session) -> list[CatalogueControl]:
     """``active_controls`` as plain values: a fraction of the cost of loading ORM objects, for
     the fact loader, which runs on every system page and for every system in bulk."""
     rows = session.execute(_active(select(Control.id, Framework.key, Control.ref, Control.title, Control.tiers,
-                                          Control.kinds, Control.data, Control.retired)))
-    return [CatalogueControl(i, key, ref, title, tuple(tiers or ()), tuple(kinds or ()), tuple(data or ()), retired)
-            for i, key, ref, title, tiers, kinds, data, retired in rows]
+                                          Control.kinds, Control.data, Control.retired, Control.flags)))
+    return [CatalogueControl(i, key, ref, title, tuple(tiers or ()), tuple(kinds or ()), tuple(data or ()), retired,
+                             tuple(flags or ()))
+            for i, key, ref, title, tiers, kinds, data, retired, flags in rows]
 
 
 def required_controls(session: Session, system, controls: list[Control] | None = None) -> list[Control]:
     controls = active_controls(session) if controls is None else controls
     data = [c.value for c in system.data_categories]
-    return [c for c in controls if applies(c, system.tier, system.kind, data)]
+    flags = system_flags(system.eu_class, system.omb_high_impact)
+    return [c for c in controls if applies(c, system.tier, system.kind, data, flags)]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from registry.audit.services import record_event
 from registry.config import ROOT
+from registry.controls.applicability import FLAGS
 from registry.controls.models import Control, Framework
 from registry.enums import DataCategory, Kind
 from registry.errors import ValidationFailed
@@ -47,9 +48,19 @@ class ControlSchema(Schema):
     title = fields.String(required=True, validate=validate.Length(min=1))
     text = fields.String(load_default=None)
     guidance = fields.String(load_default="")
-    tiers = fields.List(fields.String(validate=validate.OneOf(TIERS)), required=True)
+    tiers = fields.List(fields.String(validate=validate.OneOf(TIERS)), load_default=list)
     kinds = fields.List(fields.String(validate=validate.OneOf(Kind.values())), load_default=list)
     data = fields.List(fields.String(validate=validate.OneOf(DataCategory.values())), load_default=list)
+    # Applies by flag, whatever the tier (``registry.controls.applicability.FLAGS``); then ``tiers`` is empty.
+    flags = fields.List(fields.String(validate=validate.OneOf(list(FLAGS))), load_default=list)
+    waivable = fields.Boolean(load_default=False)
+    related = fields.List(fields.String(validate=validate.Length(min=1, max=60)), load_default=list)
+
+    @validates_schema
+    def _tiers_or_flags(self, data, **_):
+        if bool(data.get("tiers")) == bool(data.get("flags")):
+            raise ValidationError("Give either the tiers it applies at or the flags it applies by (not both).",
+                                  "tiers")
 
 
 class CatalogueSchema(Schema):
@@ -106,6 +117,7 @@ def load_catalogue(session: Session, actor, path: Path, *, position: int | None 
         control.text = item["text"] or item["title"]
         control.guidance = item["guidance"]
         control.tiers, control.kinds, control.data = item["tiers"], item["kinds"], item["data"]
+        control.flags, control.waivable, control.related = item["flags"], item["waivable"], item["related"]
         control.position, control.retired = index, False
     for control in existing.values():
         if not control.retired:
@@ -123,6 +135,7 @@ def default_catalogue_files() -> list[Path]:
 
 
 def load_default_catalogues(session: Session, actor=None, *, now: datetime | None = None) -> list[tuple[Framework, dict]]:
-    order = ["nist-ai-rmf-1.0.yaml", "production-failure-modes.yaml", "nist-ai-600-1-genai.yaml"]
+    order = ["nist-ai-rmf-1.0.yaml", "production-failure-modes.yaml", "nist-ai-600-1-genai.yaml",
+             "omb-m-25-21-minimum-practices.yaml", "eu-ai-act-high-risk.yaml"]
     files = sorted(default_catalogue_files(), key=lambda p: (order.index(p.name) if p.name in order else 99, p.name))
     return [load_catalogue(session, actor, path, position=i, now=now) for i, path in enumerate(files)]

@@ -17,10 +17,22 @@ class AssessmentForm(VersionedForm):
                        description="For low and medium tier, an in-progress control with a due date allows a CONDITIONAL GO.")
     na_reason = TextAreaField("Why it does not apply (when not applicable)", validators=[Length(max=2000)])
     notes = TextAreaField("Notes", validators=[Length(max=4000)])
+    waiver_reason = TextAreaField("Why it is waived (when waived)", validators=[Length(max=2000)])
+    waiver_granted_by = StringField("Waiver granted by", validators=[Length(max=200)],
+                                    description="The Chief AI Officer, or the named person who granted it.")
+    waiver_expires_on = DateField("Waiver expires on", validators=[Optional()],
+                                  description="After this day the waiver blocks GO like a missing practice.")
+
+    def set_waivable(self, waivable: bool) -> None:
+        """Only practices whose framework allows waivers offer the choice."""
+        if not waivable:
+            self.status.choices = [c for c in self.status.choices if c.value != ControlStatus.WAIVED.value]
 
     def payload(self) -> dict:
         return {"status": self.status.data, "due_on": self.due_on.data.isoformat() if self.due_on.data else None,
-                "na_reason": self.na_reason.data or "", "notes": self.notes.data or ""}
+                "na_reason": self.na_reason.data or "", "notes": self.notes.data or "",
+                "waiver_reason": self.waiver_reason.data or "", "waiver_granted_by": self.waiver_granted_by.data or "",
+                "waiver_expires_on": self.waiver_expires_on.data.isoformat() if self.waiver_expires_on.data else None}
 
 
 class EvidenceForm(FlaskForm):

@@ -45,6 +45,11 @@ class Control(Base):
     tiers: Mapped[list[str]] = mapped_column(default=list)
     kinds: Mapped[list[str]] = mapped_column(default=list)
     data: Mapped[list[str]] = mapped_column(default=list)
+    # A control with flags applies when the system carries one of them, whatever its tier
+    # (``registry.controls.applicability``): e.g. the OMB M-25-21 minimum practices.
+    flags: Mapped[list[str]] = mapped_column(default=list)
+    waivable: Mapped[bool] = mapped_column(default=False)  # may be waived (reason, who granted it, expiry)
+    related: Mapped[list[str]] = mapped_column(default=list)  # refs of controls that cover it elsewhere (NIST AI RMF)
     position: Mapped[int] = mapped_column(default=0)
     retired: Mapped[bool] = mapped_column(default=False)
 
@@ -75,6 +80,11 @@ class ControlAssessment(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     verified_at: Mapped[datetime | None]
+    # A waiver (status WAIVED, waivable controls only): why, who granted it (the Chief AI Officer
+    # or a named person), and until when; once expired it blocks GO like a missing practice.
+    waiver_reason: Mapped[str | None] = mapped_column(Text)
+    waiver_granted_by: Mapped[str | None] = mapped_column(String(200))
+    waiver_expires_on: Mapped[date | None]
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(default=1)

@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 from registry.audit.services import record_event
 from registry.auth.models import User
 from registry.auth.permissions import can_edit_system, can_review, require
-from registry.controls.applicability import active_controls, applies
+from registry.controls.applicability import active_controls, applies, system_flags
 from registry.controls.evidence_store import StoredFile
 from registry.controls.models import Control, ControlAssessment, Evidence
 from registry.controls.schemas import AssessmentSchema, EvidenceSchema
 from registry.controls.staleness import is_stale as collected_too_long_ago
+from registry.controls.staleness import waiver_lapsed
 from registry.db import evidence_max_age_days, utcnow
 from registry.enums import ControlStatus, EvidenceKind
 from registry.errors import NotFound, ValidationFailed
@@ -58,9 +59,10 @@ def control_rows(session: Session, system: AISystem, controls: list[Control] | N
     ``controls``: the active catalogue when the caller has it already."""
     assessed = assessments_for(session, system.id)
     data = [c.value for c in system.data_categories]
+    flags = system_flags(system.eu_class, system.omb_high_impact)
     rows = []
     for control in active_controls(session) if controls is None else controls:
-        required = applies(control, system.tier, system.kind, data)
+        required = applies(control, system.tier, system.kind, data, flags)
         if required or control.id in assessed:
             rows.append(ControlRow(control, assessed.get(control.id), required))
     return rows
@@ -98,6 +100,9 @@ def _snapshot(a: ControlAssessment) -> dict:
         "na_reason": a.na_reason,
         "notes": a.notes or None,
         "verified_by": a.verified_by.label if a.verified_by else None,
+        "waiver_reason": a.waiver_reason,
+        "waiver_granted_by": a.waiver_granted_by,
+        "waiver_expires_on": a.waiver_expires_on.isoformat() if a.waiver_expires_on else None,
     }
 
 
@@ -120,6 +125,14 @@ def assess_control(session: Session, actor: User, system_id: int, control_id: in
     status = ControlStatus(data["status"])
     if data["due_on"] is not None and data["due_on"] < today and status is ControlStatus.IN_PROGRESS:
         raise ValidationFailed("Some fields need attention.", errors={"due_on": ["A due date must be today or later."]})
+    if status is ControlStatus.WAIVED:
+        if not control.waivable:
+            raise ValidationFailed("Some fields need attention.", errors={"status": [
+                f"{control.ref} cannot be waived: only practices whose framework allows waivers can be "
+                "(e.g. the OMB M-25-21 minimum practices)."]})
+        if data["waiver_expires_on"] <= today:
+            raise ValidationFailed("Some fields need attention.",
+                                   errors={"waiver_expires_on": ["A waiver's expiry must be after today."]})
     assessment = _assessment(session, system, control, create=False)
     check_version(assessment, expected_version, STALE)
     if assessment is None:
@@ -131,10 +144,15 @@ def assess_control(session: Session, actor: User, system_id: int, control_id: in
     assessment.due_on = data["due_on"] if status is ControlStatus.IN_PROGRESS else None
     assessment.na_reason = data["na_reason"].strip() or None if status is ControlStatus.NOT_APPLICABLE else None
     assessment.notes = data["notes"].strip()
+    waived = status is ControlStatus.WAIVED
+    assessment.waiver_reason = data["waiver_reason"].strip() if waived else None
+    assessment.waiver_granted_by = data["waiver_granted_by"].strip() if waived else None
+    assessment.waiver_expires_on = data["waiver_expires_on"] if waived else None
     after = _snapshot(assessment)
     if after == before:
         return assessment
-    if (before["status"], before["na_reason"]) != (after["status"], after["na_reason"]):
+    if any(before[k] != after[k] for k in ("status", "na_reason", "waiver_reason", "waiver_granted_by",
+                                            "waiver_expires_on")):
         _clear_verification(assessment)
         after["verified_by"] = None
     assessment.updated_by_id = actor.id
@@ -225,9 +243,12 @@ def verify_control(session: Session, actor: User, system_id: int, control_id: in
         raise ValidationFailed("Nothing to verify: the control is not started.")
     check_version(assessment, expected_version, STALE)
     today = today or (now or utcnow()).date()
-    if assessment.status not in (ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE):
-        raise ValidationFailed(f"Only an implemented or not-applicable control can be verified; this one is "
+    if assessment.status not in (ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE, ControlStatus.WAIVED):
+        raise ValidationFailed(f"Only an implemented, not-applicable or waived control can be verified; this one is "
                                f"{assessment.status.label.lower()}.")
+    if assessment.status is ControlStatus.WAIVED and waiver_lapsed(assessment.waiver_expires_on, today):
+        raise ValidationFailed(f"The waiver expired on {assessment.waiver_expires_on.isoformat()}: it cannot be "
+                               "verified; record a new waiver or implement the practice.")
     if assessment.status is ControlStatus.IMPLEMENTED:
         fresh = [e for e in assessment.evidence if not is_stale(e, today, max_age_days)]
         if not fresh:

@@ -21,3 +21,9 @@ def stale_before(today: date, max_age_days: int) -> date:
 def turns_stale_on(collected_on: date, max_age_days: int) -> date:
     """The first day on which evidence collected on ``collected_on`` is stale."""
     return collected_on + timedelta(days=max_age_days + 1)
+
+
+def waiver_lapsed(expires_on: date | None, today: date) -> bool:
+    """A waiver holds through its expiry day; after it (or without one) it blocks GO like a
+    missing practice."""
+    return expires_on is None or expires_on < today

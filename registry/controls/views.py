@@ -59,7 +59,11 @@ def _render_control(session, system, control_id, *, form=None, evidence_form=Non
     if form is None:
         form = AssessmentForm(status=row.status.value, due_on=a.due_on if a else None,
                               na_reason=a.na_reason if a else "", notes=a.notes if a else "",
+                              waiver_reason=a.waiver_reason if a else "",
+                              waiver_granted_by=a.waiver_granted_by if a else "",
+                              waiver_expires_on=a.waiver_expires_on if a else None,
                               version=str(a.version if a else 0))
+    form.set_waivable(row.control.waivable)  # the choice shown; the service refuses a waiver of any other
     blockers = [b for b in state.recommendation.blockers if b.target == f"control:{control_id}"]
     return render_template(
         "controls/show.html", system=system, state=state, row=row, form=form,

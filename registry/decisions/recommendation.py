@@ -35,6 +35,8 @@ class ControlFact:
     stale_evidence: int = 0  # evidence items older than the allowed age
     current_evidence: int = 1  # evidence items within the allowed age
     verified: bool = False  # by a compliance officer who is not named on the system
+    waiver_expires_on: date | None = None  # of a waived control
+    waiver_lapsed: bool = False  # waived, but the waiver has expired (``registry.controls.staleness``)
 
     @property
     def awaits_verification(self) -> bool:
@@ -44,7 +46,8 @@ class ControlFact:
     @property
     def done(self) -> bool:
         return self.status is ControlStatus.NOT_APPLICABLE or (
-            self.status is ControlStatus.IMPLEMENTED and self.current_evidence > 0)
+            self.status is ControlStatus.IMPLEMENTED and self.current_evidence > 0) or (
+            self.status is ControlStatus.WAIVED and not self.waiver_lapsed)
 
     @property
     def satisfied(self) -> bool:
@@ -149,6 +152,10 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
                 add("control_overdue", f"Required control {name} was due on {control.due_on.isoformat()}.", target)
             else:
                 add("control_in_progress", f"Implement {name} by {control.due_on.isoformat()}.", target, CONDITION)
+        elif control.status is ControlStatus.WAIVED and control.waiver_lapsed:
+            when = f"on {control.waiver_expires_on.isoformat()}" if control.waiver_expires_on else "(no expiry recorded)"
+            add("waiver_expired", f"The waiver of required control {name} expired {when}: renew it or implement "
+                "the practice.", target)
         elif control.status is ControlStatus.IMPLEMENTED and not control.current_evidence and not control.stale_evidence:
             add("control_no_evidence", f"Required control {name} is marked implemented but has no evidence: "
                 "attach a file or a link that shows it.", target)
@@ -185,7 +192,8 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
 
 
 def _done_as(control: ControlFact) -> str:
-    return "marked not applicable" if control.status is ControlStatus.NOT_APPLICABLE else "implemented"
+    return {ControlStatus.NOT_APPLICABLE: "marked not applicable",
+            ControlStatus.WAIVED: "waived"}.get(control.status, "implemented")
 
 
 @lru_cache(maxsize=4096)  # control titles repeat across thousands of systems

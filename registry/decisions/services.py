@@ -26,8 +26,9 @@ from registry.controls.staleness import is_stale
 from registry.db import evidence_max_age_days, utcnow
 from registry.decisions.models import Decision, DecisionAcknowledgement, current_decisions
 from registry.decisions.recommendation import ReadinessFacts, Recommendation, recommend
-from registry.enums import REVIEW_MONTHS, Question, Stage, Tier, Verdict
+from registry.enums import REVIEW_MONTHS, ControlStatus, Question, Stage, Tier, Verdict
 from registry.errors import Conflict, NotFound, ValidationFailed
+from registry.inventory.determination import determination
 from registry.inventory.models import AISystem
 from registry.inventory.services import (
     FIELD_LABELS,
@@ -38,6 +39,7 @@ from registry.inventory.services import (
     system_for_update,
     system_snapshot,
 )
+from registry.inventory.tiering import RULES_VERSION
 from registry.readiness.questions import PROMPTS, describe
 from registry.readiness.services import answers_for, context_for
 from registry.state.facts import load_facts
@@ -49,7 +51,8 @@ SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/4"
 # Profile changes that call a recorded decision into question (keys of ``system_snapshot``).
 MATERIAL_FIELDS = {"accountable_owner": "Accountable owner", "tier": "Risk tier", "computed_tier": "Tier from the rules", "data_categories": "Data touched",
                    "autonomy": "Autonomy", "kind": "Kind", "affects": "Affects",
-                   "decision_domains": "Decisions about people in", "legal_effect": "Legal or similar effect"}
+                   "decision_domains": "Decisions about people in", "legal_effect": "Legal or similar effect",
+                   "eu_class": "EU AI Act class", "omb_high_impact": "OMB M-25-21 high-impact"}
 
 
 def add_months(day: date, months: int) -> date:
@@ -174,6 +177,9 @@ def build_snapshot(session: Session, state: SystemReadiness, now: datetime | Non
                 "collected_on": e.collected_on.isoformat(), "stale": is_stale(e.collected_on, today, state.max_age_days),
                 "added_by": e.added_by.label if e.added_by else None,
             } for e in (a.evidence if a else [])],
+            **({"waiver": {"reason": a.waiver_reason, "granted_by": a.waiver_granted_by,
+                           "expires_on": a.waiver_expires_on.isoformat() if a.waiver_expires_on else None}}
+               if a and a.status is ControlStatus.WAIVED else {}),
         })
     head = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
     trail = session.scalars(select(AuditEvent).where(AuditEvent.system_id == system.id)
@@ -197,7 +203,14 @@ def build_snapshot(session: Session, state: SystemReadiness, now: datetime | Non
                                       if system.tier_override_confirmed_at else None),
                      "status": override_status(system)},
                  "eu_ai_act_class": classes.eu_ai_act_class,
-                 "omb_m_25_21_high_impact": classes.omb_high_impact},
+                 "omb_m_25_21_high_impact": classes.omb_high_impact,
+                 "omb_m_25_21_basis": classes.omb_basis,
+                 "rules_version": RULES_VERSION,
+                 "declared": (None if system.declared_high_impact is None else
+                              {"high_impact": system.declared_high_impact,
+                               "justification": system.declared_justification or None,
+                               "source": system.declared_source or None,
+                               "disagreement": determination(system).message or None})},
         "answers": answers,
         "metrics": [{"id": m.id, **metric_snapshot(m)} for m in system.metrics],
         "controls": controls,

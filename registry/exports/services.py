@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, aliased
 
 from registry.auth.models import User
 from registry.auth.permissions import can_export_inventory, require
-from registry.controls.applicability import active_controls, applies
+from registry.controls.applicability import active_controls, applies, system_flags
 from registry.controls.models import ControlAssessment, Evidence
 from registry.controls.staleness import stale_before
 from registry.db import evidence_max_age_days
@@ -245,7 +245,8 @@ def control_rows(session: Session, ids: list[int], *, today: date, max_age_days:
                .correlate(ControlAssessment).scalar_subquery())
     for chunk in _chunks(ids):
         systems = {r[0]: r for r in session.execute(
-            select(AISystem.id, AISystem.name, AISystem.tier, AISystem.kind).where(AISystem.id.in_(chunk)))}
+            select(AISystem.id, AISystem.name, AISystem.tier, AISystem.kind, AISystem.eu_class,
+                   AISystem.omb_high_impact).where(AISystem.id.in_(chunk)))}
         data = _data_by_system(session, chunk)
         assessed: dict[int, dict[int, tuple]] = defaultdict(dict)
         for a in session.execute(
@@ -258,11 +259,12 @@ def control_rows(session: Session, ids: list[int], *, today: date, max_age_days:
             if a[1] in by_id:
                 assessed[a[0]][a[1]] = a
         for system_id in chunk:
-            system_id, name, tier, kind = systems[system_id]
+            system_id, name, tier, kind, eu_class, omb = systems[system_id]
             categories = [c.value for c in data.get(system_id, [])]
-            key = (tier, kind, frozenset(categories))
+            flags = system_flags(eu_class, omb)
+            key = (tier, kind, frozenset(categories), flags)
             if key not in applicable:
-                applicable[key] = frozenset(c.id for c in controls if applies(c, tier, kind, categories))
+                applicable[key] = frozenset(c.id for c in controls if applies(c, tier, kind, categories, flags))
             required = applicable[key]
             mine = assessed.get(system_id, {})
             for control_id, described in catalogue:

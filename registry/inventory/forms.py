@@ -18,17 +18,20 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from registry.enums import (
     Affected,
     Autonomy,
+    BiometricUse,
     DataCategory,
     DecisionDomain,
+    DecisionRole,
     Kind,
     MetricDirection,
     ProhibitedPractice,
+    SafetyHarm,
     Sourcing,
     Stage,
     Tier,
@@ -70,6 +73,23 @@ class SystemForm(FlaskForm):
     decision_domains = CheckboxesField(QUESTIONS["decision_domains"], choices=options(DecisionDomain.choices()))
     legal_effect = RadioField(QUESTIONS["legal_effect"], choices=options([("no", "No"), ("yes", "Yes")]), default="no",
                               validators=[InputRequired()])
+    safety_harms = CheckboxesField(QUESTIONS["safety_harms"], choices=options(SafetyHarm.choices()))
+    biometric_uses = CheckboxesField(QUESTIONS["biometric_uses"], choices=options(BiometricUse.choices()))
+    decision_role = RadioField(QUESTIONS["decision_role"], choices=options(DecisionRole.choices()),
+                               validators=[Optional()])
+    profiling = RadioField(QUESTIONS["profiling"], choices=options([("no", "No"), ("yes", "Yes")]), default="no",
+                           validators=[InputRequired()])
+    acts_on_people = RadioField(QUESTIONS["acts_on_people"], choices=options([("no", "No"), ("yes", "Yes")]),
+                                default="no", validators=[InputRequired()])
+    interacts_directly = RadioField(QUESTIONS["interacts_directly"],
+                                    choices=options([("", "Not answered"), ("no", "No"), ("yes", "Yes")]),
+                                    default="", validators=[Optional()])
+    declared = RadioField("Declared high-impact / high-risk determination",
+                          choices=options([("", "None declared"), ("yes", "Declared high-impact or high-risk"),
+                                           ("no", "Declared not high-impact")]), default="", validators=[Optional()])
+    declared_justification = TextAreaField("Its justification", validators=[Length(max=4000)])
+    declared_source = StringField("Who made it, where", validators=[Length(max=300)],
+                                  description="E.g. “Agency AI use case inventory 2025” or “Legal, risk memo of March 2026”.")
     version = HiddenField()
 
     def set_people(self, people: list[tuple[str, str]]) -> None:
@@ -96,7 +116,17 @@ class SystemForm(FlaskForm):
                 "prohibited_practice": self.prohibited_practice.data or "none",
                 "decision_domains": self.decision_domains.data or [],
                 "legal_effect": self.legal_effect.data == "yes",
+                "decision_role": self.decision_role.data or None,
+                "safety_harms": self.safety_harms.data or [],
+                "biometric_uses": self.biometric_uses.data or [],
+                "profiling": self.profiling.data == "yes",
+                "acts_on_people": self.acts_on_people.data == "yes",
+                "interacts_directly": {"yes": True, "no": False}.get(self.interacts_directly.data or ""),
             },
+            "declared": (None if not self.declared.data else
+                         {"high_impact": self.declared.data == "yes",
+                          "justification": self.declared_justification.data or "",
+                          "source": self.declared_source.data or ""}),
         }
 
     def fill(self, payload: dict) -> None:
@@ -108,6 +138,26 @@ class SystemForm(FlaskForm):
         self.prohibited_practice.data = risk.get("prohibited_practice", "none")
         self.decision_domains.data = risk.get("decision_domains", [])
         self.legal_effect.data = "yes" if risk.get("legal_effect") else "no"
+        self.decision_role.data = risk.get("decision_role")
+        self.safety_harms.data = risk.get("safety_harms", [])
+        self.biometric_uses.data = risk.get("biometric_uses", [])
+        self.profiling.data = "yes" if risk.get("profiling") else "no"
+        self.acts_on_people.data = "yes" if risk.get("acts_on_people") else "no"
+        declared = payload.get("declared") or {}
+        self.declared.data = "" if not declared else ("yes" if declared.get("high_impact") else "no")
+        self.declared_justification.data = declared.get("justification", "")
+        self.declared_source.data = declared.get("source", "")
+        direct = risk.get("interacts_directly")
+        self.interacts_directly.data = "" if direct is None else ("yes" if direct else "no")
+
+    def validate_decision_role(self, field) -> None:
+        """Asked whenever the output feeds decisions or actions with effects: the answer decides the
+        OMB M-25-21 flag (and the EU AI Act Art. 6(3) derogation)."""
+        weighty = (self.decision_domains.data or self.legal_effect.data == "yes" or self.safety_harms.data
+                   or set(self.biometric_uses.data or []) - {BiometricUse.VERIFICATION.value}
+                   or (self.prohibited_practice.data or "none") != "none")
+        if weighty and not field.data and self.autonomy.data != "fully_automated":
+            raise ValidationError("Say how much its output weighs in those decisions or actions.")
 
 
 class TierOverrideForm(FlaskForm):

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, and_, case, func, select, text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text, and_, case, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from registry.auth.models import User
 from registry.db import Base, enum_column, utcnow
-from registry.enums import Autonomy, DataCategory, Kind, MetricDirection, Sourcing, Stage, Tier
-from registry.inventory.tiering import override_waits_for_confirmation
+from registry.enums import Autonomy, DataCategory, EUClass, Kind, MetricDirection, Sourcing, Stage, Tier
+from registry.inventory.tiering import RULES_VERSION, override_waits_for_confirmation
 
 
 class AISystem(Base):
@@ -47,6 +47,20 @@ class AISystem(Base):
     risk_answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     computed_tier: Mapped[Tier] = mapped_column(enum_column(Tier))
     tier_reasons: Mapped[list[str]] = mapped_column(default=list)
+    # What the same rules derive beside the tier, and why (``registry.inventory.tiering``): the EU
+    # AI Act class and the Annex point, and the OMB M-25-21 high-impact flag (None: not determined,
+    # the "principal basis" question is unanswered).  ``tier_rules``: the rules version that computed them.
+    eu_class: Mapped[EUClass | None] = mapped_column(enum_column(EUClass))
+    eu_basis: Mapped[str] = mapped_column(String(80), default="")
+    omb_high_impact: Mapped[bool | None] = mapped_column(Boolean)
+    omb_basis: Mapped[str] = mapped_column(Text, default="")
+    tier_rules: Mapped[int] = mapped_column(default=RULES_VERSION)
+    # A determination made outside the registry (an agency's or a business unit's own high-impact /
+    # high-risk label, e.g. from an imported inventory), shown beside the computed one
+    # (``registry.inventory.determination``).  None: nothing declared.
+    declared_high_impact: Mapped[bool | None] = mapped_column(Boolean)
+    declared_justification: Mapped[str] = mapped_column(Text, default="")
+    declared_source: Mapped[str] = mapped_column(String(300), default="")
     tier: Mapped[Tier] = mapped_column(enum_column(Tier), index=True)
     tier_override: Mapped[Tier | None] = mapped_column(enum_column(Tier))
     tier_override_reason: Mapped[str | None] = mapped_column(Text)

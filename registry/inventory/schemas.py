@@ -20,11 +20,14 @@ from marshmallow import (
 from registry.enums import (
     Affected,
     Autonomy,
+    BiometricUse,
     DataCategory,
     DecisionDomain,
+    DecisionRole,
     Kind,
     MetricDirection,
     ProhibitedPractice,
+    SafetyHarm,
     Sourcing,
     Stage,
     Tier,
@@ -50,11 +53,23 @@ class RiskAnswersSchema(Schema):
 
     prohibited_practice = fields.String(load_default="none", validate=_one_of(ProhibitedPractice))
     decision_domains = fields.List(fields.String(validate=_one_of(DecisionDomain)), load_default=list)
+    # None: not answered (the tier takes the output as a principal basis until it is; the OMB flag
+    # is "not determined").
+    decision_role = fields.String(allow_none=True, load_default=None, validate=_one_of(DecisionRole))
     legal_effect = fields.Boolean(load_default=False)
+    safety_harms = fields.List(fields.String(validate=_one_of(SafetyHarm)), load_default=list)
+    biometric_uses = fields.List(fields.String(validate=_one_of(BiometricUse)), load_default=list)
+    profiling = fields.Boolean(load_default=False)
+    acts_on_people = fields.Boolean(load_default=False)
+    interacts_directly = fields.Boolean(allow_none=True, load_default=None)  # None: not answered
 
     @post_load
     def _dedupe(self, data, **_):
-        data["decision_domains"] = sorted(set(data["decision_domains"]), key=DecisionDomain.values().index)
+        for key, enum_cls in (("decision_domains", DecisionDomain), ("safety_harms", SafetyHarm),
+                              ("biometric_uses", BiometricUse)):
+            data[key] = sorted(set(data[key]), key=enum_cls.values().index)
+        if not data.get("decision_role"):
+            data["decision_role"] = None
         return data
 
 
@@ -80,6 +95,21 @@ class TierOverrideSchema(Schema):
     tier = fields.String(required=True, validate=_one_of(Tier))
     reason = _text(2000)
     by = fields.Email(required=True)
+
+
+class DeclaredSchema(Schema):
+    """A high-impact / high-risk determination made outside the registry, and on what basis."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    high_impact = fields.Boolean(required=True)
+    justification = fields.String(load_default="", validate=validate.Length(max=4000))
+    source = fields.String(load_default="", validate=validate.Length(max=300))
+
+    @post_load
+    def _strip(self, data, **_):
+        return {**data, "justification": data["justification"].strip(), "source": data["source"].strip()}
 
 
 class SystemSchema(Schema):
@@ -109,6 +139,7 @@ class SystemSchema(Schema):
     risk = fields.Nested(RiskAnswersSchema, load_default=lambda: RiskAnswersSchema().load({}))
     metrics = fields.List(fields.Nested(MetricSchema), load_default=list)
     tier_override = fields.Nested(TierOverrideSchema, allow_none=True, load_default=None)
+    declared = fields.Nested(DeclaredSchema, allow_none=True, load_default=None)
 
     @validates_schema(skip_on_field_errors=False)
     def _vendor(self, data, **_):

@@ -27,12 +27,16 @@ from registry.db import utcnow
 from registry.enums import (
     Affected,
     Autonomy,
+    BiometricUse,
     DataCategory,
     DecisionDomain,
+    DecisionRole,
+    EUClass,
     Kind,
     MetricDirection,
     ProhibitedPractice,
     Role,
+    SafetyHarm,
     Sourcing,
     Stage,
     Tier,
@@ -47,6 +51,7 @@ from registry.inventory.models import (
 )
 from registry.inventory.schemas import MetricSchema, SystemSchema, load_or_raise
 from registry.inventory.tiering import (
+    RULES_VERSION,
     RiskInputs,
     TierAssessment,
     assess_tier,
@@ -80,6 +85,17 @@ FIELD_LABELS = {
     "prohibited_practice": "Prohibited practice",
     "decision_domains": "Decisions about people in",
     "legal_effect": "Legal or similar effect",
+    "decision_role": "Weight of its output",
+    "safety_harms": "Could harm",
+    "biometric_uses": "Biometrics",
+    "profiling": "Profiles people",
+    "acts_on_people": "Acts directly on people",
+    "interacts_directly": "People interact with it directly",
+    "declared_high_impact": "Declared high-impact / high-risk",
+    "declared_justification": "Declared determination's justification",
+    "declared_source": "Declared determination's source",
+    "eu_class": "EU AI Act class",
+    "omb_high_impact": "OMB M-25-21 high-impact",
     "computed_tier": "Tier from the rules",
     "tier": "Effective tier",
     "tier_override": "Tier override",
@@ -114,12 +130,36 @@ def system_snapshot(system: AISystem) -> dict[str, Any]:
         "prohibited_practice": ProhibitedPractice(answers.get("prohibited_practice", "none")).label,
         "decision_domains": ", ".join(DecisionDomain(d).label for d in answers.get("decision_domains", [])) or "None",
         "legal_effect": "Yes" if answers.get("legal_effect") else "No",
+        "decision_role": DecisionRole(answers["decision_role"]).label if answers.get("decision_role") else "Not answered",
+        "safety_harms": ", ".join(SafetyHarm(h).label for h in answers.get("safety_harms", [])) or "None",
+        "biometric_uses": ", ".join(BiometricUse(b).label for b in answers.get("biometric_uses", [])) or "None",
+        "profiling": "Yes" if answers.get("profiling") else "No",
+        "acts_on_people": "Yes" if answers.get("acts_on_people") else "No",
+        "interacts_directly": omb_label(answers.get("interacts_directly")).replace("Not determined", "Not answered"),
+        "declared_high_impact": declared_label(system.declared_high_impact),
+        "declared_justification": system.declared_justification or None,
+        "declared_source": system.declared_source or None,
+        "eu_class": _eu_label(system),
+        "omb_high_impact": omb_label(system.omb_high_impact),
         "computed_tier": Tier(system.computed_tier).label,
         "tier": Tier(system.tier).label,
         "tier_override": Tier(system.tier_override).label if system.tier_override else None,
         "tier_override_reason": system.tier_override_reason,
         "tier_override_status": override_status(system),
     }
+
+
+def _eu_label(system: AISystem) -> str:
+    label = EUClass(system.eu_class).label if system.eu_class else "Not recorded"
+    return f"{label}: {system.eu_basis}" if system.eu_basis else label
+
+
+def declared_label(flag: bool | None) -> str:
+    return "Not declared" if flag is None else ("Yes" if flag else "No")
+
+
+def omb_label(flag: bool | None) -> str:
+    return "Not determined" if flag is None else ("Yes" if flag else "No")
 
 
 def override_status(system: AISystem) -> str | None:
@@ -150,6 +190,15 @@ def metric_snapshot(metric: BaselineMetric) -> dict[str, Any]:
 def _diff(before: dict, after: dict) -> tuple[dict, dict]:
     keys = [k for k in after if before.get(k) != after.get(k)]
     return {k: before.get(k) for k in keys}, {k: after.get(k) for k in keys}
+
+
+def store_assessment(system: AISystem, assessment: TierAssessment) -> None:
+    """Keep what the rules derived: the computed tier and why, the EU class, the OMB flag."""
+    system.computed_tier = assessment.tier
+    system.tier_reasons = assessment.reasons
+    system.eu_class, system.eu_basis = assessment.eu_class, assessment.eu_basis
+    system.omb_high_impact, system.omb_basis = assessment.omb_high_impact, assessment.omb_basis
+    system.tier_rules = RULES_VERSION
 
 
 def assessment_for(system: AISystem) -> TierAssessment:
@@ -195,9 +244,18 @@ def _apply(session: Session, system: AISystem, data: dict) -> str | None:
         SystemDataCategory(category=c) for c in sorted(wanted - {link.category for link in system.data_links})
     ]
     system.risk_answers = dict(data["risk"])
+    declared = data.get("declared") or {}
+    system.declared_high_impact = declared.get("high_impact")
+    system.declared_justification = declared.get("justification", "")
+    system.declared_source = declared.get("source", "")
+    return _reassess(system)
+
+
+def _reassess(system: AISystem) -> str | None:
+    """Run the rules on the stored answers and apply the result; return the reason if a tier
+    override lapsed on the way."""
     assessment = assessment_for(system)
-    system.computed_tier = assessment.tier
-    system.tier_reasons = assessment.reasons
+    store_assessment(system, assessment)
     lapsed = None
     if override_lapses(system.tier_override_against, assessment.tier, system.tier_override):
         lapsed = (f"Tier override to {Tier(system.tier_override).label} lapsed: the rules now give "
@@ -205,6 +263,40 @@ def _apply(session: Session, system: AISystem, data: dict) -> str | None:
         _set_override(system, None, None, None, None)
     _apply_tier(system)
     return lapsed
+
+
+TIER_KEYS = ("computed_tier", "tier", "tier_override", "tier_override_status")
+
+
+def recompute_tiers(session: Session, actor=None, *, now: datetime | None = None,
+                    actor_label: str | None = None) -> dict[str, int]:
+    """Bring every system computed under earlier rules to ``RULES_VERSION`` (run by ``registry db
+    upgrade`` after the migrations).  A system whose tier changes gets an audit event saying why
+    ("Tier recomputed under rules v2: Medium → High because …"), and a decided one is flagged
+    "re-review required" through the usual profile-change event; the EU AI Act class and the OMB
+    flag are stored for all.  Returns counts."""
+    now = now or utcnow()
+    counts = {"recomputed": 0, "changed": 0}
+    stale = select(AISystem).where(AISystem.tier_rules < RULES_VERSION, AISystem.deleted_at.is_(None)).order_by(AISystem.id)
+    for system in session.scalars(stale).all():
+        before = system_snapshot(system)
+        lapsed = _reassess(system)
+        after = system_snapshot(system)
+        counts["recomputed"] += 1
+        if all(before[k] == after[k] for k in TIER_KEYS):
+            continue
+        counts["changed"] += 1
+        old, new = ({k: snap[k] for k in TIER_KEYS if before[k] != after[k]} for snap in (before, after))
+        why = "; ".join(system.tier_reasons[:2])
+        record_event(session, actor, "system.tier_recomputed", "system", system.id, system_id=system.id,
+                     summary=(f"Tier recomputed under rules v{RULES_VERSION}: {before['computed_tier']} → "
+                              f"{after['computed_tier']} because {why}")[:500],
+                     before=old, after={**new, "eu_class": after["eu_class"], "omb_high_impact": after["omb_high_impact"]},
+                     at=now, actor_label=actor_label)
+        publish(session, "system.profile_changed", actor=actor, system=system,
+                before={k: before[k] for k in TIER_KEYS}, after={k: after[k] for k in TIER_KEYS}, at=now,
+                notes=[lapsed] if lapsed else [])
+    return counts
 
 
 def _apply_tier(system: AISystem) -> None:
@@ -510,4 +602,7 @@ def system_payload(system: AISystem) -> dict:
         "technical_owner": system.technical_owner.email if system.technical_owner else None,
         "data_categories": [c.value for c in system.data_categories],
         "risk": dict(system.risk_answers or {}),
+        "declared": (None if system.declared_high_impact is None else
+                     {"high_impact": system.declared_high_impact, "justification": system.declared_justification,
+                      "source": system.declared_source}),
     }

@@ -12,6 +12,7 @@ from registry.decisions.services import assess_system
 from registry.enums import Role
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services
+from registry.inventory.determination import determination
 from registry.inventory.forms import (
     ConfirmForm,
     ConfirmOverrideForm,
@@ -82,13 +83,12 @@ def new():
 def show(system_id: int):
     session = db_session()
     system = services.get_system(session, _actor(), system_id)
-    assessment = services.assessment_for(system)
     return render_template(
         "inventory/show.html",
         system=system,
         state=assess_system(session, system),
+        determination=determination(system),
         tab="overview",
-        assessment=assessment,
         override_form=TierOverrideForm(tier=system.tier_override.value if system.tier_override else ""),
         metric_form=MetricForm(),
         confirm_form=ConfirmForm(version=system.version),

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from registry.controls.models import Control, ControlAssessment
 from registry.decisions.models import Decision, current_decisions
 from registry.enums import AnswerStatus, ControlStatus, Question
+from registry.inventory.determination import determination, disagreement_clause
 from registry.inventory.models import AISystem, SystemPerson, overrides_pending, systems_naming
 from registry.readiness.models import ReadinessAnswer
 
@@ -37,6 +38,7 @@ class Queue:
     due_soon: list
     changed: list
     overrides: list  # downward tier overrides another officer proposed, waiting for a second one
+    disagreements: list  # (row, message): a declared determination the rules disagree with
 
 
 def _with_total(session: Session, stmt, count_stmt) -> tuple[list, int]:
@@ -58,7 +60,8 @@ def review_queue(session: Session, actor, today: date) -> Queue:
         .where(*submitted),
     )
     unverified = (ControlAssessment.verified_at.is_(None), _live(), _not_named(actor.id),
-                  ControlAssessment.status.in_([ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE]))
+                  ControlAssessment.status.in_([ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE,
+                                                ControlStatus.WAIVED]))
     to_verify, to_verify_total = _with_total(
         session,
         select(ControlAssessment.system_id, ControlAssessment.control_id, Control.ref, Control.title,
@@ -98,7 +101,14 @@ def review_queue(session: Session, actor, today: date) -> Queue:
         .where(_live(), _not_named(actor.id), overrides_pending(), AISystem.tier_override_by_id != actor.id)
         .order_by(AISystem.tier_override_at).limit(LIMIT)
     ).all()
+    disagreements = session.execute(
+        select(AISystem.id, AISystem.name, AISystem.tier, AISystem.declared_high_impact, AISystem.declared_source,
+               AISystem.eu_class, AISystem.eu_basis, AISystem.omb_high_impact, AISystem.omb_basis)
+        .where(_live(), _not_named(actor.id), disagreement_clause())
+        .order_by(AISystem.name).limit(LIMIT)
+    ).all()
     return Queue(
+        disagreements=[(r, determination(r).message) for r in disagreements],
         overrides=overrides,
         answers=answers, answers_total=answers_total, to_verify=to_verify, to_verify_total=to_verify_total,
         decisions_due=due,
@@ -144,4 +154,5 @@ def readiness_summaries(session: Session, system_ids: list[int]) -> dict[int, Re
 def queue_counts(session: Session, actor, today: date) -> dict[str, int]:
     queue = review_queue(session, actor, today)
     return {"answers": queue.answers_total, "verify": queue.to_verify_total, "due": len(queue.decisions_due),
-            "overdue": len(queue.overdue), "changed": len(queue.changed), "overrides": len(queue.overrides)}
+            "overdue": len(queue.overdue), "changed": len(queue.changed), "overrides": len(queue.overrides),
+            "disagreements": len(queue.disagreements)}

@@ -62,7 +62,8 @@ READINESS_FILE = ROOT / "seed_data" / "demo_readiness.yaml"
 ANSWER_STATES = ("draft", "submitted", "accepted", "returned")
 # Keys of an answer entry that describe its lifecycle, not its content.
 FLOW_KEYS = {"status", "saved_by", "reviewed_by", "comment", "returned_before", "metrics"}
-CONTROL_KEYS = {"status", "due_on", "na_reason", "notes", "collected_on", "evidence"}
+CONTROL_KEYS = {"status", "due_on", "na_reason", "notes", "collected_on", "evidence", "waiver_reason",
+                "waiver_granted_by", "waiver_expires_on"}
 # What a generated evidence link is called, by the catalogue function of its control.
 EVIDENCE_KIND = {
     "GOVERN": "Policy, RACI and sign-off record",
@@ -314,7 +315,9 @@ class DemoReadiness:
             yield (when := track.at(timedelta(minutes=6)))
             assess_control(self.session, actor, system.id, control.id, _plain({
                 "status": status.value, "due_on": due, "na_reason": item.get("na_reason") or "",
-                "notes": item.get("notes") or ""}), now=when)
+                "notes": item.get("notes") or "", "waiver_reason": item.get("waiver_reason") or "",
+                "waiver_granted_by": item.get("waiver_granted_by") or "",
+                "waiver_expires_on": item.get("waiver_expires_on")}), now=when)
             self.counts["assessments"] += 1
             for ev in evidence:
                 yield from self.evidence(system, control, actor, ev, decided_at, track)

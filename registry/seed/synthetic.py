@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from registry.audit.checkpoints import try_checkpoint
+from registry.audit.checkpoints import write_checkpoint
 from registry.audit.services import record_events_bulk
 from registry.auth.models import User
 from registry.db import utcnow
@@ -22,6 +22,7 @@ from registry.enums import (
     Autonomy,
     DataCategory,
     DecisionDomain,
+    DecisionRole,
     Kind,
     MetricDirection,
     ProhibitedPractice,
@@ -38,7 +39,7 @@ from registry.inventory.models import (
     SystemPerson,
     search_text_for,
 )
-from registry.inventory.tiering import RiskInputs, assess_tier
+from registry.inventory.tiering import RULES_VERSION, RiskInputs, assess_tier
 from registry.seed.synthetic_readiness import seed_readiness_state
 from registry.state.cache import refresh_states
 
@@ -114,6 +115,8 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
         prohibited = ProhibitedPractice.SOCIAL_SCORING.value if rng.random() < 0.004 else "none"
         autonomy = rng.choices(list(Autonomy), weights=[50, 35, 15])[0]
         risk = {"prohibited_practice": prohibited, "decision_domains": domains, "legal_effect": rng.random() < 0.12}
+        if domains or risk["legal_effect"]:
+            risk["decision_role"] = rng.choice(DecisionRole.values())
         assessment = assess_tier(RiskInputs.build(kind=kind, autonomy=autonomy, affects=affects,
                                                   data_categories=data, risk_answers=risk))
         sourcing = rng.choice(list(Sourcing))
@@ -140,6 +143,11 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
             "computed_tier": assessment.tier,
             "tier_reasons": assessment.reasons,
             "tier": assessment.tier,
+            "eu_class": assessment.eu_class,
+            "eu_basis": assessment.eu_basis,
+            "omb_high_impact": assessment.omb_high_impact,
+            "omb_basis": assessment.omb_basis,
+            "tier_rules": RULES_VERSION,
             "created_at": created,
             "updated_at": created,
             "version": 1,
@@ -179,7 +187,7 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
     seed_readiness_state(session, ids, rng, _insert)
     _stage_history(session, ids, systems, random.Random(seed + 1), now)
     refresh_states(session, ids)  # the bulk inserts bypass the ORM hook that keeps system_states
-    try_checkpoint(session, "seed")
+    write_checkpoint(session, "seed")
     return count
 
 

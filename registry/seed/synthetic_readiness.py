@@ -24,6 +24,9 @@ from registry.enums import AnswerStatus, ControlStatus, Question, Role, Verdict
 from registry.inventory.models import AISystem
 from registry.readiness.models import ReadinessAnswer
 
+# Waivers need a reason, a grantor and an expiry, and only some controls allow them: none here.
+STATUSES = [s for s in ControlStatus if s is not ControlStatus.WAIVED]
+
 
 def seed_readiness_state(session: Session, system_ids: list[int], rng: random.Random, insert) -> dict[str, int]:
     now = utcnow()
@@ -54,7 +57,7 @@ def seed_readiness_state(session: Session, system_ids: list[int], rng: random.Ra
                 })
         if controls and rng.random() < 0.3:
             for control_id in rng.sample(controls, min(len(controls), rng.randint(3, 15))):
-                status = rng.choice(list(ControlStatus))
+                status = rng.choice(STATUSES)
                 updated = now - timedelta(days=rng.randint(1, 90))
                 verified = status in (ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE) and rng.random() < 0.8
                 assessments.append({

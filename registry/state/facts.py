@@ -22,9 +22,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
-from registry.controls.applicability import CatalogueControl, active_catalogue, applies
+from registry.controls.applicability import CatalogueControl, active_catalogue, applies, system_flags
 from registry.controls.models import ControlAssessment, Evidence
-from registry.controls.staleness import is_stale
+from registry.controls.staleness import is_stale, waiver_lapsed
 from registry.db import evidence_max_age_days, utcnow
 from registry.decisions.models import Decision, current_decisions
 from registry.decisions.recommendation import AnswerFact, ControlFact, ReadinessFacts
@@ -49,7 +49,7 @@ class SystemFacts:
     decision: CurrentDecision | None
     required_control_ids: list[int]
     evidence_dates: list[date] = field(default_factory=list)  # of required controls' live evidence
-    due_dates: list[date] = field(default_factory=list)  # of required controls in progress
+    due_dates: list[date] = field(default_factory=list)  # of required controls in progress; waivers' expiry
     # ``facts.controls`` is the profile's untouched list with these (position, fact) entries
     # replaced: a cheap, exact key for computing the rules once per distinct set of facts.
     profile_key: tuple = ()
@@ -79,13 +79,13 @@ class FactCache:
     def load(cls, session: Session) -> FactCache:
         return cls(active_catalogue(session))
 
-    def profile(self, tier: Tier, kind, data: list[str]) -> RequiredControls:
-        """The required controls of a (tier, kind, data) profile; profiles that require the same
-        controls share one object (its ``key``: the controls' ids)."""
-        key = (tier, kind, tuple(sorted(data)))
+    def profile(self, tier: Tier, kind, data: list[str], flags: frozenset[str] = frozenset()) -> RequiredControls:
+        """The required controls of a (tier, kind, data, flags) profile; profiles that require the
+        same controls share one object (its ``key``: the controls' ids)."""
+        key = (tier, kind, tuple(sorted(data)), flags)
         found = self.profiles.get(key)
         if found is None:
-            required = [c for c in self.controls if applies(c, tier, kind, data)]
+            required = [c for c in self.controls if applies(c, tier, kind, data, flags)]
             ids = tuple(c.id for c in required)
             found = self.profiles.get(ids)
             if found is None:
@@ -107,7 +107,7 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
     cache = cache or FactCache.load(session)
     systems = session.execute(
         select(AISystem.id, AISystem.deleted_at, AISystem.tier, AISystem.kind, AISystem.re_review_required_at,
-               AISystem.re_review_reasons, User.is_active)
+               AISystem.re_review_reasons, AISystem.eu_class, AISystem.omb_high_impact, User.is_active)
         .outerjoin(User, User.id == AISystem.accountable_owner_id)
         .where(AISystem.id.in_(ids))
     ).all()
@@ -131,12 +131,14 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
         named[sid].add(uid)
     assessed: dict[int, dict[int, tuple]] = defaultdict(dict)  # system -> control -> (status, due_on, verified)
     by_assessment: dict[int, tuple[int, int]] = {}
-    for aid, sid, cid, status, due_on, verifier in session.execute(
+    for aid, sid, cid, status, due_on, verifier, waiver_expires_on in session.execute(
             select(ControlAssessment.id, ControlAssessment.system_id, ControlAssessment.control_id,
-                   ControlAssessment.status, ControlAssessment.due_on, ControlAssessment.verified_by_id)
+                   ControlAssessment.status, ControlAssessment.due_on, ControlAssessment.verified_by_id,
+                   ControlAssessment.waiver_expires_on)
             .where(ControlAssessment.system_id.in_(ids))):
         # Verified counts only by someone not named on the system now (a verifier named later no longer counts).
-        assessed[sid][cid] = (status, due_on, verifier is not None and verifier not in named.get(sid, ()))
+        assessed[sid][cid] = (status, due_on, verifier is not None and verifier not in named.get(sid, ()),
+                              waiver_expires_on)
         by_assessment[aid] = (sid, cid)
     evidence: dict[int, dict[int, list[date]]] = defaultdict(lambda: defaultdict(list))  # system -> control -> dates
     for aid, collected_on in session.execute(
@@ -152,7 +154,7 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
     out: dict[int, SystemFacts] = {}
     for s in systems:
         tier = Tier(s.tier)
-        profile = cache.profile(tier, s.kind, data[s.id])
+        profile = cache.profile(tier, s.kind, data[s.id], system_flags(s.eu_class, s.omb_high_impact))
         facts_controls = list(profile.untouched)  # then the system's own work replaces its entries
         evidence_dates, due_dates, own = [], [], []
         mine, dated = assessed.get(s.id, {}), evidence.get(s.id, {})
@@ -161,15 +163,20 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
             if position is None:  # assessed, but not required of this system
                 continue
             control = profile.required[position]
-            status, due_on, verified = mine.get(control_id) or (ControlStatus.NOT_STARTED, None, False)
+            status, due_on, verified, waiver_expires_on = (mine.get(control_id)
+                                                           or (ControlStatus.NOT_STARTED, None, False, None))
             dates = dated.get(control_id, [])
             stale = sum(1 for d in dates if is_stale(d, today, max_age_days))
+            lapsed = status is ControlStatus.WAIVED and waiver_lapsed(waiver_expires_on, today)
             facts_controls[position] = fact = ControlFact(control.id, control.ref, control.title, status, due_on,
-                                                          stale, len(dates) - stale, verified)
+                                                          stale, len(dates) - stale, verified,
+                                                          waiver_expires_on, lapsed)
             own.append((position, fact))
             evidence_dates += dates
             if status is ControlStatus.IN_PROGRESS and due_on is not None:
                 due_dates.append(due_on)
+            elif status is ControlStatus.WAIVED and waiver_expires_on is not None:
+                due_dates.append(waiver_expires_on)  # the day after it, the waiver blocks GO
         decision = decisions.get(s.id)
         facts = ReadinessFacts(
             tier=tier,

@@ -55,8 +55,10 @@ def fill_system_form(page: Page, *, name: str | None) -> None:
     group(page, "Who it affects").get_by_role("checkbox", name="Customers").check()
     group(page, "Autonomy").get_by_role("radio", name=re.compile(r"^Human-in-the-loop")).check()
     group(page, "Data touched").get_by_role("checkbox", name="Personal data").check()
-    group(page, re.compile(r"^Does it influence decisions about people")).get_by_role(
-        "checkbox", name="Credit and lending").check()
+    group(page, re.compile(r"^Does its output influence decisions about people")).get_by_role(
+        "checkbox", name="Creditworthiness and lending to people").check()
+    group(page, re.compile(r"^How much does its output weigh")).get_by_role(
+        "radio", name=re.compile(r"^One input among others")).check()
 
 
 def test_owner_registers_a_system_and_adds_a_baseline_metric(page, live_server, people):
@@ -74,7 +76,8 @@ def test_owner_registers_a_system_and_adds_a_baseline_metric(page, live_server, 
     expect(page.get_by_role("heading", level=1)).to_have_text("Loan default scorer")
     expect(page.get_by_role("status")).to_contain_text("Registered Loan default scorer. Its risk tier is High.")
     expect(page.get_by_role("heading", name="Risk tier: High")).to_be_visible()
-    expect(page.locator("section#risk-tier .reasons")).to_contain_text("Influences decisions about people in: Credit and lending.")
+    expect(page.locator("section#risk-tier .reasons")).to_contain_text(
+        "Influences decisions about people in an Annex III area: creditworthiness and lending to people.")
     expect(page.locator("section#risk-tier .reasons")).to_contain_text("Touches sensitive data: personal data.")  # kept too
     expect(page.get_by_text("Built in-house")).to_be_visible()
 
@@ -126,7 +129,7 @@ def test_owner_who_leaves_the_name_empty_sees_the_problem_and_keeps_their_input(
     expect(group(page, "Who it affects").get_by_role("checkbox", name="Internal staff")).not_to_be_checked()
     expect(group(page, "Autonomy").get_by_role("radio", name=re.compile(r"^Human-in-the-loop"))).to_be_checked()
     expect(group(page, "Data touched").get_by_role("checkbox", name="Personal data")).to_be_checked()
-    expect(page.get_by_role("checkbox", name="Credit and lending")).to_be_checked()
+    expect(page.get_by_role("checkbox", name="Creditworthiness and lending to people")).to_be_checked()
 
     # The summary's link takes them to the field; then they can fix it and register.
     summary.get_by_role("link", name=re.compile(r"^Name:")).click()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 from alembic.autogenerate import compare_metadata
@@ -124,3 +125,39 @@ def test_0010_keeps_earlier_events_drops_the_unhashed_time_and_signs_on_the_next
         times = conn.execute(text("SELECT seq, occurred_at FROM audit_events ORDER BY seq")).all()
     engine.dispose()
     assert [str(t)[:10] for _, t in times[:3]] == ["2026-01-01", "2026-02-01", "2026-03-01"]
+
+
+def test_0011_moves_answers_to_the_new_questions_and_leaves_recomputation_to_the_app(tmp_path):
+    """"Critical infrastructure operation" was a decision domain and is now a harm; "biometric
+    identification" a biometric use.  Stored tiers stay as rules v1 left them (tier_rules 1, no EU
+    class) until `registry db upgrade` recomputes them through the app; downgrading moves them back."""
+    url = f"sqlite:///{tmp_path / 'legacy.sqlite3'}"
+    upgrade(url, "0010")
+    engine = make_engine(url)
+    answers = '{"prohibited_practice": "none", "decision_domains": ["critical_infrastructure", "employment", ' \
+              '"biometric_identification"], "legal_effect": false}'
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, email, name, role, password_hash, is_active, session_epoch, created_at) "
+                          "VALUES (1, 'o@example.test', 'O', 'owner', 'x', 1, 0, '2026-01-01 00:00:00')"))
+        conn.execute(text(
+            "INSERT INTO ai_systems (id, name, purpose, business_process, business_unit, accountable_owner_id, "
+            "sourcing, kind, stage, affects, decisions_influenced, autonomy, risk_answers, computed_tier, "
+            "tier_reasons, tier, search_text, re_review_reasons, created_at, updated_at, version) "
+            "VALUES (1, 'S', 'P', 'B', 'U', 1, 'in_house', 'predictive_model', 'pilot', '[\"public\"]', '', "
+            "'human_in_the_loop', :answers, 'high', '[]', 'high', 's', '[]', '2026-01-01 00:00:00', "
+            "'2026-01-01 00:00:00', 1)"), {"answers": answers})
+    upgrade(url)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT risk_answers, tier_rules, eu_class, declared_high_impact FROM ai_systems")).one()
+    moved = json.loads(row[0])
+    assert moved["decision_domains"] == ["employment"]
+    assert moved["safety_harms"] == ["critical_infrastructure"] and moved["biometric_uses"] == ["identification"]
+    assert (row[1], row[2], row[3]) == (1, None, None)
+    engine.dispose()
+    downgrade(url, "0010")
+    with engine.connect() as conn:
+        back = json.loads(conn.execute(text("SELECT risk_answers FROM ai_systems")).scalar_one())
+        columns = {c["name"] for c in inspect(conn).get_columns("ai_systems")}
+    engine.dispose()
+    assert set(back["decision_domains"]) == {"critical_infrastructure", "employment", "biometric_identification"}
+    assert "safety_harms" not in back and "eu_class" not in columns and "tier_rules" not in columns

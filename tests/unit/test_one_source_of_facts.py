@@ -180,9 +180,11 @@ def _facts_from_plain_reads(session, system: AISystem, today, max_age_days: int)
         evidence = row.assessment.evidence if row.assessment else []
         stale = sum(1 for e in evidence if is_stale(e, today, max_age_days))
         verifier = row.assessment.verified_by_id if row.assessment else None
+        expires = row.assessment.waiver_expires_on if row.assessment else None
         controls.append(ControlFact(row.control.id, row.control.ref, row.control.title, row.status,
                                     row.assessment.due_on if row.assessment else None, stale, len(evidence) - stale,
-                                    verifier is not None and verifier not in system.named_user_ids()))
+                                    verifier is not None and verifier not in system.named_user_ids(), expires,
+                                    row.status is ControlStatus.WAIVED and (expires is None or expires < today)))
     decisions = session.scalars(select(Decision).where(Decision.system_id == system.id)).all()
     latest = max(decisions, key=lambda d: (d.decided_at, d.id), default=None)
     return ReadinessFacts(

@@ -30,6 +30,9 @@ def form_data(owner_email: str, **overrides) -> dict:
         "prohibited_practice": "none",
         "decision_domains": ["employment"],
         "legal_effect": "no",
+        "decision_role": "material",
+        "profiling": "no",
+        "acts_on_people": "no",
     }
     data.update(overrides)
     return data
@@ -42,8 +45,12 @@ def test_register_a_system_shows_its_tier_and_reasons(session, people, as_role):
     page = web.get(response.headers["Location"]).get_data(as_text=True)
     assert "Registered Resume screener. Its risk tier is High." in page
     assert "Risk tier: High" in page
-    assert "Influences decisions about people in: Employment and hiring." in page
-    assert "High-risk (Art. 6, Annex III)" in page
+    assert "Influences decisions about people in an Annex III area: employment, hiring and work management." in page
+    assert "High-risk (Art. 6(2), Annex III): Annex III 4" in page
+    # One input a person weighs with others: not a principal basis, so not OMB high-impact.
+    assert ("OMB M-25-21 high-impact</dt><dd>No: its output feeds decisions about people in employment, hiring and "
+            "work management, but it is not a principal basis: a person weighs it with other grounds and decides."
+            in page)
     assert "Bought from a vendor — HireRank" in page
 
 
