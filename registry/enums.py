@@ -169,7 +169,9 @@ class SafetyHarm(LabelledEnum):
 class BiometricUse(LabelledEnum):
     VERIFICATION = ("verification", "Verification: confirms a person is who they claim (1:1)")
     IDENTIFICATION = ("identification", "Identification of people from their biometrics (1:N, remote)")
-    CATEGORISATION = ("categorisation", "Categorising people by sensitive or protected traits from biometrics")
+    CATEGORISATION = ("categorisation", "Categorising people by sensitive or protected traits from biometrics (age, "
+                                        "sex, disability…; inferring race, religion, politics or orientation is "
+                                        "prohibited: answer that above)")
     EMOTION = ("emotion", "Recognising emotions (outside work and education)")
 
 
@@ -186,6 +188,14 @@ class EUClass(LabelledEnum):
 
 
 EU_HIGH_RISK = frozenset({EUClass.HIGH_RISK_ANNEX_I, EUClass.HIGH_RISK_ANNEX_III})
+
+
+class DeclaredRegime(LabelledEnum):
+    """Under which rules a declared determination was made, so it is compared with the same one."""
+
+    OMB = ("omb_m_25_21", "OMB M-25-21 high-impact")
+    EU = ("eu_ai_act", "EU AI Act high-risk")
+    OTHER = ("other", "its own classification")
 
 
 class ProhibitedPractice(LabelledEnum):

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from flask import Flask, request, url_for
 
 from registry import enums
-from registry.controls.applicability import FLAGS
+from registry.inventory.tiering import FLAGS
 
 
 def _fmt_dt(value: datetime | str | None) -> str:

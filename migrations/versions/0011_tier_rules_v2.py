@@ -45,6 +45,9 @@ def upgrade() -> None:
     op.add_column("ai_systems", sa.Column("omb_basis", sa.Text(), nullable=False, server_default=""))
     op.add_column("ai_systems", sa.Column("tier_rules", sa.Integer(), nullable=False, server_default="1"))
     op.add_column("ai_systems", sa.Column("declared_high_impact", sa.Boolean(), nullable=True))
+    op.add_column("ai_systems", sa.Column("declared_regime", sa.Enum(
+        "omb_m_25_21", "eu_ai_act", "other", name="declaredregime", native_enum=False, length=32),
+        nullable=False, server_default="other"))
     op.add_column("ai_systems", sa.Column("declared_justification", sa.Text(), nullable=False, server_default=""))
     op.add_column("ai_systems", sa.Column("declared_source", sa.String(300), nullable=False, server_default=""))
     op.add_column("controls", sa.Column("flags", sa.JSON(), nullable=False, server_default="[]"))
@@ -94,7 +97,7 @@ def downgrade() -> None:
     # reflect its expression index on lower(name), which SQLAlchemy cannot.
     for table, columns in (("control_assessments", ("waiver_expires_on", "waiver_granted_by", "waiver_reason")),
                            ("controls", ("related", "waivable", "flags")),
-                           ("ai_systems", ("declared_source", "declared_justification", "declared_high_impact",
+                           ("ai_systems", ("declared_source", "declared_justification", "declared_regime", "declared_high_impact",
                                            "tier_rules", "omb_basis", "omb_high_impact", "eu_basis", "eu_class"))):
         for column in columns:
             op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")

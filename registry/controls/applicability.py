@@ -14,23 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.controls.models import Control, Framework
-from registry.enums import EU_HIGH_RISK, EUClass, Tier
-
-OMB_HIGH_IMPACT = "omb_high_impact"
-EU_HIGH_RISK_FLAG = "eu_high_risk"
-FLAGS = {OMB_HIGH_IMPACT: "OMB M-25-21 high-impact (or not yet determined)",
-         EU_HIGH_RISK_FLAG: "EU AI Act high-risk"}
-
-
-def system_flags(eu_class: EUClass | str | None, omb_high_impact: bool | None) -> frozenset[str]:
-    """The flags a system carries.  An OMB flag that is not determined yet (the principal-basis
-    question is unanswered) counts as set, as the tier does; a class not recorded yet does not."""
-    flags = set()
-    if omb_high_impact is not False:
-        flags.add(OMB_HIGH_IMPACT)
-    if eu_class is not None and EUClass(eu_class) in EU_HIGH_RISK:
-        flags.add(EU_HIGH_RISK_FLAG)
-    return frozenset(flags)
+from registry.enums import Tier
+from registry.inventory.tiering import EU_HIGH_RISK_FLAG, FLAGS, OMB_HIGH_IMPACT, system_flags  # noqa: F401 (re-exported)
 
 
 def applies(control: Control, tier: Tier | str, kind: str, data_categories: Iterable[str],

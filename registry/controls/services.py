@@ -7,7 +7,7 @@ officer verifies what is there now, not what was there before.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,6 +29,7 @@ from registry.inventory.schemas import load_or_raise
 from registry.inventory.services import system_for_update
 from registry.records import check_version, flush_or_conflict
 
+WAIVER_MAX_DAYS = 366  # a waiver is re-granted at least yearly, never open-ended
 STALE = "Someone else changed this control while you were working on it. Reload the page and try again."
 
 
@@ -133,6 +134,10 @@ def assess_control(session: Session, actor: User, system_id: int, control_id: in
         if data["waiver_expires_on"] <= today:
             raise ValidationFailed("Some fields need attention.",
                                    errors={"waiver_expires_on": ["A waiver's expiry must be after today."]})
+        if data["waiver_expires_on"] > today + timedelta(days=WAIVER_MAX_DAYS):
+            raise ValidationFailed("Some fields need attention.", errors={"waiver_expires_on": [
+                f"A waiver lasts at most a year: choose {(today + timedelta(days=WAIVER_MAX_DAYS)).isoformat()} "
+                "or earlier, and renew it then."]})
     assessment = _assessment(session, system, control, create=False)
     check_version(assessment, expected_version, STALE)
     if assessment is None:

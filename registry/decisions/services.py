@@ -26,20 +26,27 @@ from registry.controls.staleness import is_stale
 from registry.db import evidence_max_age_days, utcnow
 from registry.decisions.models import Decision, DecisionAcknowledgement, current_decisions
 from registry.decisions.recommendation import ReadinessFacts, Recommendation, recommend
-from registry.enums import REVIEW_MONTHS, ControlStatus, Question, Stage, Tier, Verdict
+from registry.enums import (
+    REVIEW_MONTHS,
+    ControlStatus,
+    DeclaredRegime,
+    EUClass,
+    Question,
+    Stage,
+    Tier,
+    Verdict,
+)
 from registry.errors import Conflict, NotFound, ValidationFailed
 from registry.inventory.determination import determination
 from registry.inventory.models import AISystem
 from registry.inventory.services import (
     FIELD_LABELS,
-    assessment_for,
     flag_re_review,
     metric_snapshot,
     override_status,
     system_for_update,
     system_snapshot,
 )
-from registry.inventory.tiering import RULES_VERSION
 from registry.readiness.questions import PROMPTS, describe
 from registry.readiness.services import answers_for, context_for
 from registry.state.facts import load_facts
@@ -185,7 +192,6 @@ def build_snapshot(session: Session, state: SystemReadiness, now: datetime | Non
     trail = session.scalars(select(AuditEvent).where(AuditEvent.system_id == system.id)
                             .order_by(AuditEvent.seq.desc()).limit(AUDIT_TRAIL_EVENTS)).all()
     rec = state.recommendation
-    classes = assessment_for(system)
     return {
         "schema": SNAPSHOT_SCHEMA,
         "taken_at": (now or utcnow()).isoformat(timespec="seconds"),
@@ -202,12 +208,16 @@ def build_snapshot(session: Session, state: SystemReadiness, now: datetime | Non
                      "confirmed_at": (system.tier_override_confirmed_at.isoformat()
                                       if system.tier_override_confirmed_at else None),
                      "status": override_status(system)},
-                 "eu_ai_act_class": classes.eu_ai_act_class,
-                 "omb_m_25_21_high_impact": classes.omb_high_impact,
-                 "omb_m_25_21_basis": classes.omb_basis,
-                 "rules_version": RULES_VERSION,
+                 # As stored (what every page and rule uses), not recomputed here.
+                 "eu_ai_act_class": (EUClass(system.eu_class).label + (f": {system.eu_basis}" if system.eu_basis else "")
+                                     if system.eu_class else "Not recorded (computed under earlier tier rules)"),
+                 "omb_m_25_21_high_impact": system.omb_high_impact if system.eu_class else None,
+                 "omb_m_25_21_basis": (system.omb_basis if system.eu_class
+                                       else "not recorded (computed under earlier tier rules)"),
+                 "rules_version": system.tier_rules,
                  "declared": (None if system.declared_high_impact is None else
                               {"high_impact": system.declared_high_impact,
+                               "regime": DeclaredRegime(system.declared_regime).label,
                                "justification": system.declared_justification or None,
                                "source": system.declared_source or None,
                                "disagreement": determination(system).message or None})},

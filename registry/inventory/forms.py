@@ -28,6 +28,7 @@ from registry.enums import (
     DataCategory,
     DecisionDomain,
     DecisionRole,
+    DeclaredRegime,
     Kind,
     MetricDirection,
     ProhibitedPractice,
@@ -84,9 +85,12 @@ class SystemForm(FlaskForm):
     interacts_directly = RadioField(QUESTIONS["interacts_directly"],
                                     choices=options([("", "Not answered"), ("no", "No"), ("yes", "Yes")]),
                                     default="", validators=[Optional()])
-    declared = RadioField("Declared high-impact / high-risk determination",
+    declared = RadioField("Declared determination",
                           choices=options([("", "None declared"), ("yes", "Declared high-impact or high-risk"),
-                                           ("no", "Declared not high-impact")]), default="", validators=[Optional()])
+                                           ("no", "Declared not high-impact or high-risk")]), default="",
+                          validators=[Optional()])
+    declared_regime = SelectField("Under which rules", choices=options(DeclaredRegime.choices()),
+                                  default=DeclaredRegime.OTHER.value, validators=[Optional()])
     declared_justification = TextAreaField("Its justification", validators=[Length(max=4000)])
     declared_source = StringField("Who made it, where", validators=[Length(max=300)],
                                   description="E.g. “Agency AI use case inventory 2025” or “Legal, risk memo of March 2026”.")
@@ -125,6 +129,7 @@ class SystemForm(FlaskForm):
             },
             "declared": (None if not self.declared.data else
                          {"high_impact": self.declared.data == "yes",
+                          "regime": self.declared_regime.data or DeclaredRegime.OTHER.value,
                           "justification": self.declared_justification.data or "",
                           "source": self.declared_source.data or ""}),
         }
@@ -146,6 +151,7 @@ class SystemForm(FlaskForm):
         declared = payload.get("declared") or {}
         self.declared.data = "" if not declared else ("yes" if declared.get("high_impact") else "no")
         self.declared_justification.data = declared.get("justification", "")
+        self.declared_regime.data = declared.get("regime", DeclaredRegime.OTHER.value)
         self.declared_source.data = declared.get("source", "")
         direct = risk.get("interacts_directly")
         self.interacts_directly.data = "" if direct is None else ("yes" if direct else "no")

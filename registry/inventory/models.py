@@ -10,7 +10,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from registry.auth.models import User
 from registry.db import Base, enum_column, utcnow
-from registry.enums import Autonomy, DataCategory, EUClass, Kind, MetricDirection, Sourcing, Stage, Tier
+from registry.enums import (
+    Autonomy,
+    DataCategory,
+    DeclaredRegime,
+    EUClass,
+    Kind,
+    MetricDirection,
+    Sourcing,
+    Stage,
+    Tier,
+)
 from registry.inventory.tiering import RULES_VERSION, override_waits_for_confirmation
 
 
@@ -59,6 +69,7 @@ class AISystem(Base):
     # high-risk label, e.g. from an imported inventory), shown beside the computed one
     # (``registry.inventory.determination``).  None: nothing declared.
     declared_high_impact: Mapped[bool | None] = mapped_column(Boolean)
+    declared_regime: Mapped[DeclaredRegime] = mapped_column(enum_column(DeclaredRegime), default=DeclaredRegime.OTHER)
     declared_justification: Mapped[str] = mapped_column(Text, default="")
     declared_source: Mapped[str] = mapped_column(String(300), default="")
     tier: Mapped[Tier] = mapped_column(enum_column(Tier), index=True)

@@ -24,6 +24,7 @@ from registry.enums import (
     DataCategory,
     DecisionDomain,
     DecisionRole,
+    DeclaredRegime,
     Kind,
     MetricDirection,
     ProhibitedPractice,
@@ -104,6 +105,7 @@ class DeclaredSchema(Schema):
         unknown = EXCLUDE
 
     high_impact = fields.Boolean(required=True)
+    regime = fields.String(load_default=DeclaredRegime.OTHER.value, validate=_one_of(DeclaredRegime))
     justification = fields.String(load_default="", validate=validate.Length(max=4000))
     source = fields.String(load_default="", validate=validate.Length(max=300))
 

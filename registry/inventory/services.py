@@ -31,6 +31,7 @@ from registry.enums import (
     DataCategory,
     DecisionDomain,
     DecisionRole,
+    DeclaredRegime,
     EUClass,
     Kind,
     MetricDirection,
@@ -51,6 +52,7 @@ from registry.inventory.models import (
 )
 from registry.inventory.schemas import MetricSchema, SystemSchema, load_or_raise
 from registry.inventory.tiering import (
+    FLAGS,
     RULES_VERSION,
     RiskInputs,
     TierAssessment,
@@ -58,6 +60,7 @@ from registry.inventory.tiering import (
     effective_tier,
     override_lapses,
     override_waits_for_confirmation,
+    system_flags,
 )
 from registry.records import STALE_MESSAGE, flush_or_conflict
 
@@ -92,6 +95,7 @@ FIELD_LABELS = {
     "acts_on_people": "Acts directly on people",
     "interacts_directly": "People interact with it directly",
     "declared_high_impact": "Declared high-impact / high-risk",
+    "declared_regime": "Declared under",
     "declared_justification": "Declared determination's justification",
     "declared_source": "Declared determination's source",
     "eu_class": "EU AI Act class",
@@ -137,10 +141,12 @@ def system_snapshot(system: AISystem) -> dict[str, Any]:
         "acts_on_people": "Yes" if answers.get("acts_on_people") else "No",
         "interacts_directly": omb_label(answers.get("interacts_directly")).replace("Not determined", "Not answered"),
         "declared_high_impact": declared_label(system.declared_high_impact),
+        "declared_regime": (DeclaredRegime(system.declared_regime).label
+                            if system.declared_high_impact is not None else None),
         "declared_justification": system.declared_justification or None,
         "declared_source": system.declared_source or None,
         "eu_class": _eu_label(system),
-        "omb_high_impact": omb_label(system.omb_high_impact),
+        "omb_high_impact": omb_label(system.omb_high_impact) if system.eu_class else "Not recorded",
         "computed_tier": Tier(system.computed_tier).label,
         "tier": Tier(system.tier).label,
         "tier_override": Tier(system.tier_override).label if system.tier_override else None,
@@ -246,6 +252,7 @@ def _apply(session: Session, system: AISystem, data: dict) -> str | None:
     system.risk_answers = dict(data["risk"])
     declared = data.get("declared") or {}
     system.declared_high_impact = declared.get("high_impact")
+    system.declared_regime = DeclaredRegime(declared.get("regime") or DeclaredRegime.OTHER.value)
     system.declared_justification = declared.get("justification", "")
     system.declared_source = declared.get("source", "")
     return _reassess(system)
@@ -279,22 +286,25 @@ def recompute_tiers(session: Session, actor=None, *, now: datetime | None = None
     counts = {"recomputed": 0, "changed": 0}
     stale = select(AISystem).where(AISystem.tier_rules < RULES_VERSION, AISystem.deleted_at.is_(None)).order_by(AISystem.id)
     for system in session.scalars(stale).all():
-        before = system_snapshot(system)
+        before, flags_before = system_snapshot(system), system_flags(system.eu_class, system.omb_high_impact)
         lapsed = _reassess(system)
-        after = system_snapshot(system)
+        after, flags_after = system_snapshot(system), system_flags(system.eu_class, system.omb_high_impact)
         counts["recomputed"] += 1
-        if all(before[k] == after[k] for k in TIER_KEYS):
+        if all(before[k] == after[k] for k in TIER_KEYS) and flags_before == flags_after:
             continue
         counts["changed"] += 1
-        old, new = ({k: snap[k] for k in TIER_KEYS if before[k] != after[k]} for snap in (before, after))
+        keys = TIER_KEYS + (("eu_class", "omb_high_impact") if flags_before != flags_after else ())
+        old, new = ({k: snap[k] for k in keys if before[k] != after[k]} for snap in (before, after))
         why = "; ".join(system.tier_reasons[:2])
+        gained = sorted(FLAGS[f] for f in flags_after - flags_before)
         record_event(session, actor, "system.tier_recomputed", "system", system.id, system_id=system.id,
                      summary=(f"Tier recomputed under rules v{RULES_VERSION}: {before['computed_tier']} → "
-                              f"{after['computed_tier']} because {why}")[:500],
+                              f"{after['computed_tier']}{' and now ' + ', '.join(gained) if gained else ''} "
+                              f"because {why}")[:500],
                      before=old, after={**new, "eu_class": after["eu_class"], "omb_high_impact": after["omb_high_impact"]},
                      at=now, actor_label=actor_label)
         publish(session, "system.profile_changed", actor=actor, system=system,
-                before={k: before[k] for k in TIER_KEYS}, after={k: after[k] for k in TIER_KEYS}, at=now,
+                before={k: before[k] for k in keys}, after={k: after[k] for k in keys}, at=now,
                 notes=[lapsed] if lapsed else [])
     return counts
 
@@ -603,6 +613,6 @@ def system_payload(system: AISystem) -> dict:
         "data_categories": [c.value for c in system.data_categories],
         "risk": dict(system.risk_answers or {}),
         "declared": (None if system.declared_high_impact is None else
-                     {"high_impact": system.declared_high_impact, "justification": system.declared_justification,
-                      "source": system.declared_source}),
+                     {"high_impact": system.declared_high_impact, "regime": DeclaredRegime(system.declared_regime).value,
+                      "justification": system.declared_justification, "source": system.declared_source}),
     }

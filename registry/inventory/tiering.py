@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from registry.enums import (
     ANNEX_III,
+    EU_HIGH_RISK,
     EXTERNAL,
     SENSITIVE_DATA,
     Affected,
@@ -112,8 +113,12 @@ class RiskInputs:
 
     @property
     def role(self) -> DecisionRole | None:
-        """A fully automated system's output is the decision: a principal basis whatever was answered."""
-        return DecisionRole.PRINCIPAL if self.fully_automated else self.decision_role
+        """The answered role; unanswered, a fully automated system's output is taken as the decision
+        (a principal basis).  A fully automated step answered as preparatory (a tagger whose output
+        a person then assesses) keeps its answer."""
+        if self.decision_role is None and self.fully_automated:
+            return DecisionRole.PRINCIPAL
+        return self.decision_role
 
     @property
     def talks_to(self) -> frozenset[Affected]:
@@ -232,6 +237,9 @@ def assess_tier(inputs: RiskInputs) -> TierAssessment:
         found.append((Tier.MEDIUM, "Agent that takes actions in other systems."))
     if inputs.fully_automated and (external or inputs.acts_on_people):
         found.append((Tier.MEDIUM, f"Fully automated: its output acts on {_who(inputs.affects)} without review."))
+    elif inputs.autonomy is Autonomy.HUMAN_ON_THE_LOOP and inputs.acts_on_people and external:
+        found.append((Tier.MEDIUM, f"Acts on {_lower(external)} before a person reviews it (a person monitors and "
+                                   "can intervene)."))
 
     if found:
         tier = max((t for t, _ in found), key=lambda t: t.rank)
@@ -317,6 +325,27 @@ def omb_high_impact(inputs: RiskInputs) -> tuple[bool | None, str]:
     how = {DecisionRole.MATERIAL: "a person weighs it with other grounds and decides",
            DecisionRole.PREPARATORY: "it does a narrow or preparatory task for a person's own assessment"}[role]
     return False, f"its output feeds {what}, but it is not a principal basis: {how}."
+
+
+OMB_HIGH_IMPACT = "omb_high_impact"
+EU_HIGH_RISK_FLAG = "eu_high_risk"
+FLAGS = {OMB_HIGH_IMPACT: "OMB M-25-21 high-impact (or not yet determined)",
+         EU_HIGH_RISK_FLAG: "EU AI Act high-risk"}
+
+
+def system_flags(eu_class: EUClass | str | None, omb_high_impact: bool | None) -> frozenset[str]:
+    """The flags a system carries.  An OMB flag that is not determined yet (the principal-basis
+    question is unanswered) counts as set, as the tier does.  A system the current rules have not
+    assessed yet (no EU class recorded: computed under earlier rules) carries none: nothing was
+    determined, so nothing is claimed."""
+    if eu_class is None:
+        return frozenset()
+    flags = set()
+    if omb_high_impact is not False:
+        flags.add(OMB_HIGH_IMPACT)
+    if eu_class is not None and EUClass(eu_class) in EU_HIGH_RISK:
+        flags.add(EU_HIGH_RISK_FLAG)
+    return frozenset(flags)
 
 
 def effective_tier(computed: Tier, override: Tier | None, *, confirmed: bool = False) -> Tier:

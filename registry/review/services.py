@@ -103,6 +103,7 @@ def review_queue(session: Session, actor, today: date) -> Queue:
     ).all()
     disagreements = session.execute(
         select(AISystem.id, AISystem.name, AISystem.tier, AISystem.declared_high_impact, AISystem.declared_source,
+               AISystem.declared_regime,
                AISystem.eu_class, AISystem.eu_basis, AISystem.omb_high_impact, AISystem.omb_basis)
         .where(_live(), _not_named(actor.id), disagreement_clause())
         .order_by(AISystem.name).limit(LIMIT)

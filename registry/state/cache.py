@@ -88,8 +88,8 @@ def _valid_until(today: date, evidence_dates: Iterable[date], due_dates: Iterabl
                  expires_on: date | None, max_age_days: int) -> date | None:
     """The first day after ``today`` on which the same facts give a different recommendation."""
     days = [turns_stale_on(d, max_age_days) for d in evidence_dates]
-    days += [d + timedelta(days=1) for d in due_dates]
-    if expires_on is not None:
+    days += [d + timedelta(days=1) for d in due_dates if d < date.max]
+    if expires_on is not None and expires_on < date.max:
         days.append(expires_on + timedelta(days=1))
     future = [d for d in days if d > today]
     return min(future) if future else None

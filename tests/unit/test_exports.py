@@ -132,7 +132,7 @@ def test_demo_portfolio_controls_sheet_matches_each_controls_page(demo):
 def test_demo_portfolio_decisions_sheet_holds_every_decision(demo):
     session = demo
     result, out = export(session)
-    frame = pd.read_excel(out, sheet_name=DECISIONS, dtype=object, keep_default_na=False)
+    frame = pd.read_excel(out, sheet_name=DECISIONS, dtype=object, keep_default_na=False, engine="openpyxl")
     decisions = {d.id: d for d in session.scalars(select(Decision))}
     assert result.rows[DECISIONS] == len(frame) == len(decisions) > 5
     latest = {}
@@ -206,7 +206,7 @@ def test_synthetic_portfolio_counts_match_the_database(session):
     seed_synthetic(session, 300)
     session.commit()
     result, out = export(session)
-    workbook = pd.read_excel(out, sheet_name=None)
+    workbook = pd.read_excel(out, sheet_name=None, engine="openpyxl")
     live = session.scalar(select(func.count(AISystem.id)).where(AISystem.deleted_at.is_(None)))
     assert len(workbook[SYSTEMS]) == result.rows[SYSTEMS] == live == 300
     assert len(workbook[DECISIONS]) == result.rows[DECISIONS] == session.scalar(select(func.count(Decision.id)))

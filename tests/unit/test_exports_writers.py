@@ -119,7 +119,7 @@ def test_unicode_round_trips_through_xlsx_with_openpyxl_and_pandas():
     out = io.BytesIO()
     write_xlsx([Sheet("S", COLUMNS, iter(rows))], out)
     out.seek(0)
-    frame = pd.read_excel(out, sheet_name="S", dtype={"Text": str})
+    frame = pd.read_excel(out, sheet_name="S", dtype={"Text": str}, engine="openpyxl")
     assert frame["Text"].tolist() == UNICODE
     assert frame["Number"].tolist() == list(range(len(UNICODE)))
 

@@ -22,6 +22,7 @@ from registry.controls.models import Control
 from registry.controls.services import assess_control, verify_control
 from registry.db import utcnow
 from registry.decisions.recommendation import ControlFact, ReadinessFacts, recommend
+from registry.decisions.services import record_decision
 from registry.enums import AnswerStatus, ControlStatus, EUClass, Question, Tier, Verdict
 from registry.errors import ValidationFailed
 from registry.inventory.determination import computed_high, determination
@@ -80,11 +81,16 @@ def test_the_eu_catalogue_covers_the_articles_and_is_not_waivable():
 
 def test_a_catalogue_row_gives_tiers_or_flags_not_both(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("framework: {key: x, name: X}\ncontrols:\n- {ref: A, function: F, title: T, tiers: [high], "
-                   "flags: [omb_high_impact]}\n- {ref: B, function: F, title: T, flags: [nonsense]}\n", encoding="utf-8")
-    with pytest.raises(ValidationFailed) as err:
-        read_catalogue(bad)
-    assert "controls" in err.value.errors
+    for row in ("{ref: A, function: F, title: T, tiers: [high], flags: [omb_high_impact]}",  # both
+                "{ref: A, function: F, title: T}",  # neither
+                "{ref: A, function: F, title: T, flags: [nonsense]}"):
+        bad.write_text(f"framework: {{key: x, name: X}}\ncontrols:\n- {row}\n", encoding="utf-8")
+        with pytest.raises(ValidationFailed) as err:
+            read_catalogue(bad)
+        assert "controls" in err.value.errors, row
+    bad.write_text("framework: {key: x, name: X}\ncontrols:\n- {ref: A, function: F, title: T, flags: [eu_high_risk]}\n",
+                   encoding="utf-8")
+    assert read_catalogue(bad)["controls"][0]["flags"] == ["eu_high_risk"]
 
 
 @pytest.mark.parametrize(("eu", "omb", "flags"), [
@@ -94,7 +100,7 @@ def test_a_catalogue_row_gives_tiers_or_flags_not_both(tmp_path):
     (EUClass.HIGH_RISK_ANNEX_III, False, {EU_HIGH_RISK_FLAG}),
     (EUClass.HIGH_RISK_ANNEX_I, True, {EU_HIGH_RISK_FLAG, OMB_HIGH_IMPACT}),
     (EUClass.ANNEX_III_NOT_HIGH, False, set()),
-    (None, False, set()),  # computed under earlier rules: nothing recorded
+    (None, None, set()),  # computed under earlier rules: nothing determined, nothing claimed
 ])
 def test_system_flags(eu, omb, flags):
     assert system_flags(eu, omb) == flags
@@ -160,6 +166,11 @@ def test_a_waiver_needs_its_reason_who_granted_it_and_a_future_expiry(session, p
                        {"status": "waived", "waiver_reason": "Classified use", "waiver_granted_by": "Chief AI Officer",
                         "waiver_expires_on": date.today().isoformat()})
     assert "waiver_expires_on" in err.value.errors
+    with pytest.raises(ValidationFailed) as err:  # never open-ended (and 9999-12-31 is no 500)
+        assess_control(session, people["owner"], high_impact.id, practice.id,
+                       {"status": "waived", "waiver_reason": "r", "waiver_granted_by": "CAIO",
+                        "waiver_expires_on": "9999-12-31"})
+    assert "at most a year" in err.value.errors["waiver_expires_on"][0]
     session.rollback()
     nist = session.scalar(select(Control).where(Control.ref == "GOVERN 1.1"))
     with pytest.raises(ValidationFailed) as err:
@@ -229,12 +240,16 @@ def test_the_waiver_rule_in_the_recommendation():
 # --- Declared vs computed -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("eu", "omb", "expected"), [
-    (EUClass.HIGH_RISK_ANNEX_III, False, True), (EUClass.MINIMAL, True, True), (EUClass.MINIMAL, False, False),
-    (EUClass.MINIMAL, None, None), (None, True, None), (EUClass.LIMITED, False, False),
+@pytest.mark.parametrize(("regime", "eu", "omb", "expected"), [
+    ("other", EUClass.HIGH_RISK_ANNEX_III, False, True), ("other", EUClass.MINIMAL, True, True),
+    ("other", EUClass.MINIMAL, False, False), ("other", EUClass.MINIMAL, None, None), ("other", None, None, None),
+    ("other", EUClass.PROHIBITED, False, True),
+    # Compared like with like: an OMB call against the OMB flag, an EU call against the EU class.
+    ("omb_m_25_21", EUClass.HIGH_RISK_ANNEX_III, False, False), ("omb_m_25_21", EUClass.MINIMAL, None, None),
+    ("eu_ai_act", EUClass.MINIMAL, True, False), ("eu_ai_act", EUClass.HIGH_RISK_ANNEX_I, False, True),
 ])
-def test_computed_high(eu, omb, expected):
-    assert computed_high(eu, omb) is expected
+def test_computed_high(regime, eu, omb, expected):
+    assert computed_high(regime, eu, omb) is expected
 
 
 def test_a_declared_determination_is_shown_and_a_disagreement_reaches_the_queue(session, people):
@@ -244,19 +259,29 @@ def test_a_declared_determination_is_shown_and_a_disagreement_reaches_the_queue(
     agrees = make_system(session, people["owner"], **(LOW | {"declared": declared | {"source": "BU"}}))
     assert (system.declared_high_impact, system.declared_source) == (False, "Agency AI inventory 2025")
     d = determination(system)
-    assert d.disagrees and d.message.startswith("Declared not high-impact, computed high-impact: a principal basis for")
+    assert d.disagrees and d.message.startswith(
+        "Declared neither high-impact nor high-risk (its own classification), computed "
+        "high-impact or high-risk: a principal basis for")
     assert not determination(agrees).disagrees
     queue = review_queue(session, people["compliance"], utcnow().date())
     assert [(row.id, message) for row, message in queue.disagreements] == [(system.id, d.message)]
     # Declared high, computed not: listed too; undeclared: never.
     payload = system_payload(agrees)
-    payload["declared"] = {"high_impact": True, "justification": "", "source": ""}
+    payload["declared"] = {"high_impact": True, "regime": "omb_m_25_21", "justification": "", "source": ""}
     update_system(session, people["owner"], agrees.id, payload, expected_version=agrees.version)
     session.commit()
     queue = review_queue(session, people["compliance"], utcnow().date())
     assert {row.id for row, _ in queue.disagreements} == {system.id, agrees.id}
     messages = dict((row.id, m) for row, m in queue.disagreements)
-    assert messages[agrees.id].startswith("Declared high-impact, computed not high-impact")
+    assert messages[agrees.id].startswith("Declared high-impact (OMB M-25-21 high-impact), computed not high-impact")
+    # An OMB "not high-impact" on an EU high-risk system that is not OMB high-impact is no disagreement.
+    eu_only = make_system(session, people["owner"], **(LOW | {
+        "affects": ["public"], "declared": {"high_impact": False, "regime": "omb_m_25_21"},
+        "risk": {"prohibited_practice": "none", "decision_domains": ["employment"], "decision_role": "material"}}))
+    assert eu_only.eu_class is EUClass.HIGH_RISK_ANNEX_III and eu_only.omb_high_impact is False
+    assert not determination(eu_only).disagrees
+    queue = review_queue(session, people["compliance"], utcnow().date())
+    assert eu_only.id not in {row.id for row, _ in queue.disagreements}
 
 
 # --- Recomputation under new rules ----------------------------------------------------------------------
@@ -266,17 +291,33 @@ def test_systems_computed_under_earlier_rules_are_recomputed_audited_and_flagged
     changed = make_system(session, people["owner"], **(LOW | {"data_categories": ["health"]}))
     same = make_system(session, people["owner"], **LOW)
     current = make_system(session, people["owner"], **LOW)
-    for system, tier in ((changed, Tier.LOW), (same, Tier.LOW)):  # as rules v1 left them
-        system.tier_rules, system.computed_tier, system.tier, system.eu_class = RULES_VERSION - 1, tier, tier, None
+    # Decided under v1 at HIGH; under v2 still HIGH but now OMB high-impact: 9 more practices.
+    decided = make_system(session, people["owner"], **(LOW | MOTOR_PRINCIPAL))
+    record_decision(session, people["compliance"], decided.id,
+                    {"verdict": "no_go", "rationale": "Not ready: nothing answered yet."})
     session.commit()
+    for system, tier in ((changed, Tier.LOW), (same, Tier.LOW), (decided, Tier.HIGH)):  # as rules v1 left them
+        system.tier_rules, system.computed_tier, system.tier = RULES_VERSION - 1, tier, tier
+        system.eu_class, system.eu_basis, system.omb_high_impact, system.omb_basis = None, "", None, ""
+    session.commit()
+    assert _refs(session, decided, "omb-m-25-21") == []  # nothing determined yet, nothing required by flag
+    assert decided.re_review_required_at is None
     counts = recompute_tiers(session, None, actor_label="tier rules (test)")
     session.commit()
-    assert counts == {"recomputed": 2, "changed": 1}
+    assert counts == {"recomputed": 3, "changed": 2}
     assert (changed.tier, changed.tier_rules, changed.eu_class) == (Tier.MEDIUM, RULES_VERSION, EUClass.MINIMAL)
     assert same.tier_rules == RULES_VERSION and same.eu_class is EUClass.MINIMAL
-    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "system.tier_recomputed")).all()
-    assert [(e.system_id, e.actor_label) for e in events] == [(changed.id, "tier rules (test)")]
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "system.tier_recomputed")
+                             .order_by(AuditEvent.seq)).all()
+    assert [(e.system_id, e.actor_label) for e in events] == [(changed.id, "tier rules (test)"),
+                                                               (decided.id, "tier rules (test)")]
     assert events[0].summary.startswith(f"Tier recomputed under rules v{RULES_VERSION}: Low → Medium because ")
     assert "health" in events[0].summary.lower()
+    assert "High → High and now OMB M-25-21 high-impact" in events[1].summary
+    # The decided system is flagged for re-review and now needs the practices.
+    assert decided.re_review_required_at is not None
+    assert any("OMB M-25-21" in reason for reason in decided.re_review_reasons)
+    assert len(_refs(session, decided, "omb-m-25-21")) == 9
+    assert changed.re_review_required_at is None  # no decision: nothing to re-review
     assert recompute_tiers(session, None) == {"recomputed": 0, "changed": 0}
     assert session.get(AISystem, current.id).tier_rules == RULES_VERSION

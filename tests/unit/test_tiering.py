@@ -38,6 +38,15 @@ def case(kind, autonomy, affects, data, *, prohibited="none", domains=(), legal=
 
 CASES = [
     # (description, inputs, expected tier, a phrase the reasons must contain, EU class prefix, OMB high-impact)
+    ("fully automated tagger answered as preparatory: a person then decides on the claim",
+     case("predictive_model", "fully_automated", ["public"], ["personal"], domains=["migration"], role="preparatory"),
+     Tier.MEDIUM, "preparatory role only", "Annex III area, not high-risk", False),
+    ("fully automated and unanswered: its output is taken as the decision",
+     case("predictive_model", "fully_automated", ["public"], ["personal"], domains=["migration"]),
+     Tier.HIGH, "Annex III area", "High-risk", True),
+    ("human-on-the-loop agent rebooking customers' appointments by itself",
+     case("predictive_model", "human_on_the_loop", ["customers"], [], acts=True),
+     Tier.MEDIUM, "before a person reviews it", "Minimal", False),
     ("hiring resume screener", case("predictive_model", "human_in_the_loop", ["public"], ["personal"], domains=["employment"], role="principal"),
      Tier.HIGH, "employment, hiring", "High-risk", True),
     ("consumer credit pre-approval", case("predictive_model", "fully_automated", ["customers"], ["personal", "financial"],
@@ -493,8 +502,8 @@ FEDERAL_CASES = [
      Tier.MEDIUM, EUClass.LIMITED, False, "talks to the public",
      "generative AI talking to the public: transparency (EU Art. 50); no decision (M-25-21 §5)"),
     # DHS (TSA): Not High-impact.  Agree.  It drafts replies that agents review and send: it talks to no traveller
-    # itself, so no Art. 50(1) duty (and Art. 50(4) exempts text under human editorial control).  The rules read
-    # "affects the public" as "talks to the public" and give Limited risk.
+    # itself, so no Art. 50(1) duty (and Art. 50(4) exempts text under human editorial control): answered "people
+    # do not interact with it directly", so Minimal, not Limited.
     pytest.param(
         ("DHS", "DHS-2604"), "AskTSA drafts recommended replies for customer-service agents",
         federal("generative_assistant", "human_in_the_loop", ["internal_staff", "public"], ["personal"], direct=False),
@@ -531,8 +540,7 @@ FEDERAL_CASES = [
      Tier.UNACCEPTABLE, EUClass.PROHIBITED, True, "Social scoring",
      "social scoring is prohibited (EU Art. 5(1)(c)); automated benefit cuts are high-impact (M-25-21 §5)"),
     # Emotion recognition at work is banned (Art. 5(1)(f)) whoever decides afterwards; but supervisors weigh the
-    # scores with other grounds, so by M-25-21's own test the output is not a principal basis.  The rules call
-    # every prohibited practice high-impact whatever its role.
+    # scores with other grounds, so by M-25-21's own test the output is not a principal basis: not high-impact.
     pytest.param(
         (NON_FEDERAL, "NF-agent-emotion"), "Non-federal: call-centre voice analytics scores agents' frustration",
         federal("perception", "human_in_the_loop", ["internal_staff"], ["biometric", "personal"],

@@ -70,15 +70,17 @@ def test_a_nist_control_offers_no_waiver_and_the_service_refuses_one(session, pe
 
 
 def test_the_system_page_and_the_queue_show_a_disagreeing_declaration(session, people, as_role):
-    declared = {"high_impact": False, "justification": "A person checks every price.", "source": "Pricing committee"}
+    declared = {"high_impact": False, "regime": "omb_m_25_21", "justification": "A person checks every price.",
+                "source": "Pricing committee"}
     system = make_system(session, people["owner"], **(MOTOR_PRINCIPAL | {"declared": declared}))
     executive, officer = as_role("executive"), as_role("compliance")
     session.commit()
     page = text_of(executive.get(f"/systems/{system.id}"))
-    assert ("Declared determination</dt><dd>Not high-impact (Pricing committee): “A person checks every price.”"
-            in page)
+    assert ("Declared determination</dt><dd>No, under OMB M-25-21 high-impact (Pricing committee): "
+            "“A person checks every price.”" in page)
     assert "The declared determination disagrees with the rules." in page
-    assert "Declared not high-impact, computed high-impact: a principal basis for" in page
+    assert ("Declared not high-impact (OMB M-25-21 high-impact), computed high-impact: a principal basis for "
+            "decisions about people in other insurance" in page)
     queue = text_of(officer.get("/review"))
     assert re.search(r'<span class="figure">1</span> declared determinations the rules disagree with', queue)
     assert f'href="/systems/{system.id}#determination-disagrees">{system.name}</a>' in queue
