@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import click
+import yaml
 from flask import current_app
 from flask.cli import FlaskGroup
 from redis import Redis
@@ -38,6 +39,16 @@ from registry.db import analyze, utcnow
 from registry.decisions.services import recorded_heads_missing
 from registry.errors import DomainError
 from registry.exports.services import write_export
+from registry.imports.mapping import check_mapping
+from registry.imports.reader import ImportFileError, read_table
+from registry.imports.services import (
+    ImportRefused,
+    UnknownLayout,
+    commit_import,
+    plan_import,
+    resolve_mapping,
+    save_mapping,
+)
 from registry.inventory.queries import InventoryFilters
 from registry.inventory.services import recompute_tiers
 from registry.inventory.tiering import RULES_VERSION
@@ -229,6 +240,80 @@ def portfolio_rebuild() -> None:
         count = rebuild_all(session)
         session.commit()
     click.echo(f"Recomputed the portfolio state of {count} systems in {time.perf_counter() - started:.1f} s.")
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mapping", "mapping_name", help="A shipped layout's key or a saved mapping's name (default: "
+              "recognised from the file's headers).")
+@click.option("--mapping-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A mapping as YAML (e.g. the printed suggestion, edited).")
+@click.option("--save-mapping", "save_mapping_as", help="Save the mapping used under this name, for files of the same layout.")
+@click.option("--dry-run", is_flag=True, help="Show what would happen; write nothing.")
+@click.option("--only-valid", is_flag=True, help="Import the valid rows and skip the rows with errors (listed).")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every problem (row, column, severity, message) to this CSV file.")
+def import_file(path: Path, mapping_name: str | None, mapping_file: Path | None, save_mapping_as: str | None,
+                dry_run: bool, only_valid: bool, report: Path | None) -> None:
+    """Import an AI inventory from a CSV or Excel file: create new records, update changed ones
+    (matched on their external key), leave the rest.  All or nothing unless --only-valid."""
+    try:
+        table = read_table(path.read_bytes(), path.name)
+    except ImportFileError as err:
+        _fail(str(err))
+    with _sessions()() as session:
+        try:
+            if mapping_file is not None:
+                try:
+                    mapping = yaml.safe_load(mapping_file.read_text(encoding="utf-8"))
+                except (yaml.YAMLError, UnicodeDecodeError) as err:
+                    _fail(f"{mapping_file} is not a YAML mapping: {err}")
+                if not isinstance(mapping, dict):
+                    _fail(f"{mapping_file} is not a YAML mapping (columns, values, key).")
+                layout = save_mapping_as or mapping_file.stem
+            else:
+                mapping, layout = resolve_mapping(session, table, mapping_name)
+        except UnknownLayout as err:
+            click.echo(yaml.safe_dump(err.suggestion, sort_keys=False, allow_unicode=True), err=True)
+            _fail(f"{err} Write the suggestion to a file, correct it, and run again with --mapping-file FILE "
+                  "--save-mapping NAME.")
+        problems = check_mapping(mapping, table.headers)
+        if problems:
+            _fail(f"the mapping “{layout}” does not fit {path.name}: " + " ".join(problems))
+        if save_mapping_as and not dry_run:
+            save_mapping(session, None, save_mapping_as[:120], table.headers, mapping)
+            session.commit()
+            click.echo(f"Saved the mapping as “{save_mapping_as[:120]}”.")
+        started = time.perf_counter()
+        plan = plan_import(session, table, mapping, layout=layout)
+        counts = plan.counts
+        click.echo(f"{path.name}: layout {layout}; {counts['rows']} rows: {counts['create']} to create, "
+                   f"{counts['update']} to update, {counts['unchanged']} unchanged, {counts['errors']} with errors, "
+                   f"{counts['warnings']} with warnings, {counts['flagged']} flagged for missing fields.")
+        for note in plan.notes:
+            click.echo(f"  note: {note}")
+        shown = [(r.row, *p) for r in plan.rows for p in r.problems if p[0] == "error"][:20]
+        for row, _severity, column, message in shown:
+            click.echo(f"  row {row}, column “{column}”: {message}", err=True)
+        if report is not None:
+            report.write_text(plan.problems_csv(), encoding="utf-8")
+            click.echo(f"Wrote the problems to {report}.")
+        if dry_run:
+            click.echo("Dry run: nothing written.")
+            return
+        if not counts["create"] and not counts["update"] and plan.valid:
+            click.echo("Nothing to change: every record is already as the file says.")
+            return
+        try:
+            result = commit_import(session, None, plan, only_valid=only_valid,
+                                   actor_label=f"registry import {path.name} (command line)")
+        except ImportRefused as err:
+            session.rollback()
+            _fail(str(err))
+        session.commit()
+    click.echo(f"Imported in {time.perf_counter() - started:.1f} s: {result['created']} created, {result['updated']} "
+               f"updated, {result['unchanged']} unchanged, {result['skipped']} skipped, {result['flagged']} flagged "
+               "for missing fields.")
 
 
 @main.group()

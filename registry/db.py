@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, Enum, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, Enum, MetaData, create_engine, event, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -122,3 +122,23 @@ def analyze(engine: Engine) -> None:
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("ANALYZE")
+
+
+def bulk_insert(session: Session, model, rows: list[dict]) -> list[int]:
+    """INSERT many rows in one statement with their primary keys taken up front (the bulk
+    loaders: synthetic seeding, imports); returns the ids in ``rows``' order.  PostgreSQL hands
+    out the keys from the table's sequence (safe beside concurrent writers); SQLite's writer holds
+    the database lock (BEGIN IMMEDIATE), so the next keys after the current maximum are free."""
+    if not rows:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        ids = list(session.scalars(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+            {"table": model.__tablename__, "n": len(rows)}))
+    else:
+        start = (session.scalar(select(func.max(model.id))) or 0) + 1
+        ids = list(range(start, start + len(rows)))
+    for row, new_id in zip(rows, ids, strict=True):
+        row["id"] = new_id
+    session.execute(model.__table__.insert(), rows)
+    return ids

@@ -27,6 +27,11 @@ class LabelledEnum(str, enum.Enum):  # noqa: UP042 - custom __new__ carries a la
     def values(cls) -> list[str]:
         return [m.value for m in cls]
 
+    @classmethod
+    def answers(cls) -> list[tuple[str, str]]:
+        """The choices a person may give: without "not recorded" (kept for imported records)."""
+        return [(m.value, m.label) for m in cls if m.value not in NOT_RECORDED]
+
     def __str__(self) -> str:
         return self.value
 
@@ -38,7 +43,13 @@ class Role(LabelledEnum):
     EXECUTIVE = ("executive", "Executive")
 
 
+# Values that stand for "the source did not say" (imported records), never chosen on a form.
+NOT_RECORDED = frozenset({"unknown", "not_assessed"})
+
+
 class Tier(LabelledEnum):
+    # An imported system whose risk questions nobody has answered yet: no tier, no GO.
+    NOT_ASSESSED = ("not_assessed", "Not assessed")
     LOW = ("low", "Low")
     MEDIUM = ("medium", "Medium")
     HIGH = ("high", "High")
@@ -54,6 +65,7 @@ class Stage(LabelledEnum):
     PILOT = ("pilot", "Pilot")
     PRODUCTION = ("production", "Production")
     RETIRED = ("retired", "Retired")
+    UNKNOWN = ("unknown", "Not recorded")
 
 
 # The pilot → production funnel's stages, in order (retired is not a step forward).
@@ -67,17 +79,21 @@ class Kind(LabelledEnum):
     OPTIMISER = ("optimiser", "Optimisation / planning")
     PERCEPTION = ("perception", "Perception (vision, speech, documents)")
     OTHER = ("other", "Other")
+    UNKNOWN = ("unknown", "Not recorded")
 
 
 class Sourcing(LabelledEnum):
     IN_HOUSE = ("in_house", "Built in-house")
     VENDOR = ("vendor", "Bought from a vendor")
+    BOTH = ("both", "Co-developed (in-house team and a vendor)")
+    UNKNOWN = ("unknown", "Not recorded")
 
 
 class Autonomy(LabelledEnum):
     HUMAN_IN_THE_LOOP = ("human_in_the_loop", "Human-in-the-loop (a person approves every output)")
     HUMAN_ON_THE_LOOP = ("human_on_the_loop", "Human-on-the-loop (acts, a person monitors and can intervene)")
     FULLY_AUTOMATED = ("fully_automated", "Fully automated")
+    UNKNOWN = ("unknown", "Not recorded")
 
 
 class Affected(LabelledEnum):
@@ -266,4 +282,4 @@ class Verdict(LabelledEnum):
 
 
 # Months until a decision must be re-reviewed, by effective tier.
-REVIEW_MONTHS = {"low": 24, "medium": 12, "high": 6, "unacceptable": 6}
+REVIEW_MONTHS = {"not_assessed": 6, "low": 24, "medium": 12, "high": 6, "unacceptable": 6}

@@ -4,6 +4,7 @@ from registry.audit import models as audit  # noqa: F401
 from registry.auth import models as auth  # noqa: F401
 from registry.controls import models as controls  # noqa: F401
 from registry.decisions import models as decisions  # noqa: F401
+from registry.imports import models as imports  # noqa: F401
 from registry.inventory import models as inventory  # noqa: F401
 from registry.readiness import models as readiness  # noqa: F401
 from registry.reports import models as reports  # noqa: F401

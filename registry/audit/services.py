@@ -307,7 +307,8 @@ def verify_chain(session: Session, *, workers: int | None = None) -> ChainReport
     return ChainReport(True, checked)
 
 
-def record_events_bulk(session: Session, actor, events: list[dict], *, actor_label: str | None = None) -> int:
+def record_events_bulk(session: Session, actor, events: list[dict], *, actor_label: str | None = None,
+                       checkpoint: str = "bulk") -> int:
     """Append many events at once (seeders, imports): one lock, one INSERT, same chain."""
     if not events:
         return 0
@@ -323,5 +324,5 @@ def record_events_bulk(session: Session, actor, events: list[dict], *, actor_lab
         prev_hash = fields["hash"]
         rows.append(fields)
     session.execute(AuditEvent.__table__.insert(), rows)
-    try_checkpoint(session, "bulk")  # a bulk append (seed, import) always ends signed
+    try_checkpoint(session, checkpoint)  # a bulk append (seed, import) always ends signed
     return len(rows)

@@ -21,7 +21,7 @@ from registry.inventory.tiering import EU_HIGH_RISK_FLAG, FLAGS, OMB_HIGH_IMPACT
 def applies(control: Control, tier: Tier | str, kind: str, data_categories: Iterable[str],
             flags: Iterable[str] = ()) -> bool:
     tier = Tier(tier)
-    if tier is Tier.UNACCEPTABLE or control.retired:
+    if tier in (Tier.UNACCEPTABLE, Tier.NOT_ASSESSED) or control.retired:
         return False
     if control.flags:
         if not set(control.flags) & set(flags):

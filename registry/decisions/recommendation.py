@@ -119,6 +119,9 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
     def add(rule: str, message: str, target: str, severity: str = BLOCKING) -> None:
         out.append(Blocker(rule, severity, message, target))
 
+    if facts.tier is Tier.NOT_ASSESSED:
+        add("tier_not_assessed", "The risk questions have not been answered, so the tier is not assessed: answer "
+            "them on the system's profile.", "profile")
     if facts.tier is Tier.UNACCEPTABLE:
         add("unacceptable_tier", "The risk tier is unacceptable: this practice may not be deployed at all.", "profile")
     if not facts.owner_active:

@@ -276,6 +276,9 @@ def record_decision(session: Session, actor: User, system_id: int, payload: dict
         rec = state.recommendation
         if Tier(system.tier) is Tier.UNACCEPTABLE and verdict is not Verdict.NO_GO:
             errors["verdict"] = ["An unacceptable-tier system is always NO-GO."]
+        elif Tier(system.tier) is Tier.NOT_ASSESSED and verdict is not Verdict.NO_GO:
+            errors["verdict"] = ["The risk questions have not been answered (tier not assessed): only NO-GO can be "
+                                 "recorded until they are."]
         elif verdict is Verdict.GO and rec.verified_controls < rec.required_controls:
             errors["verdict"] = [f"GO means verified: {rec.verified_controls} of {rec.required_controls} required "
                                  "controls are verified. " + (

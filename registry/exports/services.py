@@ -213,7 +213,7 @@ def system_rows(session: Session, ids: list[int]) -> Iterator[tuple]:
                 SystemState.re_review_required, AISystem.updated_at,
                 SystemState.required_controls, SystemState.verified_controls,
             )
-            .join(accountable, accountable.id == AISystem.accountable_owner_id)
+            .outerjoin(accountable, accountable.id == AISystem.accountable_owner_id)
             .outerjoin(technical, technical.id == AISystem.technical_owner_id)
             .outerjoin(SystemState, SystemState.system_id == AISystem.id)
             .where(AISystem.id.in_(chunk))

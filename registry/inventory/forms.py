@@ -51,23 +51,23 @@ class CheckboxesField(SelectMultipleField):
 
 
 class SystemForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=300)])
     purpose = TextAreaField("Purpose", validators=[DataRequired(), Length(max=4000)],
                             description="What the system does and why, in plain words.")
     business_process = StringField("Business process it supports", validators=[DataRequired(), Length(max=300)])
-    business_unit = StringField("Business unit", validators=[DataRequired(), Length(max=120)])
+    business_unit = StringField("Business unit", validators=[DataRequired(), Length(max=300)])
     accountable_owner = SelectField("Accountable owner", validators=[DataRequired()],
                                     description="A named person, not a team: answers for the system in production.")
     technical_owner = SelectField("Technical owner", validators=[Optional()])
-    sourcing = RadioField("Built or bought", choices=options(Sourcing.choices()), validators=[InputRequired()])
+    sourcing = RadioField("Built or bought", choices=options(Sourcing.answers()), validators=[InputRequired()])
     vendor_name = StringField("Vendor", validators=[Optional(), Length(max=200)],
                               description="Required when the system is bought.")
-    kind = SelectField("Kind of system", choices=options(Kind.choices()), validators=[DataRequired()])
-    stage = SelectField("Lifecycle stage", choices=options(Stage.choices()), validators=[DataRequired()])
+    kind = SelectField("Kind of system", choices=options(Kind.answers()), validators=[DataRequired()])
+    stage = SelectField("Lifecycle stage", choices=options(Stage.answers()), validators=[DataRequired()])
     affects = CheckboxesField("Who it affects", choices=options(Affected.choices()),
                               validators=[DataRequired(message="Say who the system affects.")])
     decisions_influenced = TextAreaField("Decisions it influences", validators=[Length(max=2000)])
-    autonomy = RadioField("Autonomy", choices=options(Autonomy.choices()), validators=[InputRequired()])
+    autonomy = RadioField("Autonomy", choices=options(Autonomy.answers()), validators=[InputRequired()])
     data_categories = CheckboxesField("Data touched", choices=options(DataCategory.choices()))
     prohibited_practice = RadioField(QUESTIONS["prohibited_practice"], choices=options(ProhibitedPractice.choices()),
                                      default="none", validators=[InputRequired()])
@@ -167,7 +167,7 @@ class SystemForm(FlaskForm):
 
 
 class TierOverrideForm(FlaskForm):
-    tier = SelectField("Tier", choices=options([("", "Remove the override")] + Tier.choices()), validators=[Optional()])
+    tier = SelectField("Tier", choices=options([("", "Remove the override")] + Tier.answers()), validators=[Optional()])
     reason = TextAreaField("Reason", validators=[DataRequired(message="Write the reason for the override."),
                                                  Length(max=2000)])
 

@@ -35,14 +35,17 @@ class AISystem(Base):
         Index("ix_ai_systems_name_lower", func.lower(text("name"))),
         Index("ix_ai_systems_unit_live", "business_unit", "deleted_at"),
         Index("ix_ai_systems_owner_live", "accountable_owner_id", "deleted_at"),
+        Index("ix_ai_systems_external_key", "external_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(300), index=True)
     purpose: Mapped[str] = mapped_column(Text)
     business_process: Mapped[str] = mapped_column(String(300))
-    business_unit: Mapped[str] = mapped_column(String(120))
-    accountable_owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    business_unit: Mapped[str] = mapped_column(String(300))
+    # None only for an imported system whose contact is not a registry user (``contact``): it is
+    # listed for assignment and cannot get a GO until someone owns it.
+    accountable_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     technical_owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     sourcing: Mapped[Sourcing] = mapped_column(enum_column(Sourcing))
     vendor_name: Mapped[str | None] = mapped_column(String(200))
@@ -73,6 +76,20 @@ class AISystem(Base):
     declared_justification: Mapped[str] = mapped_column(Text, default="")
     declared_source: Mapped[str] = mapped_column(String(300), default="")
     tier: Mapped[Tier] = mapped_column(enum_column(Tier), index=True)
+    # Where an imported record came from (``registry.imports``): the external key it is matched on
+    # when the file is imported again, the file, its row and when; what the source carried that
+    # the registry shows as such; a contact that is not a registry user; fields the source lacked.
+    external_key: Mapped[str | None] = mapped_column(String(400))
+    external_id: Mapped[str] = mapped_column(String(200), default="")
+    import_source: Mapped[str] = mapped_column(String(300), default="")
+    import_row: Mapped[int | None]
+    imported_at: Mapped[datetime | None]
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    topic_area: Mapped[str] = mapped_column(String(120), default="")
+    outputs: Mapped[str] = mapped_column(Text, default="")
+    operational_date: Mapped[date | None]
+    contact: Mapped[str] = mapped_column(String(320), default="")
+    missing_fields: Mapped[list[str]] = mapped_column(default=list)
     tier_override: Mapped[Tier | None] = mapped_column(enum_column(Tier))
     tier_override_reason: Mapped[str | None] = mapped_column(Text)
     tier_override_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -99,7 +116,7 @@ class AISystem(Base):
     deleted_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1)
 
-    accountable_owner: Mapped[User] = relationship(foreign_keys=[accountable_owner_id], lazy="joined")
+    accountable_owner: Mapped[User | None] = relationship(foreign_keys=[accountable_owner_id], lazy="joined")
     technical_owner: Mapped[User | None] = relationship(foreign_keys=[technical_owner_id], lazy="joined")
     tier_override_by: Mapped[User | None] = relationship(foreign_keys=[tier_override_by_id])
     tier_override_confirmed_by: Mapped[User | None] = relationship(foreign_keys=[tier_override_confirmed_by_id])

@@ -147,7 +147,7 @@ def ordered_ids_query(f: InventoryFilters):
     owner = aliased(User)
     stmt = filtered_ids_query(f)
     if f.sort == "owner":
-        stmt = stmt.join(owner, owner.id == AISystem.accountable_owner_id)
+        stmt = stmt.outerjoin(owner, owner.id == AISystem.accountable_owner_id)
     return stmt.order_by(*_order(f, owner))
 
 
@@ -202,7 +202,7 @@ def list_systems(session: Session, actor: User, f: InventoryFilters) -> Inventor
     owner = aliased(User)
     page_ids = _where(select(AISystem.id), f)
     if f.sort == "owner":
-        page_ids = page_ids.join(owner, owner.id == AISystem.accountable_owner_id)
+        page_ids = page_ids.outerjoin(owner, owner.id == AISystem.accountable_owner_id)
     page_ids = page_ids.order_by(*_order(f, owner)).limit(f.per_page).offset((f.page - 1) * f.per_page)
     ids = list(session.scalars(page_ids))
     position = {system_id: i for i, system_id in enumerate(ids)}

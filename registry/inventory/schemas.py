@@ -36,8 +36,11 @@ from registry.enums import (
 from registry.errors import ValidationFailed
 
 
-def _one_of(enum_cls):
-    return validate.OneOf(enum_cls.values(), error=f"Must be one of: {', '.join(enum_cls.values())}.")
+def _one_of(enum_cls, *, answers_only: bool = False):
+    """One of the enum's values; ``answers_only``: not "not recorded" (a person gives an answer;
+    only an import may say the source did not)."""
+    values = [v for v, _ in enum_cls.answers()] if answers_only else enum_cls.values()
+    return validate.OneOf(values, error=f"Must be one of: {', '.join(values)}.")
 
 
 def _text(max_len: int, required: bool = True, **kw):
@@ -93,7 +96,7 @@ class MetricSchema(Schema):
 
 
 class TierOverrideSchema(Schema):
-    tier = fields.String(required=True, validate=_one_of(Tier))
+    tier = fields.String(required=True, validate=_one_of(Tier, answers_only=True))
     reason = _text(2000)
     by = fields.Email(required=True)
 
@@ -120,23 +123,23 @@ class SystemSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    name = _text(200)
+    name = _text(300)
     purpose = _text(4000)
     business_process = _text(300)
-    business_unit = _text(120)
+    business_unit = _text(300)
     accountable_owner = fields.Email(required=True)
     technical_owner = fields.Email(allow_none=True, load_default=None)
-    sourcing = fields.String(required=True, validate=_one_of(Sourcing))
+    sourcing = fields.String(required=True, validate=_one_of(Sourcing, answers_only=True))
     vendor_name = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=200))
-    kind = fields.String(required=True, validate=_one_of(Kind))
-    stage = fields.String(required=True, validate=_one_of(Stage))
+    kind = fields.String(required=True, validate=_one_of(Kind, answers_only=True))
+    stage = fields.String(required=True, validate=_one_of(Stage, answers_only=True))
     affects = fields.List(
         fields.String(validate=_one_of(Affected)),
         required=True,
         validate=validate.Length(min=1, error="Say who the system affects."),
     )
     decisions_influenced = fields.String(load_default="", validate=validate.Length(max=2000))
-    autonomy = fields.String(required=True, validate=_one_of(Autonomy))
+    autonomy = fields.String(required=True, validate=_one_of(Autonomy, answers_only=True))
     data_categories = fields.List(fields.String(validate=_one_of(DataCategory)), load_default=list)
     risk = fields.Nested(RiskAnswersSchema, load_default=lambda: RiskAnswersSchema().load({}))
     metrics = fields.List(fields.Nested(MetricSchema), load_default=list)

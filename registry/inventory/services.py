@@ -53,6 +53,7 @@ from registry.inventory.models import (
 from registry.inventory.schemas import MetricSchema, SystemSchema, load_or_raise
 from registry.inventory.tiering import (
     FLAGS,
+    NOT_ASSESSED,
     RULES_VERSION,
     RiskInputs,
     TierAssessment,
@@ -208,6 +209,8 @@ def store_assessment(system: AISystem, assessment: TierAssessment) -> None:
 
 
 def assessment_for(system: AISystem) -> TierAssessment:
+    if not system.risk_answers:  # imported, never answered: nothing to assess
+        return NOT_ASSESSED
     return assess_tier(
         RiskInputs.build(
             kind=system.kind,
@@ -450,6 +453,9 @@ def override_tier(session: Session, actor: User | None, system_id: int, tier: st
     reason = (reason or "").strip()
     if tier is not None and Tier(system.computed_tier) is Tier.UNACCEPTABLE:
         raise ValidationFailed(PROHIBITED_NOT_OVERRIDDEN, errors={"tier": [PROHIBITED_NOT_OVERRIDDEN]})
+    if tier is not None and Tier(system.computed_tier) is Tier.NOT_ASSESSED:
+        message = "The risk questions have not been answered: answer them first, then override the tier if needed."
+        raise ValidationFailed(message, errors={"tier": [message]})
     if not reason:
         raise ValidationFailed("Some fields need attention.", errors={"reason": ["Write the reason for the override."]})
     if len(reason) > 4000:
@@ -608,7 +614,7 @@ def system_payload(system: AISystem) -> dict:
     return {
         **{key: getattr(system, key).value if hasattr(getattr(system, key), "value") else getattr(system, key)
            for key in PROFILE_FIELDS},
-        "accountable_owner": system.accountable_owner.email,
+        "accountable_owner": system.accountable_owner.email if system.accountable_owner else None,
         "technical_owner": system.technical_owner.email if system.technical_owner else None,
         "data_categories": [c.value for c in system.data_categories],
         "risk": dict(system.risk_answers or {}),

@@ -142,7 +142,7 @@ class RiskInputs:
 class TierAssessment:
     tier: Tier
     reasons: list[str] = field(default_factory=list)
-    eu_class: EUClass = EUClass.MINIMAL
+    eu_class: EUClass | None = EUClass.MINIMAL  # None: not assessed
     eu_basis: str = ""
     omb_high_impact: bool | None = False  # None: not determined (the role question is unanswered)
     omb_basis: str = ""
@@ -157,6 +157,11 @@ class TierAssessment:
         if self.omb_high_impact is None:
             return "Not determined"
         return "Yes" if self.omb_high_impact else "No"
+
+
+NOT_ASSESSED = TierAssessment(
+    tier=Tier.NOT_ASSESSED, reasons=["The risk questions have not been answered yet (an imported record)."],
+    eu_class=None, eu_basis="", omb_high_impact=None, omb_basis="")
 
 
 def _labels(items) -> str:

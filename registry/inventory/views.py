@@ -88,6 +88,7 @@ def show(system_id: int):
         system=system,
         state=assess_system(session, system),
         determination=determination(system),
+        field_labels=services.FIELD_LABELS,
         tab="overview",
         override_form=TierOverrideForm(tier=system.tier_override.value if system.tier_override else ""),
         metric_form=MetricForm(),

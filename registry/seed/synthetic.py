@@ -10,13 +10,12 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from registry.audit.checkpoints import write_checkpoint
 from registry.audit.services import record_events_bulk
 from registry.auth.models import User
-from registry.db import utcnow
+from registry.db import bulk_insert, utcnow
 from registry.enums import (
     Affected,
     Autonomy,
@@ -65,24 +64,6 @@ METRICS = [("Resolution rate", "%", MetricDirection.HIGHER_IS_BETTER), ("Handlin
            ("Cost per case", "EUR", MetricDirection.LOWER_IS_BETTER), ("Precision", "%", MetricDirection.HIGHER_IS_BETTER)]
 
 
-def _next_ids(session: Session, model, count: int) -> list[int]:
-    """Reserve ``count`` primary keys after the current maximum (the transaction holds the
-    write lock), and move PostgreSQL's sequence past them."""
-    start = (session.scalar(select(func.max(model.id))) or 0) + 1
-    if session.get_bind().dialect.name == "postgresql":
-        table = model.__tablename__
-        session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), :v)"), {"v": start + count - 1})
-    return list(range(start, start + count))
-
-
-def _insert(session: Session, model, rows: list[dict]) -> list[int]:
-    ids = _next_ids(session, model, len(rows))
-    for row, new_id in zip(rows, ids, strict=True):
-        row["id"] = new_id
-    session.execute(model.__table__.insert(), rows)
-    return ids
-
-
 def _owners(session: Session, rng: random.Random, count: int) -> list[int]:
     tag = f"{rng.randrange(10**9)}"
     rows = []
@@ -97,7 +78,12 @@ def _owners(session: Session, rng: random.Random, count: int) -> list[int]:
             "session_epoch": 0,
             "created_at": utcnow(),
         })
-    return _insert(session, User, rows)
+    return bulk_insert(session, User, rows)
+
+
+KINDS = [k for k in Kind if k is not Kind.UNKNOWN]
+STAGES = [s for s in Stage if s is not Stage.UNKNOWN]
+AUTONOMIES = [a for a in Autonomy if a is not Autonomy.UNKNOWN]
 
 
 def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
@@ -107,19 +93,19 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
     now = utcnow()
     systems, profiles = [], []
     for i in range(count):
-        kind = rng.choices(list(Kind), weights=[30, 25, 10, 15, 12, 8])[0]
-        stage = rng.choices(list(Stage), weights=[15, 45, 33, 7])[0]
+        kind = rng.choices(KINDS, weights=[30, 25, 10, 15, 12, 8])[0]
+        stage = rng.choices(STAGES, weights=[15, 45, 33, 7])[0]
         affects = rng.sample(Affected.values(), rng.randint(1, 2))
         data = rng.sample(DataCategory.values(), rng.randint(0, 3))
         domains = rng.sample(DecisionDomain.values(), 1) if rng.random() < 0.18 else []
         prohibited = ProhibitedPractice.SOCIAL_SCORING.value if rng.random() < 0.004 else "none"
-        autonomy = rng.choices(list(Autonomy), weights=[50, 35, 15])[0]
+        autonomy = rng.choices(AUTONOMIES, weights=[50, 35, 15])[0]
         risk = {"prohibited_practice": prohibited, "decision_domains": domains, "legal_effect": rng.random() < 0.12}
         if domains or risk["legal_effect"]:
             risk["decision_role"] = rng.choice(DecisionRole.values())
         assessment = assess_tier(RiskInputs.build(kind=kind, autonomy=autonomy, affects=affects,
                                                   data_categories=data, risk_answers=risk))
-        sourcing = rng.choice(list(Sourcing))
+        sourcing = rng.choice([Sourcing.IN_HOUSE, Sourcing.VENDOR])
         unit = rng.choice(UNITS)
         subject = rng.choice(SUBJECTS)
         action = rng.choice(ACTIONS[kind])
@@ -155,7 +141,7 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
         row = systems[-1]
         row["search_text"] = search_text_for(row["name"], row["purpose"], unit, row["vendor_name"])
         profiles.append((data, kind))
-    ids = _insert(session, AISystem, systems)
+    ids = bulk_insert(session, AISystem, systems)
     links, metrics, events, people = [], [], [], []
     for system_id, row, (data, _kind) in zip(ids, systems, profiles, strict=True):
         links.extend({"system_id": system_id, "category": DataCategory(c)} for c in data)
@@ -184,7 +170,7 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
                 m["measured_on"] = None
         session.execute(BaselineMetric.__table__.insert(), metrics)
     record_events_bulk(session, None, events, actor_label="synthetic seeder")
-    seed_readiness_state(session, ids, rng, _insert)
+    seed_readiness_state(session, ids, rng, bulk_insert)
     _stage_history(session, ids, systems, random.Random(seed + 1), now)
     refresh_states(session, ids)  # the bulk inserts bypass the ORM hook that keeps system_states
     write_checkpoint(session, "seed")

@@ -54,7 +54,7 @@ class SystemState(Base):
     furthest_stage: Mapped[Stage | None] = mapped_column(enum_column(Stage))
     # The system's dimensions when this state was computed: its blockers are counted under
     # them in ``blocker_dim_counts`` (a change to any of them refreshes the state).
-    business_unit: Mapped[str] = mapped_column(String(120), default="")
+    business_unit: Mapped[str] = mapped_column(String(300), default="")
     tier: Mapped[Tier | None] = mapped_column(enum_column(Tier))
     stage: Mapped[Stage | None] = mapped_column(enum_column(Stage))
     kind: Mapped[Kind | None] = mapped_column(enum_column(Kind))
@@ -99,7 +99,7 @@ class BlockerDimCount(Base):
     __tablename__ = "blocker_dim_counts"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    business_unit: Mapped[str] = mapped_column(String(120), primary_key=True)
+    business_unit: Mapped[str] = mapped_column(String(300), primary_key=True)
     tier: Mapped[Tier] = mapped_column(enum_column(Tier), primary_key=True)
     stage: Mapped[Stage] = mapped_column(enum_column(Stage), primary_key=True)
     kind: Mapped[Kind] = mapped_column(enum_column(Kind), primary_key=True)

@@ -1,0 +1,180 @@
+"""Read an uploaded inventory (CSV, XLSX, XLS) into clean text cells, or say clearly why not.
+
+Real inventories are messy: UTF-8 with or without a byte-order mark or Windows-1252, commas,
+semicolons or tabs, quoted cells with line breaks, blank or repeated header names, empty rows,
+stray whitespace and newlines in headers and values.  pandas reads the file (every cell as text:
+nothing is guessed as a number or a date here; the mapping converts per field); this module
+guards the limits first (file size, rows, cell length, and the uncompressed size of an XLSX, a
+zip that could otherwise expand to gigabytes) and normalises what pandas returns.
+
+Every failure is an ``ImportFileError`` with a message for the person who uploaded the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+MAX_BYTES = 20 * 1024 * 1024
+MAX_ROWS = 50_000
+MAX_CELL = 32_767  # Excel's own cell limit
+MAX_UNCOMPRESSED = 200 * 1024 * 1024
+MAX_COLUMNS = 500
+EXTENSIONS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls"}
+
+
+class ImportFileError(ValueError):
+    """The file cannot be read at all (the message says why, for the person who uploaded it)."""
+
+
+@dataclass
+class Table:
+    """The file as text: ``rows[i]`` is the cells of file row ``numbers[i]`` (the row number a
+    spreadsheet shows: the header is row 1), by header."""
+
+    file_name: str
+    headers: list[str]
+    rows: list[dict[str, str]]
+    numbers: list[int]
+    notes: list[str] = field(default_factory=list)  # what was adjusted (renamed headers, skipped empty rows)
+
+
+def kind_of(file_name: str) -> str:
+    suffix = ("." + file_name.rsplit(".", 1)[-1].lower()) if "." in file_name else ""
+    kind = EXTENSIONS.get(suffix)
+    if kind is None:
+        raise ImportFileError(f"{file_name}: upload a CSV or Excel file (.csv, .xlsx or .xls).")
+    return kind
+
+
+def read_table(data: bytes, file_name: str) -> Table:
+    kind = kind_of(file_name)
+    if len(data) > MAX_BYTES:
+        raise ImportFileError(f"{file_name} is {len(data) / 1024 / 1024:.1f} MB; the limit is "
+                              f"{MAX_BYTES // 1024 // 1024} MB. Split the file.")
+    if not data.strip():
+        raise ImportFileError(f"{file_name} is empty.")
+    frame = _read_csv(data, file_name) if kind == "csv" else _read_excel(data, file_name, kind)
+    return _clean(frame, file_name)
+
+
+def _decode(data: bytes, file_name: str) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as err:
+        raise ImportFileError(f"{file_name}: the text encoding is neither UTF-8 nor Windows-1252 "
+                              f"(byte {err.start}). Save it as UTF-8 CSV.") from err
+
+
+def _delimiter(text: str) -> str:
+    sample = text[:65536]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        first = sample.split("\n", 1)[0]
+        return max(",;\t|", key=first.count) if any(d in first for d in ",;\t|") else ","
+
+
+def _read_csv(data: bytes, file_name: str) -> pd.DataFrame:
+    text = _decode(data, file_name)
+    if "\x00" in text:
+        raise ImportFileError(f"{file_name} is not a text file (it contains NUL bytes).")
+    sep = _delimiter(text)
+    try:  # ragged rows (more cells than headers) are common: read as wide as the widest row
+        width = max((len(r) for r in csv.reader(io.StringIO(text), delimiter=sep)), default=0)
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, header=None,
+                           names=range(max(width, 1)), skip_blank_lines=False, nrows=MAX_ROWS + 2)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError) as err:
+        raise ImportFileError(f"{file_name}: not a readable CSV file ({_first_line(err)}).") from err
+
+
+def _read_excel(data: bytes, file_name: str, kind: str) -> pd.DataFrame:
+    if kind == "xlsx":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                expanded = sum(info.file_size for info in archive.infolist())
+        except zipfile.BadZipFile as err:
+            raise ImportFileError(f"{file_name} is not an Excel workbook (.xlsx files are zip archives).") from err
+        if expanded > MAX_UNCOMPRESSED:
+            raise ImportFileError(f"{file_name} expands to {expanded // 1024 // 1024} MB when opened; the limit is "
+                                  f"{MAX_UNCOMPRESSED // 1024 // 1024} MB.")
+    elif not data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ImportFileError(f"{file_name} is not an Excel 97-2003 workbook (.xls).")
+    try:
+        return pd.read_excel(io.BytesIO(data), sheet_name=0, dtype=str, keep_default_na=False, header=None,
+                             engine="calamine", nrows=MAX_ROWS + 2)
+    except Exception as err:  # noqa: BLE001 - the Excel readers raise many types for a damaged file
+        raise ImportFileError(f"{file_name}: the workbook cannot be read ({_first_line(err)}).") from err
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+
+
+SPACE = re.compile(r"\s+")
+
+
+def clean_header(value: str) -> str:
+    return SPACE.sub(" ", value.replace("\ufeff", "")).strip()
+
+
+def clean_cell(value) -> str:
+    text = "" if value is None else str(value)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ").strip()
+    return "" if text.lower() in ("nan", "nat", "none") and not text.isupper() else text
+
+
+def _clean(frame: pd.DataFrame, file_name: str) -> Table:
+    if frame.empty:
+        raise ImportFileError(f"{file_name} has no rows.")
+    if frame.shape[1] > MAX_COLUMNS:
+        raise ImportFileError(f"{file_name} has {frame.shape[1]} columns; the limit is {MAX_COLUMNS}.")
+    values = frame.to_numpy(dtype=object)
+    header_at = next((i for i, row in enumerate(values) if any(clean_cell(v) for v in row)), None)
+    if header_at is None:
+        raise ImportFileError(f"{file_name} has no header row.")
+    notes: list[str] = []
+    headers, seen = [], {}
+    for index, raw in enumerate(values[header_at]):
+        name = clean_header(clean_cell(raw)) or f"Column {index + 1}"
+        if not clean_cell(raw):
+            notes.append(f"Column {index + 1} has no header; called it “{name}”.")
+        count = seen.get(name.lower(), 0) + 1
+        seen[name.lower()] = count
+        if count > 1:
+            renamed = f"{name} ({count})"
+            notes.append(f"Header “{name}” appears {count} times; the repeat is called “{renamed}”.")
+            name = renamed
+        headers.append(name)
+    rows, numbers, empty = [], [], 0
+    for offset, raw in enumerate(values[header_at + 1:], start=header_at + 2):
+        cells = [clean_cell(v) for v in raw]
+        if not any(cells):
+            empty += 1
+            continue
+        long = next((i for i, c in enumerate(cells) if len(c) > MAX_CELL), None)
+        if long is not None:
+            raise ImportFileError(f"{file_name}, row {offset}, column “{headers[long]}”: a cell of "
+                                  f"{len(cells[long]):,} characters; the limit is {MAX_CELL:,}.")
+        rows.append(dict(zip(headers, cells, strict=False)))
+        numbers.append(offset)
+    if len(rows) > MAX_ROWS:
+        raise ImportFileError(f"{file_name} has more than {MAX_ROWS:,} rows; split the file.")
+    if not rows:
+        raise ImportFileError(f"{file_name} has a header but no rows.")
+    if empty:
+        notes.append(f"Skipped {empty} empty row{'s' if empty != 1 else ''}.")
+    return Table(file_name, headers, rows, numbers, notes)

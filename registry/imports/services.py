@@ -1,0 +1,303 @@
+"""Import an inventory file: plan (preview) and commit, for the command line and the page.
+
+``plan_import`` reads nothing from the disk and writes nothing: it converts every row with the
+mapping, matches it on its external key against what the registry holds, and says per row what
+would happen (create, update, unchanged, or skipped for errors) with each problem's row, column
+and message.  ``commit_import`` applies a plan in the caller's transaction: all or nothing, or
+with ``only_valid`` the valid rows only.  Rows go in with bulk statements (an import of 10,000
+rows is a few seconds, not one transaction per row); the audit trail gets one event per
+imported system ("Imported from FILE row N": its history starts there) and one event with the
+import's counts, appended in one go and closed by a signed checkpoint.
+
+An imported system has not answered the risk questions: its tier is "not assessed", it needs no
+controls yet and cannot get a GO (``registry.decisions.recommendation``).  A contact that is not a
+registry user is kept as the contact and the system has no accountable owner until someone is named.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from registry.audit.services import record_events_bulk
+from registry.auth.models import User
+from registry.db import bulk_insert, utcnow
+from registry.enums import Autonomy, DeclaredRegime, Kind, Role, Sourcing, Stage, Tier
+from registry.imports.mapping import (
+    FIELDS,
+    Converted,
+    check_mapping,
+    convert_row,
+    external_key,
+    load_layouts,
+    recognise,
+    suggest,
+)
+from registry.imports.models import ImportMapping
+from registry.imports.reader import Table
+from registry.inventory.models import AISystem, SystemDataCategory, SystemPerson, search_text_for
+from registry.inventory.tiering import NOT_ASSESSED, RULES_VERSION
+from registry.state.cache import refresh_states
+
+CREATE, UPDATE, UNCHANGED, SKIP = "create", "update", "unchanged", "skip"
+CHUNK = 500
+# Fields an import sets on a record; on a later import a blank cell never erases what is there.
+IMPORTED = ("name", "purpose", "business_process", "business_unit", "organisation", "external_id", "contact",
+            "stage", "kind", "sourcing", "vendor_name", "topic_area", "outputs", "operational_date",
+            "decisions_influenced", "declared", "declared_justification")
+
+
+@dataclass
+class RowPlan:
+    row: int
+    key: str
+    action: str
+    values: dict
+    missing: list[str]
+    problems: list[tuple[str, str, str]]  # (severity, column, message)
+    system_id: int | None = None
+    changes: dict = field(default_factory=dict)  # field -> (before, after), for updates
+
+    @property
+    def valid(self) -> bool:
+        return not any(p[0] == "error" for p in self.problems)
+
+
+@dataclass
+class ImportPlan:
+    file_name: str
+    layout: str  # the known layout or saved mapping's name, or "custom"
+    rows: list[RowPlan]
+    notes: list[str]
+    mapping: dict
+
+    @property
+    def counts(self) -> dict[str, int]:
+        c = Counter(r.action for r in self.rows)
+        return {"rows": len(self.rows), CREATE: c[CREATE], UPDATE: c[UPDATE], UNCHANGED: c[UNCHANGED],
+                "errors": sum(1 for r in self.rows if not r.valid),
+                "warnings": sum(1 for r in self.rows if any(p[0] == "warning" for p in r.problems)),
+                "flagged": sum(1 for r in self.rows if r.valid and r.missing)}
+
+    @property
+    def valid(self) -> bool:
+        return all(r.valid for r in self.rows)
+
+    def problems_csv(self) -> str:
+        """Every problem, one line each (row, column, severity, message): the downloadable report."""
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["Row", "Column", "Severity", "Message"])
+        for r in self.rows:
+            for severity, column, message in r.problems:
+                writer.writerow([r.row, column, severity, message])
+            if r.valid and r.missing:
+                writer.writerow([r.row, "", "flagged", "Imported without: " + ", ".join(FIELDS[m][0] for m in r.missing)])
+        return out.getvalue()
+
+
+def _keys(table: Table, converted: list[Converted], mapping: dict, layout: str) -> list[tuple[str | None, str | None]]:
+    """Each row's external key: the primary key, or when it is blank or repeated in the file the
+    fallback key, made unique by its occurrence (stable for the same file)."""
+    primary = [external_key(row, mapping, layout) for row in table.rows]
+    counts = Counter(p for p, _ in primary if p)
+    seen: Counter = Counter()
+    keys = []
+    for (key, fallback), conv in zip(primary, converted, strict=True):
+        if key and counts[key] == 1:
+            keys.append((key, None))
+            continue
+        base = fallback or key or f"{layout}:row-without-key"
+        seen[base] += 1
+        chosen = base if seen[base] == 1 else f"{base}#{seen[base]}"
+        note = ("the external key is blank" if not key else "the external key repeats in the file")
+        conv.problems.append(("warning", ", ".join(mapping.get("key") or []),
+                              f"{note}; matched on {', '.join(mapping.get('fallback_key') or ['the row'])} instead."))
+        keys.append((chosen, note))
+    return keys
+
+
+def _existing(session: Session, keys: list[str]) -> dict[str, AISystem]:
+    found = {}
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start:start + CHUNK]
+        for system in session.scalars(select(AISystem).where(AISystem.external_key.in_(chunk))):
+            found[system.external_key] = system
+    return found
+
+
+def _current(system: AISystem, name: str):
+    if name == "declared":
+        return system.declared_high_impact
+    value = getattr(system, name)
+    return value.value if hasattr(value, "value") else value
+
+
+def plan_import(session: Session, table: Table, mapping: dict, *, layout: str = "custom") -> ImportPlan:
+    converted = [convert_row(row, mapping) for row in table.rows]
+    keys = _keys(table, converted, mapping, layout)
+    existing = _existing(session, [k for k, _ in keys])
+    rows = []
+    for number, conv, (key, _note) in zip(table.numbers, converted, keys, strict=True):
+        if not conv.values.get("name") and "name" in conv.missing:
+            conv.values["name"] = f"(no name) {table.file_name} row {number}"[:300]
+            conv.problems.append(("warning", (mapping.get("columns") or {}).get("name", ""),
+                                  f"The row has no name: imported as “{conv.values['name']}” and flagged."))
+        plan = RowPlan(number, key, CREATE, conv.values, conv.missing, conv.problems)
+        if not plan.valid:
+            plan.action = SKIP
+        elif key in existing:
+            system = existing[key]
+            plan.system_id = system.id
+            plan.changes = {name: (_current(system, name), value) for name, value in conv.values.items()
+                            if name in IMPORTED and value not in (None, "") and _current(system, name) != value
+                            # once someone owns the record, the file's contact no longer speaks for it
+                            and not (name == "contact" and system.accountable_owner_id is not None)}
+            plan.action = UPDATE if plan.changes else UNCHANGED
+        rows.append(plan)
+    return ImportPlan(table.file_name, layout, rows, list(table.notes), mapping)
+
+
+def _owners(session: Session) -> dict[str, int]:
+    """Registry users who may own a system, by lower-cased email."""
+    return {email.lower(): uid for uid, email in session.execute(
+        select(User.id, User.email).where(User.is_active.is_(True), User.role != Role.EXECUTIVE))}
+
+
+def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, only_valid: bool = False,
+                  now: datetime | None = None, actor_label: str | None = None) -> dict[str, int]:
+    """Apply ``plan``; returns the counts.  Raises ``ImportRefused`` when rows have errors and
+    ``only_valid`` is not set (nothing is written)."""
+    if not plan.valid and not only_valid:
+        bad = [r for r in plan.rows if not r.valid]
+        first = bad[0]
+        severity, column, message = next(p for p in first.problems if p[0] == "error")
+        raise ImportRefused(f"{len(bad)} row{'s' if len(bad) != 1 else ''} with errors, nothing imported (first: row "
+                            f"{first.row}, column “{column}”: {message}). Fix the file or the mapping, or import "
+                            "the valid rows only.")
+    now = now or utcnow()
+    owners = _owners(session)
+    regime = DeclaredRegime(plan.mapping.get("declared_regime") or DeclaredRegime.OTHER.value)
+    source = (plan.mapping.get("source_label") or "").strip()
+    creates = [r for r in plan.rows if r.action == CREATE]
+    updates = [r for r in plan.rows if r.action == UPDATE]
+    new_rows, people, links = [], [], []
+    for r in creates:
+        v = r.values
+        owner = owners.get((v.get("contact") or "").lower())
+        row = {
+            "name": v["name"], "purpose": v.get("purpose") or "", "business_process": v.get("business_process") or "",
+            "business_unit": v.get("business_unit") or "", "accountable_owner_id": owner, "technical_owner_id": None,
+            "sourcing": Sourcing(v.get("sourcing") or "unknown"), "vendor_name": v.get("vendor_name"),
+            "kind": Kind(v.get("kind") or "unknown"), "stage": Stage(v.get("stage") or "unknown"),
+            "affects": [], "decisions_influenced": v.get("decisions_influenced") or "",
+            "autonomy": Autonomy.UNKNOWN, "risk_answers": {}, "computed_tier": Tier.NOT_ASSESSED,
+            "tier_reasons": NOT_ASSESSED.reasons, "tier": Tier.NOT_ASSESSED, "eu_class": None, "eu_basis": "",
+            "omb_high_impact": None, "omb_basis": "", "tier_rules": RULES_VERSION,
+            "declared_high_impact": v.get("declared"), "declared_regime": regime,
+            "declared_justification": v.get("declared_justification") or "",
+            "declared_source": (source or f"{plan.file_name}") if v.get("declared") is not None else "",
+            "external_key": r.key, "external_id": v.get("external_id") or "", "import_source": plan.file_name[:300],
+            "import_row": r.row, "imported_at": now, "organisation": v.get("organisation") or "",
+            "topic_area": v.get("topic_area") or "", "outputs": v.get("outputs") or "",
+            "operational_date": v.get("operational_date"), "contact": "" if owner else (v.get("contact") or ""),
+            "missing_fields": r.missing + ([] if owner else ["accountable_owner"]),
+            "created_at": now, "updated_at": now, "version": 1,
+        }
+        row["search_text"] = search_text_for(row["name"], row["purpose"], row["business_unit"], row["vendor_name"])
+        new_rows.append(row)
+    ids = bulk_insert(session, AISystem, new_rows)
+    for system_id, row, r in zip(ids, new_rows, creates, strict=True):
+        r.system_id = system_id
+        if row["accountable_owner_id"]:
+            people.append({"system_id": system_id, "role": "accountable_owner", "user_id": row["accountable_owner_id"]})
+        links.extend({"system_id": system_id, "category": c} for c in r.values.get("data_categories") or [])
+    if people:
+        session.execute(SystemPerson.__table__.insert(), people)
+    if links:
+        session.execute(SystemDataCategory.__table__.insert(), links)
+    for r in updates:
+        values = {("declared_high_impact" if k == "declared" else k): after for k, (_before, after) in r.changes.items()}
+        values.update(updated_at=now, import_source=plan.file_name[:300], import_row=r.row, imported_at=now,
+                      version=AISystem.version + 1)
+        session.execute(update(AISystem).where(AISystem.id == r.system_id).values(**values))
+    counts = plan.counts
+    skipped = [r.row for r in plan.rows if r.action == SKIP]
+    events = [{"action": "system.import", "entity_type": "system", "entity_id": str(r.system_id),
+               "system_id": r.system_id, "at": now,
+               "summary": f"Imported from {plan.file_name} row {r.row}",
+               "after": {"source": plan.file_name, "row": r.row, "external_key": r.key,
+                         "missing": [FIELDS[m][0] for m in r.missing] or None}} for r in creates]
+    events += [{"action": "system.import_update", "entity_type": "system", "entity_id": str(r.system_id),
+                "system_id": r.system_id, "at": now,
+                "summary": f"Updated from {plan.file_name} row {r.row}: {', '.join(FIELDS[k][0] for k in r.changes)}",
+                "before": {k: _plain(b) for k, (b, _a) in r.changes.items()},
+                "after": {k: _plain(a) for k, (_b, a) in r.changes.items()}} for r in updates]
+    events.append({"action": "import.commit", "entity_type": "import", "entity_id": plan.file_name[:64], "at": now,
+                   "summary": (f"Imported {plan.file_name} ({plan.layout}): {len(creates)} created, {len(updates)} "
+                               f"updated, {counts[UNCHANGED]} unchanged, {len(skipped)} skipped for errors"),
+                   "after": {"file": plan.file_name, "layout": plan.layout, "rows": counts["rows"],
+                             "created": len(creates), "updated": len(updates), "unchanged": counts[UNCHANGED],
+                             "skipped_rows": skipped[:1000] or None, "flagged": counts["flagged"]}})
+    record_events_bulk(session, actor, events, actor_label=actor_label, checkpoint="import")
+    touched = [r.system_id for r in creates + updates]
+    if touched:
+        refresh_states(session, touched)
+    return {"created": len(creates), "updated": len(updates), "unchanged": counts[UNCHANGED], "skipped": len(skipped),
+            "flagged": counts["flagged"]}
+
+
+def _plain(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+class ImportRefused(ValueError):
+    """Rows have errors and only valid rows were not asked for: nothing was imported."""
+
+
+def resolve_mapping(session: Session, table: Table, name: str | None) -> tuple[dict, str]:
+    """The mapping to use and what to call it: ``name`` is a shipped layout's key or a saved
+    mapping's name; without it the file's layout is recognised by its headers.  Raises
+    ``UnknownLayout`` (with a suggested mapping) when neither gives one."""
+    layouts = load_layouts()
+    if name:
+        for layout in layouts:
+            if layout.key == name:
+                return layout.mapping, layout.key
+        saved = session.scalar(select(ImportMapping).where(ImportMapping.name == name))
+        if saved is None:
+            known = ", ".join([lay.key for lay in layouts] + list(session.scalars(select(ImportMapping.name))))
+            raise UnknownLayout(f"No mapping called “{name}”. Known: {known or 'none'}.", suggest(table.headers))
+        return saved.mapping, saved.name
+    layout = recognise(table.headers, layouts)
+    if layout is not None:
+        return layout.mapping, layout.key
+    for saved in session.scalars(select(ImportMapping).order_by(ImportMapping.updated_at.desc())):
+        if set(saved.headers) == set(table.headers):
+            return saved.mapping, saved.name
+    raise UnknownLayout(f"{table.file_name}: a layout the registry does not know yet. Save a mapping for it "
+                        "(the suggestion below is a start) and import with it.", suggest(table.headers))
+
+
+def save_mapping(session: Session, actor: User | None, name: str, headers: list[str], mapping: dict) -> ImportMapping:
+    problems = check_mapping(mapping, headers)
+    if problems:
+        raise ImportRefused("The mapping cannot be used: " + " ".join(problems))
+    saved = session.scalar(select(ImportMapping).where(ImportMapping.name == name)) or ImportMapping(name=name)
+    saved.headers, saved.mapping = list(headers), mapping
+    saved.created_by_id = saved.created_by_id or (actor.id if actor else None)
+    session.add(saved)
+    session.flush()
+    return saved
+
+
+class UnknownLayout(LookupError):
+    def __init__(self, message: str, suggestion: dict):
+        super().__init__(message)
+        self.suggestion = suggestion
