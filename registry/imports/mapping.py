@@ -15,6 +15,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -161,6 +162,7 @@ LIST_LITERAL = re.compile(r"^\[(.*)\]$", re.S)
 EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 
 
+@lru_cache(maxsize=4096)  # real files repeat a few hundred distinct dates thousands of times
 def parse_date(text: str) -> date | None:
     text = text.strip()
     for fmt in DATE_FORMATS:

@@ -132,9 +132,15 @@ def clean_header(value: str) -> str:
 
 
 def clean_cell(value) -> str:
-    text = "" if value is None else str(value)
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ").strip()
-    return "" if text.lower() in ("nan", "nat", "none") and not text.isupper() else text
+    text = value if value.__class__ is str else ("" if value is None else str(value))
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\u00a0" in text:
+        text = text.replace("\u00a0", " ")
+    text = text.strip()
+    if 3 <= len(text) <= 4 and text.lower() in ("nan", "nat", "none") and not text.isupper():
+        return ""
+    return text
 
 
 def _clean(frame: pd.DataFrame, file_name: str) -> Table:

@@ -123,19 +123,23 @@ def _keys(table: Table, converted: list[Converted], mapping: dict, layout: str) 
     return keys
 
 
-def _existing(session: Session, keys: list[str]) -> dict[str, AISystem]:
+COMPARED = [getattr(AISystem, "declared_high_impact" if n == "declared" else n) for n in IMPORTED]
+
+
+def _existing(session: Session, keys: list[str]) -> dict[str, object]:
+    """What the registry holds for these keys: only the columns an import compares (narrow rows,
+    no ORM objects: a re-import of 10,000 rows reads them in a few queries)."""
     found = {}
+    columns = [AISystem.id, AISystem.external_key, AISystem.accountable_owner_id, *COMPARED]
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start:start + CHUNK]
-        for system in session.scalars(select(AISystem).where(AISystem.external_key.in_(chunk))):
-            found[system.external_key] = system
+        for row in session.execute(select(*columns).where(AISystem.external_key.in_(chunk))):
+            found[row.external_key] = row
     return found
 
 
-def _current(system: AISystem, name: str):
-    if name == "declared":
-        return system.declared_high_impact
-    value = getattr(system, name)
+def _current(system, name: str):
+    value = getattr(system, "declared_high_impact" if name == "declared" else name)
     return value.value if hasattr(value, "value") else value
 
 
