@@ -14,7 +14,7 @@ def text_of(response) -> str:
 
 
 def test_an_imported_system_page_says_where_it_came_from_and_what_is_missing(session, people, as_role):
-    executive = as_role("executive")
+    executive, officer = as_role("executive"), as_role("compliance")  # signed in before the test's writes
     table = read_table(_csv([HEADER, _row("R1", "Fraud scorer", Owner="team@agency.example", **{"What it does": ""})]),
                        "register.csv")
     commit_import(session, None, plan_import(session, table, SIMPLE, layout="register"))
@@ -28,5 +28,8 @@ def test_an_imported_system_page_says_where_it_came_from_and_what_is_missing(ses
     assert "Imported</dt><dd>from register.csv row 2 on" in page and "(id R1)" in page
     assert "Accountable owner: <strong class=\"warning-text\">none yet</strong>" in page
     assert "Affects</dt><dd>Not recorded" in page and "Autonomy</dt><dd>Not recorded" in page
+    assert "Business process</dt><dd>Not recorded" in page and ">Tier not assessed</span>" in page
+    assert "EU AI Act</dt><dd>not assessed" in page and "OMB M-25-21 high-impact</dt><dd>not assessed" in page
+    assert "Override the tier" not in text_of(officer.get("/systems/1"))
     listing = text_of(executive.get("/systems"))
     assert "Fraud scorer" in listing and "None yet" in listing
