@@ -21,6 +21,7 @@ from flask.cli import FlaskGroup
 from redis import Redis
 from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
 from registry import create_app, migrate
@@ -270,7 +271,7 @@ def import_file(path: Path, mapping_name: str | None, mapping_file: Path | None,
                     _fail(f"{mapping_file} is not a YAML mapping: {err}")
                 if not isinstance(mapping, dict):
                     _fail(f"{mapping_file} is not a YAML mapping (columns, values, key).")
-                layout = save_mapping_as or mapping_file.stem
+                layout = (save_mapping_as or mapping_file.stem)[:120]
             else:
                 mapping, layout = resolve_mapping(session, table, mapping_name)
         except UnknownLayout as err:
@@ -280,10 +281,9 @@ def import_file(path: Path, mapping_name: str | None, mapping_file: Path | None,
         problems = check_mapping(mapping, table.headers)
         if problems:
             _fail(f"the mapping “{layout}” does not fit {path.name}: " + " ".join(problems))
-        if save_mapping_as and not dry_run:
-            save_mapping(session, None, save_mapping_as[:120], table.headers, mapping)
-            session.commit()
-            click.echo(f"Saved the mapping as “{save_mapping_as[:120]}”.")
+        if mapping_file is not None and not save_mapping_as and not dry_run:
+            _fail("name the mapping with --save-mapping NAME: records are matched on it when a file of this "
+                  "layout is imported again (try --dry-run first)")
         started = time.perf_counter()
         plan = plan_import(session, table, mapping, layout=layout)
         counts = plan.counts
@@ -307,10 +307,17 @@ def import_file(path: Path, mapping_name: str | None, mapping_file: Path | None,
         try:
             result = commit_import(session, None, plan, only_valid=only_valid,
                                    actor_label=f"registry import {path.name} (command line)")
+            if save_mapping_as:  # saved with the import it served, or not at all
+                save_mapping(session, None, save_mapping_as[:120], table.headers, mapping)
+            session.commit()
         except ImportRefused as err:
             session.rollback()
             _fail(str(err))
-        session.commit()
+        except IntegrityError:
+            session.rollback()
+            _fail("another import wrote some of the same records meanwhile; nothing was imported: run it again")
+        if save_mapping_as:
+            click.echo(f"Saved the mapping as “{save_mapping_as[:120]}”.")
     click.echo(f"Imported in {time.perf_counter() - started:.1f} s: {result['created']} created, {result['updated']} "
                f"updated, {result['unchanged']} unchanged, {result['skipped']} skipped, {result['flagged']} flagged "
                "for missing fields.")

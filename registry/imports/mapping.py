@@ -137,6 +137,14 @@ def check_mapping(mapping: dict, headers: list[str]) -> list[str]:
         return [f"The mapping's {', '.join(wrong) or 'columns'} do not have the expected shape."]
     if mapping.get("declared_regime") not in (None, *DeclaredRegime.values()):
         return [f"declared_regime must be one of {', '.join(DeclaredRegime.values())}."]
+    strings = [*(mapping.get("fallbacks") or {}).values(), *(mapping.get("key") or []),
+               *(mapping.get("fallback_key") or [])]
+    if any(not isinstance(v, str) for v in strings) or not isinstance(mapping.get("source_label") or "", str):
+        return ["The mapping's fallbacks, key, fallback_key and source_label must be column names or text."]
+    unknown = set(mapping) - {"columns", "fallbacks", "values", "key", "fallback_key", "declared_regime",
+                              "source_label"}
+    if unknown:
+        return [f"Unknown mapping entries: {', '.join(sorted(map(str, unknown)))}."]
     problems = []
     present = set(headers)
     for name, header in {**(mapping.get("columns") or {}), **(mapping.get("fallbacks") or {})}.items():
@@ -156,8 +164,11 @@ def check_mapping(mapping: dict, headers: list[str]) -> list[str]:
 
 # --- values ---------------------------------------------------------------------------------------------
 
-DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y", "%m/%d/%Y %H:%M:%S", "%m/%d/%y", "%d.%m.%Y",
-                "%Y/%m/%d", "%m/%Y", "%Y-%m", "%b-%y", "%B %Y", "%b %Y", "%Y")
+# Slashes are read month first (the US order of the federal files); dots day first (European).
+# An ambiguous day/month order per file is not detected yet: map such a column with care.
+DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%m/%d/%Y",
+                "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M", "%m/%d/%y", "%d.%m.%Y",
+                "%Y/%m/%d", "%m/%Y", "%Y-%m", "%b-%y", "%B %Y", "%b %Y", "%d %B %Y", "%d %b %Y", "%B %d, %Y", "%Y")
 LIST_LITERAL = re.compile(r"^\[(.*)\]$", re.S)
 EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 
@@ -273,7 +284,8 @@ def convert_row(row: dict[str, str], mapping: dict) -> Converted:
 
 def external_key(row: dict[str, str], mapping: dict, layout_key: str) -> tuple[str | None, str | None]:
     """(primary key, fallback key) of a row: the key columns' values, normalised, prefixed by the
-    layout or mapping name so that two layouts never collide.  None where the key columns are blank."""
+    layout or saved mapping's name so that two layouts never collide.  None where the key columns are blank."""
+    layout_key = layout_key[:120]
     def build(headers) -> str | None:
         parts = [" ".join((row.get(h) or "").split()).lower() for h in headers or []]
         if not parts or not all(parts):

@@ -18,7 +18,9 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 
+import openpyxl
 import pandas as pd
+from openpyxl.utils.cell import range_boundaries
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 50_000
@@ -64,10 +66,14 @@ def read_table(data: bytes, file_name: str) -> Table:
 
 
 def _decode(data: bytes, file_name: str) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+    try:
+        if data.startswith(b"\xef\xbb\xbf"):
+            return data[3:].decode("utf-8", errors="strict")
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return data.decode("utf-16")
+    except UnicodeDecodeError as err:
+        raise ImportFileError(f"{file_name}: the file says it is Unicode but byte {err.start} is not "
+                              "(a damaged file?). Save it again as UTF-8 CSV.") from err
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -95,8 +101,10 @@ def _read_csv(data: bytes, file_name: str) -> pd.DataFrame:
     sep = _delimiter(text)
     try:  # ragged rows (more cells than headers) are common: read as wide as the widest row
         width = max((len(r) for r in csv.reader(io.StringIO(text), delimiter=sep)), default=0)
+        if width > MAX_COLUMNS:
+            raise ImportFileError(f"{file_name} has {width} columns; the limit is {MAX_COLUMNS}.")
         return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, header=None,
-                           names=range(max(width, 1)), skip_blank_lines=False, nrows=MAX_ROWS + 2)
+                           names=range(max(width, 1)), skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError) as err:
         raise ImportFileError(f"{file_name}: not a readable CSV file ({_first_line(err)}).") from err
 
@@ -111,13 +119,54 @@ def _read_excel(data: bytes, file_name: str, kind: str) -> pd.DataFrame:
         if expanded > MAX_UNCOMPRESSED:
             raise ImportFileError(f"{file_name} expands to {expanded // 1024 // 1024} MB when opened; the limit is "
                                   f"{MAX_UNCOMPRESSED // 1024 // 1024} MB.")
-    elif not data.startswith(b"\xd0\xcf\x11\xe0"):
+        return _stream_xlsx(data, file_name)
+    if not data.startswith(b"\xd0\xcf\x11\xe0"):
         raise ImportFileError(f"{file_name} is not an Excel 97-2003 workbook (.xls).")
-    try:
+    try:  # the .xls format itself bounds a sheet at 65,536 x 256 cells
         return pd.read_excel(io.BytesIO(data), sheet_name=0, dtype=str, keep_default_na=False, header=None,
-                             engine="calamine", nrows=MAX_ROWS + 2)
+                             engine="calamine")
     except Exception as err:  # noqa: BLE001 - the Excel readers raise many types for a damaged file
         raise ImportFileError(f"{file_name}: the workbook cannot be read ({_first_line(err)}).") from err
+
+
+def _stream_xlsx(data: bytes, file_name: str) -> pd.DataFrame:
+    """The first sheet, streamed row by row within the limits: a tiny file can declare a cell at
+    XFD1048576, and a reader that builds the whole grid would try to allocate hundreds of GB."""
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as err:  # noqa: BLE001 - openpyxl raises many types for a damaged file
+        raise ImportFileError(f"{file_name}: the workbook cannot be read ({_first_line(err)}).") from err
+    try:
+        sheet = book.worksheets[0]
+        try:
+            _min_col, _min_row, max_col, max_row = range_boundaries(sheet.calculate_dimension())
+        except (ValueError, TypeError):  # no <dimension>: the stream below keeps to the limits
+            max_col = max_row = None
+        if (max_col or 0) > MAX_COLUMNS or (max_row or 0) > 4 * MAX_ROWS:
+            raise ImportFileError(f"{file_name}: its first sheet spans {max_row:,} rows and {max_col:,} columns; the "
+                                  f"limits are {MAX_ROWS:,} rows and {MAX_COLUMNS} columns.")
+        rows, filled = [], 0
+        for row in sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS + 1):
+            if len(row) > MAX_COLUMNS and row[MAX_COLUMNS] not in (None, ""):
+                raise ImportFileError(f"{file_name} has more than {MAX_COLUMNS} columns.")
+            cells = ["" if v is None else (v.isoformat() if hasattr(v, "isoformat") else str(v)) for v in row]
+            while cells and cells[-1] == "":
+                cells.pop()
+            if any(cells):
+                filled += 1
+                if filled > MAX_ROWS + 1:
+                    raise ImportFileError(f"{file_name} has more than {MAX_ROWS:,} rows; split the file.")
+            rows.append(cells)
+            if len(rows) > 4 * MAX_ROWS:  # blank rows without end
+                break
+    except ImportFileError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a damaged sheet fails while streaming
+        raise ImportFileError(f"{file_name}: the workbook cannot be read ({_first_line(err)}).") from err
+    finally:
+        book.close()
+    width = max((len(r) for r in rows), default=0)
+    return pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=str)
 
 
 def _first_line(err: Exception) -> str:
@@ -131,16 +180,18 @@ def clean_header(value: str) -> str:
     return SPACE.sub(" ", value.replace("\ufeff", "")).strip()
 
 
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|_x00[01][0-9A-Fa-f]_")  # C0 controls, Excel's escapes
+
+
 def clean_cell(value) -> str:
     text = value if value.__class__ is str else ("" if value is None else str(value))
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\u00a0" in text:
         text = text.replace("\u00a0", " ")
-    text = text.strip()
-    if 3 <= len(text) <= 4 and text.lower() in ("nan", "nat", "none") and not text.isupper():
-        return ""
-    return text
+    if CONTROL.search(text):
+        text = CONTROL.sub("", text)
+    return text.strip()
 
 
 def _clean(frame: pd.DataFrame, file_name: str) -> Table:
@@ -158,12 +209,16 @@ def _clean(frame: pd.DataFrame, file_name: str) -> Table:
         name = clean_header(clean_cell(raw)) or f"Column {index + 1}"
         if not clean_cell(raw):
             notes.append(f"Column {index + 1} has no header; called it “{name}”.")
-        count = seen.get(name.lower(), 0) + 1
-        seen[name.lower()] = count
-        if count > 1:
-            renamed = f"{name} ({count})"
-            notes.append(f"Header “{name}” appears {count} times; the repeat is called “{renamed}”.")
+        if name.lower() in seen:
+            count = seen[name.lower()]
+            renamed = f"{name} ({count + 1})"
+            while renamed.lower() in seen:
+                count += 1
+                renamed = f"{name} ({count + 1})"
+            seen[name.lower()] = count + 1
+            notes.append(f"Header “{name}” appears more than once; the repeat is called “{renamed}”.")
             name = renamed
+        seen[name.lower()] = seen.get(name.lower(), 1)
         headers.append(name)
     rows, numbers, empty = [], [], 0
     for offset, raw in enumerate(values[header_at + 1:], start=header_at + 2):

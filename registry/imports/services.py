@@ -29,6 +29,7 @@ from registry.audit.services import record_events_bulk
 from registry.auth.models import User
 from registry.db import bulk_insert, utcnow
 from registry.enums import Autonomy, DeclaredRegime, Kind, Role, Sourcing, Stage, Tier
+from registry.exports.writers import neutralise
 from registry.imports.mapping import (
     FIELDS,
     Converted,
@@ -63,6 +64,7 @@ class RowPlan:
     problems: list[tuple[str, str, str]]  # (severity, column, message)
     system_id: int | None = None
     changes: dict = field(default_factory=dict)  # field -> (before, after), for updates
+    current: object = None  # the registry's row, for updates
 
     @property
     def valid(self) -> bool:
@@ -90,15 +92,20 @@ class ImportPlan:
         return all(r.valid for r in self.rows)
 
     def problems_csv(self) -> str:
-        """Every problem, one line each (row, column, severity, message): the downloadable report."""
+        """Every problem, one line each (row, column, severity, message): the downloadable report.
+        Column names and values from the file are neutralised like the exports' (no formulas)."""
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["Row", "Column", "Severity", "Message"])
+
+        def line(*cells) -> None:
+            writer.writerow([neutralise(c) for c in cells])
+
+        line("Row", "Column", "Severity", "Message")
         for r in self.rows:
             for severity, column, message in r.problems:
-                writer.writerow([r.row, column, severity, message])
+                line(r.row, column, severity, message)
             if r.valid and r.missing:
-                writer.writerow([r.row, "", "flagged", "Imported without: " + ", ".join(FIELDS[m][0] for m in r.missing)])
+                line(r.row, "", "flagged", "Imported without: " + ", ".join(FIELDS[m][0] for m in r.missing))
         return out.getvalue()
 
 
@@ -106,11 +113,12 @@ def _keys(table: Table, converted: list[Converted], mapping: dict, layout: str) 
     """Each row's external key: the primary key, or when it is blank or repeated in the file the
     fallback key, made unique by its occurrence (stable for the same file)."""
     primary = [external_key(row, mapping, layout) for row in table.rows]
-    counts = Counter(p for p, _ in primary if p)
+    taken: set[str] = set()
     seen: Counter = Counter()
     keys = []
     for (key, fallback), conv in zip(primary, converted, strict=True):
-        if key and counts[key] == 1:
+        if key and key not in taken:  # the first row with a key keeps it (and the record it matches)
+            taken.add(key)
             keys.append((key, None))
             continue
         base = fallback or key or f"{layout}:row-without-key"
@@ -130,7 +138,8 @@ def _existing(session: Session, keys: list[str]) -> dict[str, object]:
     """What the registry holds for these keys: only the columns an import compares (narrow rows,
     no ORM objects: a re-import of 10,000 rows reads them in a few queries)."""
     found = {}
-    columns = [AISystem.id, AISystem.external_key, AISystem.accountable_owner_id, *COMPARED]
+    columns = [AISystem.id, AISystem.external_key, AISystem.accountable_owner_id, AISystem.deleted_at,
+               AISystem.missing_fields, *COMPARED]
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start:start + CHUNK]
         for row in session.execute(select(*columns).where(AISystem.external_key.in_(chunk))):
@@ -156,9 +165,13 @@ def plan_import(session: Session, table: Table, mapping: dict, *, layout: str = 
         plan = RowPlan(number, key, CREATE, conv.values, conv.missing, conv.problems)
         if not plan.valid:
             plan.action = SKIP
+        elif key in existing and existing[key].deleted_at is not None:
+            plan.action = UNCHANGED
+            plan.problems.append(("warning", "", "The record was deleted in the registry; the import leaves it so."))
         elif key in existing:
             system = existing[key]
             plan.system_id = system.id
+            plan.current = system
             plan.changes = {name: (_current(system, name), value) for name, value in conv.values.items()
                             if name in IMPORTED and value not in (None, "") and _current(system, name) != value
                             # once someone owns the record, the file's contact no longer speaks for it
@@ -228,6 +241,10 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
         session.execute(SystemDataCategory.__table__.insert(), links)
     for r in updates:
         values = {("declared_high_impact" if k == "declared" else k): after for k, (_before, after) in r.changes.items()}
+        now_is = {k: values.get(k, getattr(r.current, k)) for k in ("name", "purpose", "business_unit", "vendor_name")}
+        values["search_text"] = search_text_for(now_is["name"], now_is["purpose"] or "", now_is["business_unit"] or "",
+                                                now_is["vendor_name"])
+        values["missing_fields"] = [m for m in (r.current.missing_fields or []) if m not in r.changes]
         values.update(updated_at=now, import_source=plan.file_name[:300], import_row=r.row, imported_at=now,
                       version=AISystem.version + 1)
         session.execute(update(AISystem).where(AISystem.id == r.system_id).values(**values))

@@ -72,7 +72,7 @@ def test_reads_windows_1252_semicolons_multiline_cells_and_odd_headers():
     assert table.headers == ["Name", "Pur pose", "Name (2)"]
     assert table.rows[0] == {"Name": "Café\nbot", "Pur pose": "Answers; and more", "Name (2)": "x"}
     assert table.rows[1]["Name"] == "spaced" and table.numbers == [2, 4]
-    assert any("appears 2 times" in n for n in table.notes) and any("empty row" in n for n in table.notes)
+    assert any("appears more than once" in n for n in table.notes) and any("empty row" in n for n in table.notes)
 
 
 def test_reads_utf8_with_bom_tabs_and_ragged_rows():
@@ -227,8 +227,9 @@ def test_a_broken_row_imports_nothing_unless_only_valid(session, people):
 def test_blank_and_repeated_keys_fall_back_stably(session, people):
     table = _table(_row("", "No ref"), _row("R9", "Twin"), _row("R9", "Twin two"))
     plan = plan_import(session, table, SIMPLE, layout="register")
-    assert [r.key for r in plan.rows] == ["register:no ref", "register:twin", "register:twin two"]
-    assert all(any("external key" in p[2] for p in r.problems) for r in plan.rows)
+    # The first row with a key keeps it (and the record it matches); a blank or later repeat falls back.
+    assert [r.key for r in plan.rows] == ["register:no ref", "register:r9", "register:twin two"]
+    assert [any("external key" in p[2] for p in r.problems) for r in plan.rows] == [True, False, True]
 
 
 def test_an_imported_system_is_not_assessed_needs_no_controls_and_cannot_go(session, people):
@@ -304,16 +305,60 @@ def test_the_command_line_plans_imports_and_learns_a_layout(cli, session, people
     assert "2 rows: 1 to create, 0 to update, 0 unchanged, 1 with errors" in result.output
     assert "row 3, column “Status”" in result.output and "Dry run: nothing written." in result.output
     assert "Sunsetting" in (tmp_path / "problems.csv").read_text(encoding="utf-8")
+    result = cli("import", path, "--mapping-file", mapping)
+    assert result.exit_code == 2 and "name the mapping with --save-mapping" in result.output
     result = cli("import", path, "--mapping-file", mapping, "--save-mapping", "Risk register")
     assert result.exit_code == 2 and "nothing imported (first: row 3" in result.output
     assert session.scalar(select(func.count(AISystem.id))) == 0
     session.commit()
-    result = cli("import", path, "--only-valid")  # recognised now by the saved mapping
+    assert "does not know yet" in cli("import", path).output  # a refused import saved no mapping either
+    result = cli("import", path, "--mapping-file", mapping, "--save-mapping", "Risk register", "--only-valid")
     assert result.exit_code == 0, result.output
-    assert "layout Risk register" in result.output and "1 created" in result.output and "1 skipped" in result.output
-    result = cli("import", path, "--only-valid")
-    assert "Nothing to change" in result.output or "0 created, 0 updated" in result.output
+    assert "1 created" in result.output and "1 skipped" in result.output and "Saved the mapping" in result.output
+    result = cli("import", path, "--only-valid")  # recognised now by the saved mapping's headers
+    assert result.exit_code == 0, result.output
+    assert "layout Risk register" in result.output and "0 created, 0 updated, 1 unchanged" in result.output
     bad = tmp_path / "bad.yaml"
     bad.write_text("columns: [not, a, dict]\n", encoding="utf-8")
     result = cli("import", path, "--mapping-file", bad)
     assert result.exit_code == 2 and "expected shape" in result.output
+
+
+def test_a_tiny_workbook_that_declares_a_huge_sheet_is_refused_not_allocated():
+    book = Workbook()
+    sheet = book.active
+    sheet["A1"], sheet["B1"] = "Name", "Stage"
+    sheet["A2"] = "Triage"
+    sheet["XFD1048576"] = "far away"  # a 4 KB file that calamine would expand to the whole grid
+    out = io.BytesIO()
+    book.save(out)
+    assert len(out.getvalue()) < 10_000
+    with pytest.raises(ImportFileError, match="spans 1,048,576 rows and 16,384 columns"):
+        read_table(out.getvalue(), "tiny.xlsx")
+
+
+def test_rows_past_the_limit_are_refused_even_after_blank_lines(monkeypatch):
+    monkeypatch.setattr(reader, "MAX_ROWS", 5)
+    with pytest.raises(ImportFileError, match="more than 5 rows"):
+        read_table(b"\n\n\na\n" + b"x\n" * 6, "blank-first.csv")
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"\xef\xbb\xbfName\n\xff\xfe\n", "says it is Unicode"),
+    (b"\xff\xfeN\x00a\x00m", "says it is Unicode"),
+])
+def test_damaged_unicode_is_a_clear_message(data, message):
+    with pytest.raises(ImportFileError, match=message):
+        read_table(data, "damaged.csv")
+
+
+def test_control_characters_and_excel_escapes_are_removed_and_none_is_a_name():
+    table = read_table("Name,Note\nNone,bell\x07 and _x0000_ nul\n".encode(), "c.csv")
+    assert table.rows[0] == {"Name": "None", "Note": "bell and  nul"}
+
+
+def test_the_problems_report_neutralises_formulas_from_the_file(session, people):
+    table = read_table(_csv([["=HYPERLINK(\"http://x\")", "System"], ["1", "A"]]), "evil.csv")
+    mapping = {"columns": {"name": "System", "stage": "=HYPERLINK(\"http://x\")"}, "key": ["System"]}
+    report = plan_import(session, table, mapping, layout="evil").problems_csv()
+    assert "'=HYPERLINK" in report and ",=HYPERLINK" not in report
