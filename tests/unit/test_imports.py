@@ -353,7 +353,7 @@ def test_damaged_unicode_is_a_clear_message(data, message):
 
 
 def test_control_characters_and_excel_escapes_are_removed_and_none_is_a_name():
-    table = read_table("Name,Note\nNone,bell\x07 and _x0000_ nul\n".encode(), "c.csv")
+    table = read_table(b"Name,Note\nNone,bell\x07 and _x0000_ nul\n", "c.csv")
     assert table.rows[0] == {"Name": "None", "Note": "bell and  nul"}
 
 
