@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from registry.controls.models import Control, Framework
 from registry.enums import Tier
-from registry.inventory.tiering import EU_HIGH_RISK_FLAG, FLAGS, OMB_HIGH_IMPACT, system_flags  # noqa: F401 (re-exported)
+from registry.inventory.tiering import system_flags
 
 
 def applies(control: Control, tier: Tier | str, kind: str, data_categories: Iterable[str],

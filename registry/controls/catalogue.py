@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from registry.audit.services import record_event
 from registry.config import ROOT
-from registry.controls.applicability import FLAGS
 from registry.controls.models import Control, Framework
 from registry.enums import DataCategory, Kind
 from registry.errors import ValidationFailed
+from registry.inventory.tiering import FLAGS
 
 CATALOGUE_DIR = ROOT / "seed_data" / "catalogues"
 TIERS = ["low", "medium", "high"]

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from registry.audit.services import record_event
 from registry.auth.models import User
 from registry.auth.permissions import can_edit_system, can_review, require
-from registry.controls.applicability import active_controls, applies, system_flags
+from registry.controls.applicability import active_controls, applies
 from registry.controls.evidence_store import StoredFile
 from registry.controls.models import Control, ControlAssessment, Evidence
 from registry.controls.schemas import AssessmentSchema, EvidenceSchema
@@ -27,6 +27,7 @@ from registry.errors import NotFound, ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.schemas import load_or_raise
 from registry.inventory.services import system_for_update
+from registry.inventory.tiering import system_flags
 from registry.records import check_version, flush_or_conflict
 
 WAIVER_MAX_DAYS = 366  # a waiver is re-granted at least yearly, never open-ended

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, aliased
 
 from registry.auth.models import User
 from registry.auth.permissions import can_export_inventory, require
-from registry.controls.applicability import active_controls, applies, system_flags
+from registry.controls.applicability import active_controls, applies
 from registry.controls.models import ControlAssessment, Evidence
 from registry.controls.staleness import stale_before
 from registry.db import evidence_max_age_days
@@ -35,6 +35,7 @@ from registry.exports.writers import Column, Sheet, write_csv, write_xlsx
 from registry.inventory.models import AISystem, SystemDataCategory
 from registry.inventory.queries import InventoryFilters, ordered_ids_query
 from registry.inventory.services import FIELD_LABELS
+from registry.inventory.tiering import system_flags
 from registry.state.models import SystemState
 
 FORMATS = {

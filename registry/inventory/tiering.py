@@ -130,14 +130,6 @@ class RiskInputs:
             return people if self.kind in {Kind.GENERATIVE_ASSISTANT, Kind.AGENT} else frozenset()
         return people if self.interacts_directly else frozenset()
 
-    @property
-    def has_effects(self) -> bool:
-        """Whether the output feeds decisions or actions whose weight matters (the role question applies)."""
-        return bool(self.decision_domains or self.legal_effect or self.safety_harms
-                    or self.biometric_uses & RIGHTS_BIOMETRICS
-                    or self.prohibited_practice is not ProhibitedPractice.NONE)
-
-
 @dataclass(frozen=True)
 class TierAssessment:
     tier: Tier

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
-from registry.controls.applicability import CatalogueControl, active_catalogue, applies, system_flags
+from registry.controls.applicability import CatalogueControl, active_catalogue, applies
 from registry.controls.models import ControlAssessment, Evidence
 from registry.controls.staleness import is_stale, waiver_lapsed
 from registry.db import evidence_max_age_days, utcnow
@@ -30,6 +30,7 @@ from registry.decisions.models import Decision, current_decisions
 from registry.decisions.recommendation import AnswerFact, ControlFact, ReadinessFacts
 from registry.enums import ControlStatus, Tier, Verdict
 from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory, SystemPerson
+from registry.inventory.tiering import system_flags
 from registry.readiness.models import ReadinessAnswer
 
 

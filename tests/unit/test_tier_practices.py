@@ -10,13 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from registry.audit.models import AuditEvent
-from registry.controls.applicability import (
-    EU_HIGH_RISK_FLAG,
-    OMB_HIGH_IMPACT,
-    applies,
-    required_controls,
-    system_flags,
-)
+from registry.controls.applicability import applies, required_controls
 from registry.controls.catalogue import CATALOGUE_DIR, read_catalogue
 from registry.controls.models import Control
 from registry.controls.services import assess_control, verify_control
@@ -28,7 +22,7 @@ from registry.errors import ValidationFailed
 from registry.inventory.determination import computed_high, determination
 from registry.inventory.models import AISystem
 from registry.inventory.services import recompute_tiers, system_payload, update_system
-from registry.inventory.tiering import RULES_VERSION
+from registry.inventory.tiering import EU_HIGH_RISK_FLAG, OMB_HIGH_IMPACT, RULES_VERSION, system_flags
 from registry.review.services import review_queue
 from registry.state.facts import load_facts
 from tests.conftest import make_system
