@@ -18,6 +18,7 @@ REVIEW = {Role.COMPLIANCE}
 RECORD_DECISION = {Role.COMPLIANCE}
 READ_ALL_REPORTS = {Role.COMPLIANCE, Role.EXECUTIVE}
 VERIFY_REPORTS = {Role.COMPLIANCE}
+IMPORT_INVENTORY = {Role.ADMIN, Role.COMPLIANCE}
 
 
 def has_role(user, roles: set[Role]) -> bool:
@@ -32,6 +33,12 @@ def can_export_inventory(user) -> bool:
     """Excel/CSV exports hold nothing the inventory, controls and decision pages do not show,
     and every role reads those: every role that reads the inventory may export it."""
     return can_read_inventory(user)
+
+
+def can_import(user) -> bool:
+    """Import an inventory file (page, command line, API): admins and compliance officers, who
+    bring a whole organisation's inventory in; the records it creates have no owner until named."""
+    return has_role(user, IMPORT_INVENTORY)
 
 
 def can_create_system(user) -> bool:
