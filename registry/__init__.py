@@ -25,6 +25,7 @@ from registry.decisions.views import bp as decisions_bp
 from registry.errors import register_error_handlers
 from registry.exports.views import bp as exports_bp
 from registry.handlers import register_handlers
+from registry.imports.views import bp as imports_bp
 from registry.inventory.stages import register_stage_history
 from registry.inventory.views import bp as inventory_bp
 from registry.main.views import bp as main_bp
@@ -39,7 +40,7 @@ from registry.web import close_db_session, db_session
 csrf = CSRFProtect()
 login_manager = LoginManager()
 BLUEPRINTS = (main_bp, auth_bp, inventory_bp, readiness_bp, controls_bp, decisions_bp, review_bp, audit_bp, admin_bp,
-              exports_bp, reports_bp, portfolio_bp)
+              exports_bp, reports_bp, portfolio_bp, imports_bp)
 
 
 class IdConverter(IntegerConverter):

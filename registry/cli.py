@@ -42,6 +42,7 @@ from registry.errors import DomainError
 from registry.exports.services import write_export
 from registry.imports.mapping import check_mapping
 from registry.imports.reader import ImportFileError, read_table
+from registry.imports.runner import QUEUE_NAME as IMPORT_QUEUE
 from registry.imports.services import (
     ImportRefused,
     UnknownLayout,
@@ -553,14 +554,15 @@ def report_issue() -> None:
 @report.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def report_worker(burst: bool) -> None:
-    """Run the RQ worker that builds bulk ZIP exports (needs REDIS_URL)."""
+    """Run the RQ worker that builds bulk ZIP exports and commits large uploaded imports (needs REDIS_URL)."""
     url = current_app.config.get("REDIS_URL")
     if not url:
         _fail("REDIS_URL is not set; without it, exports run inside the web server and need no worker")
 
 
     connection = Redis.from_url(url)
-    SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection).work(burst=burst)
+    queues = [Queue(name, connection=connection) for name in (QUEUE_NAME, IMPORT_QUEUE)]
+    SimpleWorker(queues, connection=connection).work(burst=burst)
 
 
 if __name__ == "__main__":  # pragma: no cover

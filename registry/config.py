@@ -102,6 +102,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "REPORT_MAX_MEMORY_MB": int(os.environ.get("REPORT_MAX_MEMORY_MB", "768")),
         "EXPORT_DIR": os.environ.get("EXPORT_DIR") or str(INSTANCE_DIR / "exports"),
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        # Uploaded inventory files between preview and commit (kept a day); larger files than
+        # IMPORT_INLINE_BYTES are committed as a job with progress (RQ with REDIS_URL, else a thread).
+        "IMPORT_DIR": os.environ.get("IMPORT_DIR") or str(INSTANCE_DIR / "imports"),
+        "IMPORT_INLINE_BYTES": int(os.environ.get("IMPORT_INLINE_BYTES", str(1024 * 1024))),
         "AUDIT_KEY": _audit_key(production, overrides),
         # A checkpoint is written on the next write once the newest is older than this.
         "AUDIT_CHECKPOINT_MINUTES": int(os.environ.get("AUDIT_CHECKPOINT_MINUTES", "60")),

@@ -10,6 +10,8 @@ from __future__ import annotations
 from flask import Flask, current_app, has_app_context
 
 from registry import create_app
+from registry.imports.runner import run_import
+from registry.imports.staging import ImportStaging
 from registry.reports.bulk import mark_failed
 from registry.reports.bulk import run_export_job as run_export
 from registry.web import export_run
@@ -29,3 +31,9 @@ def export_failed(job, connection, exc_type, exc_value, traceback) -> None:
     with _app().extensions["registry.sessions"][0]() as session:
         mark_failed(session, job.args[0], f"The export stopped ({getattr(exc_type, '__name__', 'error')}).")
         session.commit()
+
+
+def run_import_job(staged_id: str) -> None:
+    """RQ: commit the staged inventory upload ``staged_id``."""
+    app = _app()
+    run_import(app.extensions["registry.sessions"][0], ImportStaging(app.config["IMPORT_DIR"]), staged_id)

@@ -53,7 +53,8 @@ def app(databases, tmp_path_factory):
     app = create_app({"DATABASE_URL": databases.url, "TESTING": True, "TESTING_CHEAP_PASSWORDS": True,
                       "SECRET_KEY": "test-secret", "WTF_CSRF_ENABLED": True, "AUDIT_KEY": TEST_AUDIT_KEY,
                       "EVIDENCE_DIR": str(tmp_path_factory.mktemp("evidence")),
-                      "EXPORT_DIR": str(tmp_path_factory.mktemp("exports")), "REDIS_URL": None})
+                      "EXPORT_DIR": str(tmp_path_factory.mktemp("exports")), "REDIS_URL": None,
+                      "IMPORT_DIR": str(tmp_path_factory.mktemp("imports"))})
     databases.bind(app.extensions["registry.engine"])
 
     def build_base() -> dict:

@@ -215,6 +215,37 @@ def _lookup(values: dict, cell: str):
     return False, None
 
 
+VALUE_MAPPED = ("stage", "kind", "sourcing", "declared", "data_categories")  # fields whose values a mapping translates
+BOOL_DEFAULTS = {"yes": True, "true": True, "no": False, "false": False}
+
+
+def value_choices(name: str) -> list[tuple[str, str]]:
+    """What a file's value of a value-mapped field can become (value, label)."""
+    if name in ENUMS:
+        return list(ENUMS[name].answers()) + [(v, lbl) for v, lbl in ENUMS[name].choices()
+                                              if v not in dict(ENUMS[name].answers())]
+    if name == "declared":
+        return [("true", "Yes: declared high-impact"), ("false", "No: declared not high-impact")]
+    return list(DataCategory.choices())
+
+
+def known_value(name: str, cell: str, mapped_values: dict):
+    """(found, value) for one cell of a value-mapped field: the mapping's entry, else what the
+    registry recognises by itself (an enum's value or label; yes/no; data category labels)."""
+    found, value = _lookup(mapped_values, cell)
+    if found:
+        return found, value
+    if name in ENUMS:
+        return _lookup({v: v for v in ENUMS[name].values()} | {lbl: v for v, lbl in ENUMS[name].choices()}, cell)
+    if name == "declared":
+        return _lookup(BOOL_DEFAULTS, cell) if not mapped_values else (False, None)
+    if name == "data_categories":
+        by_name = {v: v for v in DataCategory.values()} | {lbl: v for v, lbl in DataCategory.choices()}
+        items = [_lookup(by_name, p)[1] for p in split_list(cell)]
+        return (True, items) if items and None not in items else (False, None)
+    return False, None
+
+
 def convert_row(row: dict[str, str], mapping: dict) -> Converted:
     out = Converted()
     columns, fallbacks, value_maps = mapping.get("columns") or {}, mapping.get("fallbacks") or {}, mapping.get("values") or {}
@@ -235,27 +266,22 @@ def convert_row(row: dict[str, str], mapping: dict) -> Converted:
             continue
         mapped_values = value_maps.get(name) or {}
         if kind == "enum":
-            found, value = _lookup(mapped_values, cell)
+            found, value = known_value(name, cell, mapped_values)
             allowed = ENUMS[name].values()
-            if not found:
-                found, value = _lookup({v: v for v in allowed} | {label_: v for v, label_ in ENUMS[name].choices()}, cell)
             if not found or value not in allowed:
                 out.problems.append(("error", header, f"“{cell[:80]}” is not a {label.lower()} the mapping knows: "
                                                       f"map it to one of {', '.join(allowed)}."))
                 continue
             out.values[name] = value
         elif kind == "list":
-            found, value = _lookup(mapped_values, cell)
-            items = value if found else [_lookup({v: v for v in DataCategory.values()} |
-                                                 {lbl: v for v, lbl in DataCategory.choices()}, p)[1]
-                                         for p in split_list(cell)]
-            if items is None or any(i not in DataCategory.values() for i in items):
+            found, items = known_value(name, cell, mapped_values)
+            if not found or not isinstance(items, list) or any(i not in DataCategory.values() for i in items):
                 out.problems.append(("error", header, f"“{cell[:80]}” does not map to data categories: map it to "
                                                       f"some of {', '.join(DataCategory.values())}."))
                 continue
             out.values[name] = sorted(set(items), key=DataCategory.values().index)
         elif kind == "bool":
-            found, value = _lookup(mapped_values or {"yes": True, "true": True, "no": False, "false": False}, cell)
+            found, value = known_value(name, cell, mapped_values)
             if not found or not isinstance(value, bool):
                 out.problems.append(("error", header, f"“{cell[:80]}” is neither yes nor no for {label.lower()}: "
                                                       "map it to true or false."))

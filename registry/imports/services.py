@@ -19,12 +19,14 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from registry.audit.models import AuditEvent
 from registry.audit.services import record_events_bulk
 from registry.auth.models import User
 from registry.db import bulk_insert, utcnow
@@ -85,7 +87,8 @@ class ImportPlan:
         return {"rows": len(self.rows), CREATE: c[CREATE], UPDATE: c[UPDATE], UNCHANGED: c[UNCHANGED],
                 "errors": sum(1 for r in self.rows if not r.valid),
                 "warnings": sum(1 for r in self.rows if any(p[0] == "warning" for p in r.problems)),
-                "flagged": sum(1 for r in self.rows if r.valid and r.missing)}
+                # rows that would go in (created or updated) still lacking required fields
+                "flagged": sum(1 for r in self.rows if r.action in (CREATE, UPDATE) and r.missing)}
 
     @property
     def valid(self) -> bool:
@@ -104,7 +107,7 @@ class ImportPlan:
         for r in self.rows:
             for severity, column, message in r.problems:
                 line(r.row, column, severity, message)
-            if r.valid and r.missing:
+            if r.action in (CREATE, UPDATE) and r.missing:
                 line(r.row, "", "flagged", "Imported without: " + ", ".join(FIELDS[m][0] for m in r.missing))
         return out.getvalue()
 
@@ -188,9 +191,10 @@ def _owners(session: Session) -> dict[str, int]:
 
 
 def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, only_valid: bool = False,
-                  now: datetime | None = None, actor_label: str | None = None) -> dict[str, int]:
+                  now: datetime | None = None, actor_label: str | None = None,
+                  progress: Callable[..., None] | None = None) -> dict[str, int]:
     """Apply ``plan``; returns the counts.  Raises ``ImportRefused`` when rows have errors and
-    ``only_valid`` is not set (nothing is written)."""
+    ``only_valid`` is not set (nothing is written).  ``progress(text, rows_done)`` hears of each step."""
     if not plan.valid and not only_valid:
         bad = [r for r in plan.rows if not r.valid]
         first = bad[0]
@@ -199,6 +203,7 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
                             f"{first.row}, column “{column}”: {message}). Fix the file or the mapping, or import "
                             "the valid rows only.")
     now = now or utcnow()
+    progress = progress or (lambda text, done=None: None)
     owners = _owners(session)
     regime = DeclaredRegime(plan.mapping.get("declared_regime") or DeclaredRegime.OTHER.value)
     source = (plan.mapping.get("source_label") or "").strip()
@@ -229,6 +234,7 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
         }
         row["search_text"] = search_text_for(row["name"], row["purpose"], row["business_unit"], row["vendor_name"])
         new_rows.append(row)
+    progress(f"Writing {len(creates):,} new and {len(updates):,} updated records…")
     ids = bulk_insert(session, AISystem, new_rows)
     for system_id, row, r in zip(ids, new_rows, creates, strict=True):
         r.system_id = system_id
@@ -266,12 +272,21 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
                    "after": {"file": plan.file_name, "layout": plan.layout, "rows": counts["rows"],
                              "created": len(creates), "updated": len(updates), "unchanged": counts[UNCHANGED],
                              "skipped_rows": skipped[:1000] or None, "flagged": counts["flagged"]}})
+    progress(f"Recording {len(events):,} audit events…")
     record_events_bulk(session, actor, events, actor_label=actor_label, checkpoint="import")
     touched = [r.system_id for r in creates + updates]
     if touched:
+        progress(f"Computing the readiness state of {len(touched):,} records…")
         refresh_states(session, touched)
+    progress("Saving…", counts["rows"])
     return {"created": len(creates), "updated": len(updates), "unchanged": counts[UNCHANGED], "skipped": len(skipped),
             "flagged": counts["flagged"]}
+
+
+def recent_imports(session: Session, limit: int = 10) -> list:
+    """The newest imports (their ``import.commit`` audit events), newest first."""
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.action == "import.commit")
+                                .order_by(AuditEvent.seq.desc()).limit(limit)))
 
 
 def _plain(value):

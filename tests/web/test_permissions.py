@@ -30,6 +30,9 @@ MATRIX = {
     ("GET", "/systems/{id}/metrics/new"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 200, "other_owner": 403, "executive": 403},
     ("POST", "/systems/{id}/metrics/new"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
     ("POST", "/systems/{id}/delete"): {"anonymous": LOGIN, "admin": 302, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
+    # importing an inventory: admins and compliance officers (a POST without a file is a 422)
+    ("GET", "/imports"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 403},
+    ("POST", "/imports"): {"anonymous": LOGIN, "admin": 422, "compliance": 422, "owner": 403, "other_owner": 403, "executive": 403},
     ("GET", "/admin/users"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
     ("POST", "/admin/users"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
     ("POST", "/admin/users/{user}"): {"anonymous": LOGIN, "admin": 302, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
@@ -172,6 +175,10 @@ def test_every_route_is_in_the_matrix(app):
                              ("GET", "/systems/{id}/metrics/<int:metric_id>/edit"),
                              ("POST", "/systems/{id}/metrics/<int:metric_id>/edit"),
                              ("POST", "/systems/{id}/metrics/<int:metric_id>/delete")}
+    # an upload is its uploader's alone: tests/web/test_import_upload.py checks these per role
+    covered |= {("GET", "/imports/<staged_id>"), ("GET", "/imports/<staged_id>/mapping"),
+                ("POST", "/imports/<staged_id>/mapping"), ("GET", "/imports/<staged_id>/problems.csv"),
+                ("POST", "/imports/<staged_id>/commit")}
     assert routes - covered == set()
 
 
