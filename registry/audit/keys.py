@@ -71,3 +71,10 @@ def audit_key(session: Session) -> AuditKey:
     if not secret:
         raise RuntimeError("AUDIT_KEY is not configured")
     return _key(secret)
+
+
+def registry_identity(session: Session) -> str:
+    """This registry's identity in its exports (their "Registry" column): the id of the audit key
+    that signs its records.  An export's rows match their systems by id only in the registry that
+    wrote it; anywhere else they are new records."""
+    return audit_key(session).key_id

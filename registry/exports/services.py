@@ -23,6 +23,7 @@ from typing import BinaryIO
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
+from registry.audit.keys import registry_identity
 from registry.auth.models import User
 from registry.auth.permissions import can_export_inventory, require
 from registry.controls.applicability import active_controls, applies
@@ -34,7 +35,7 @@ from registry.enums import ControlStatus, DataCategory
 from registry.exports.writers import Column, Sheet, write_csv, write_xlsx
 from registry.inventory.models import AISystem, SystemDataCategory
 from registry.inventory.queries import InventoryFilters, ordered_ids_query
-from registry.inventory.services import FIELD_LABELS
+from registry.inventory.services import FIELD_LABELS, declared_label, eu_class_label, omb_label
 from registry.inventory.tiering import system_flags
 from registry.state.models import SystemState
 
@@ -75,6 +76,26 @@ SYSTEM_COLUMNS = [
     Column("Required controls verified", 12),
     Column("Re-review required", 12),
     Column("Last updated (UTC)", 18),
+    # What an import reads back (seed_data/import_layouts/readiness-registry-export.yaml): the
+    # inventory facts, the declared determination, where an imported record came from, and the
+    # registry that wrote the file (rows match their systems by id only there).
+    Column(FIELD_LABELS["purpose"], 40),
+    Column(FIELD_LABELS["business_process"], 24),
+    Column(FIELD_LABELS["decisions_influenced"], 30),
+    Column("Organisation / agency", 24),
+    Column("External id", 14),
+    Column("Topic area", 18),
+    Column("Outputs", 30),
+    Column("Operational date", 12),
+    Column(FIELD_LABELS["eu_class"], 22),
+    Column(FIELD_LABELS["omb_high_impact"], 14),
+    Column(FIELD_LABELS["declared_high_impact"], 14),
+    Column(FIELD_LABELS["declared_regime"], 20),
+    Column(FIELD_LABELS["declared_justification"], 40),
+    Column(FIELD_LABELS["declared_source"], 30),
+    Column("Contact in the source", 24),
+    Column("Imported from", 30),
+    Column("Registry", 18),
 ]
 CONTROL_COLUMNS = [
     Column("System ID", 10),
@@ -200,8 +221,17 @@ def _data_by_system(session: Session, chunk: list[int]) -> dict[int, list[DataCa
     return {k: sorted(v, key=order.__getitem__) for k, v in found.items()}
 
 
+def data_text(categories: list[DataCategory], missing: list[str] | None) -> str:
+    """The data a system touches: its categories, "None" when it touches none of them, "Not
+    recorded" when an import did not say (an empty list is not an answer then)."""
+    if categories:
+        return ", ".join(c.label for c in categories)
+    return "Not recorded" if "data_categories" in (missing or []) else "None"
+
+
 def system_rows(session: Session, ids: list[int]) -> Iterator[tuple]:
     accountable, technical = aliased(User), aliased(User)
+    registry = registry_identity(session)
     for chunk in _chunks(ids, SYSTEM_CHUNK):
         position = {system_id: i for i, system_id in enumerate(chunk)}
         rows = session.execute(
@@ -213,6 +243,11 @@ def system_rows(session: Session, ids: list[int]) -> Iterator[tuple]:
                 SystemState.recommendation, SystemState.blockers, SystemState.stale_evidence,
                 SystemState.re_review_required, AISystem.updated_at,
                 SystemState.required_controls, SystemState.verified_controls,
+                AISystem.purpose, AISystem.business_process, AISystem.decisions_influenced, AISystem.organisation,
+                AISystem.external_id, AISystem.topic_area, AISystem.outputs, AISystem.operational_date,
+                AISystem.eu_class, AISystem.eu_basis, AISystem.omb_high_impact, AISystem.declared_high_impact,
+                AISystem.declared_regime, AISystem.declared_justification, AISystem.declared_source, AISystem.contact,
+                AISystem.import_source, AISystem.import_row, AISystem.missing_fields,
             )
             .outerjoin(accountable, accountable.id == AISystem.accountable_owner_id)
             .outerjoin(technical, technical.id == AISystem.technical_owner_id)
@@ -224,10 +259,14 @@ def system_rows(session: Session, ids: list[int]) -> Iterator[tuple]:
             yield (
                 r[0], r[1], r[2], r[3].label, r[4].label, r[5].label, r[6].label, r[7], r[8].label,
                 r[9], r[10], r[11], r[12],
-                ", ".join(c.label for c in data.get(r[0], [])),
+                data_text(data.get(r[0], []), r[41]),
                 _label(r[13]) or "Undecided", utc_naive(r[14]), r[15], _label(r[16]), blockers_text(r[17]),
                 r[18] if isinstance(r[18], int) and not isinstance(r[18], bool) else _yes_no(r[18]),
                 r[21], r[22], _yes_no(r[19]), utc_naive(r[20]),
+                r[23], r[24], r[25], r[26], r[27], r[28], r[29], r[30],
+                eu_class_label(r[31], r[32]), omb_label(r[33]) if r[31] else "Not assessed", declared_label(r[34]),
+                r[35].label if r[34] is not None else "", r[36], r[37], r[38],
+                f"{r[39]} row {r[40]}" if r[39] else "", registry,
             )
 
 

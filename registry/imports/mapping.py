@@ -42,12 +42,14 @@ FIELDS: dict[str, tuple[str, str, int]] = {
     "data_categories": ("Data touched", "list", 0),
     "declared": ("Declared high-impact determination", "bool", 0),
     "declared_justification": ("Its justification", "text", 4000),
+    "declared_regime": ("Declared under (per row; else the mapping's)", "enum", 0),
+    "declared_source": ("The declared determination's source", "line", 300),
     "topic_area": ("Topic area", "line", 120),
     "outputs": ("Outputs", "text", 4000),
     "operational_date": ("Operational date", "date", 0),
     "decisions_influenced": ("Decisions it influences", "text", 2000),
 }
-ENUMS = {"stage": Stage, "kind": Kind, "sourcing": Sourcing}
+ENUMS = {"stage": Stage, "kind": Kind, "sourcing": Sourcing, "declared_regime": DeclaredRegime}
 # Missing these is flagged on the imported record (it is imported all the same).
 FLAGGED_WHEN_MISSING = ("name", "purpose", "business_process", "business_unit", "stage", "kind", "sourcing",
                         "data_categories")
@@ -90,7 +92,7 @@ def load_layouts(directory: Path = LAYOUT_DIR) -> list[Layout]:
     for path in sorted(directory.glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         mapping = {k: data.get(k) for k in ("columns", "fallbacks", "values", "key", "fallback_key", "declared_regime",
-                                            "source_label")}
+                                            "source_label", "registry_match") if k in data}
         layouts.append(Layout(data["layout"], data["name"], frozenset(_norm(h) for h in data["signature"]), mapping))
     return layouts
 
@@ -141,8 +143,12 @@ def check_mapping(mapping: dict, headers: list[str]) -> list[str]:
                *(mapping.get("fallback_key") or [])]
     if any(not isinstance(v, str) for v in strings) or not isinstance(mapping.get("source_label") or "", str):
         return ["The mapping's fallbacks, key, fallback_key and source_label must be column names or text."]
+    match = mapping.get("registry_match")
+    if match is not None and not (isinstance(match, dict) and set(match) == {"registry", "id"}
+                                  and all(isinstance(v, str) for v in match.values())):
+        return ["registry_match must name the registry column and the system id column: {registry: …, id: …}."]
     unknown = set(mapping) - {"columns", "fallbacks", "values", "key", "fallback_key", "declared_regime",
-                              "source_label"}
+                              "source_label", "registry_match"}
     if unknown:
         return [f"Unknown mapping entries: {', '.join(sorted(map(str, unknown)))}."]
     problems = []
@@ -268,6 +274,9 @@ def convert_row(row: dict[str, str], mapping: dict) -> Converted:
         if kind == "enum":
             found, value = known_value(name, cell, mapped_values)
             allowed = ENUMS[name].values()
+            if found and value in (None, "unknown"):  # "not recorded" in the file: missing, and flagged so
+                out.values[name] = None
+                continue
             if not found or value not in allowed:
                 out.problems.append(("error", header, f"“{cell[:80]}” is not a {label.lower()} the mapping knows: "
                                                       f"map it to one of {', '.join(allowed)}."))
@@ -275,6 +284,9 @@ def convert_row(row: dict[str, str], mapping: dict) -> Converted:
             out.values[name] = value
         elif kind == "list":
             found, items = known_value(name, cell, mapped_values)
+            if found and items is None:  # "not recorded" in the file
+                out.values[name] = None
+                continue
             if not found or not isinstance(items, list) or any(i not in DataCategory.values() for i in items):
                 out.problems.append(("error", header, f"“{cell[:80]}” does not map to data categories: map it to "
                                                       f"some of {', '.join(DataCategory.values())}."))
@@ -282,6 +294,9 @@ def convert_row(row: dict[str, str], mapping: dict) -> Converted:
             out.values[name] = sorted(set(items), key=DataCategory.values().index)
         elif kind == "bool":
             found, value = known_value(name, cell, mapped_values)
+            if found and value is None:  # the file says explicitly that it was not recorded
+                out.values[name] = None
+                continue
             if not found or not isinstance(value, bool):
                 out.problems.append(("error", header, f"“{cell[:80]}” is neither yes nor no for {label.lower()}: "
                                                       "map it to true or false."))

@@ -26,6 +26,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from registry.audit.keys import registry_identity
 from registry.audit.models import AuditEvent
 from registry.audit.services import record_events_bulk
 from registry.auth.models import User
@@ -53,7 +54,7 @@ CHUNK = 500
 # Fields an import sets on a record; on a later import a blank cell never erases what is there.
 IMPORTED = ("name", "purpose", "business_process", "business_unit", "organisation", "external_id", "contact",
             "stage", "kind", "sourcing", "vendor_name", "topic_area", "outputs", "operational_date",
-            "decisions_influenced", "declared", "declared_justification")
+            "decisions_influenced", "declared", "declared_justification", "declared_regime", "declared_source")
 
 
 @dataclass
@@ -137,17 +138,36 @@ def _keys(table: Table, converted: list[Converted], mapping: dict, layout: str) 
 COMPARED = [getattr(AISystem, "declared_high_impact" if n == "declared" else n) for n in IMPORTED]
 
 
-def _existing(session: Session, keys: list[str]) -> dict[str, object]:
-    """What the registry holds for these keys: only the columns an import compares (narrow rows,
-    no ORM objects: a re-import of 10,000 rows reads them in a few queries)."""
+def _existing(session: Session, keys: list, column=AISystem.external_key) -> dict:
+    """What the registry holds for these keys (or ids): only the columns an import compares
+    (narrow rows, no ORM objects: a re-import of 10,000 rows reads them in a few queries)."""
     found = {}
     columns = [AISystem.id, AISystem.external_key, AISystem.accountable_owner_id, AISystem.deleted_at,
                AISystem.missing_fields, *COMPARED]
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start:start + CHUNK]
-        for row in session.execute(select(*columns).where(AISystem.external_key.in_(chunk))):
-            found[row.external_key] = row
+        for row in session.execute(select(*columns).where(column.in_(chunk))):
+            found[row.id if column is AISystem.id else row.external_key] = row
     return found
+
+
+def _own_ids(session: Session, table: Table, mapping: dict) -> dict[int, int]:
+    """Row index -> system id, for rows of this registry's own export (``registry_match``)."""
+    match = mapping.get("registry_match")
+    if not match:
+        return {}
+    own = registry_identity(session)
+    return {i: int(row[match["id"]]) for i, row in enumerate(table.rows)
+            if row.get(match["registry"], "").strip() == own and row.get(match["id"], "").strip().isdigit()
+            and int(row[match["id"]]) < 2**31}
+
+
+def _same(name: str, current, value) -> bool:
+    """The file says what the registry holds (a one-line field read from a file has its spacing
+    collapsed: the registry's own line breaks in it are not a change)."""
+    if current == value:
+        return True
+    return FIELDS[name][1] in ("line", "email") and isinstance(current, str) and " ".join(current.split()) == value
 
 
 def _current(system, name: str):
@@ -159,9 +179,18 @@ def plan_import(session: Session, table: Table, mapping: dict, *, layout: str = 
     converted = [convert_row(row, mapping) for row in table.rows]
     keys = _keys(table, converted, mapping, layout)
     existing = _existing(session, [k for k, _ in keys])
+    own_ids = _own_ids(session, table, mapping)
+    by_id = _existing(session, sorted(set(own_ids.values())), AISystem.id) if own_ids else {}
     rows = []
-    for number, conv, (key, _note) in zip(table.numbers, converted, keys, strict=True):
-        if not conv.values.get("name") and "name" in conv.missing:
+    for i, (number, conv, (key, _note)) in enumerate(zip(table.numbers, converted, keys, strict=True)):
+        if i in own_ids:  # a row of this registry's own export: its system, whatever its key
+            if own_ids[i] in by_id:
+                key = f"#id:{own_ids[i]}"
+                existing[key] = by_id[own_ids[i]]
+            else:
+                conv.problems.append(("warning", mapping["registry_match"]["id"],
+                                      f"This registry has no system {own_ids[i]} (any more): imported as a new record."))
+        if not conv.values.get("name") and "name" in conv.missing and key not in existing:  # a record keeps its name
             conv.values["name"] = f"(no name) {table.file_name} row {number}"[:300]
             conv.problems.append(("warning", (mapping.get("columns") or {}).get("name", ""),
                                   f"The row has no name: imported as “{conv.values['name']}” and flagged."))
@@ -176,7 +205,7 @@ def plan_import(session: Session, table: Table, mapping: dict, *, layout: str = 
             plan.system_id = system.id
             plan.current = system
             plan.changes = {name: (_current(system, name), value) for name, value in conv.values.items()
-                            if name in IMPORTED and value not in (None, "") and _current(system, name) != value
+                            if name in IMPORTED and value not in (None, "") and not _same(name, _current(system, name), value)
                             # once someone owns the record, the file's contact no longer speaks for it
                             and not (name == "contact" and system.accountable_owner_id is not None)}
             plan.action = UPDATE if plan.changes else UNCHANGED
@@ -205,7 +234,7 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
     now = now or utcnow()
     progress = progress or (lambda text, done=None: None)
     owners = _owners(session)
-    regime = DeclaredRegime(plan.mapping.get("declared_regime") or DeclaredRegime.OTHER.value)
+    default_regime = DeclaredRegime(plan.mapping.get("declared_regime") or DeclaredRegime.OTHER.value)
     source = (plan.mapping.get("source_label") or "").strip()
     creates = [r for r in plan.rows if r.action == CREATE]
     updates = [r for r in plan.rows if r.action == UPDATE]
@@ -222,9 +251,11 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
             "autonomy": Autonomy.UNKNOWN, "risk_answers": {}, "computed_tier": Tier.NOT_ASSESSED,
             "tier_reasons": NOT_ASSESSED.reasons, "tier": Tier.NOT_ASSESSED, "eu_class": None, "eu_basis": "",
             "omb_high_impact": None, "omb_basis": "", "tier_rules": RULES_VERSION,
-            "declared_high_impact": v.get("declared"), "declared_regime": regime,
+            "declared_high_impact": v.get("declared"),
+            "declared_regime": DeclaredRegime(v.get("declared_regime") or default_regime.value),
             "declared_justification": v.get("declared_justification") or "",
-            "declared_source": (source or f"{plan.file_name}") if v.get("declared") is not None else "",
+            "declared_source": (v.get("declared_source") or source or plan.file_name)[:300]
+            if v.get("declared") is not None else "",
             "external_key": r.key, "external_id": v.get("external_id") or "", "import_source": plan.file_name[:300],
             "import_row": r.row, "imported_at": now, "organisation": v.get("organisation") or "",
             "topic_area": v.get("topic_area") or "", "outputs": v.get("outputs") or "",

@@ -157,8 +157,12 @@ def system_snapshot(system: AISystem) -> dict[str, Any]:
 
 
 def _eu_label(system: AISystem) -> str:
-    label = EUClass(system.eu_class).label if system.eu_class else "Not recorded"
-    return f"{label}: {system.eu_basis}" if system.eu_basis else label
+    return eu_class_label(system.eu_class, system.eu_basis)
+
+
+def eu_class_label(eu_class, eu_basis: str | None) -> str:
+    label = EUClass(eu_class).label if eu_class else "Not recorded"
+    return f"{label}: {eu_basis}" if eu_basis else label
 
 
 def declared_label(flag: bool | None) -> str:
