@@ -32,6 +32,9 @@ MAX_PAGE_SIZE = 200
 __all__ = ["REVIEW_DUE", "REVIEW_WINDOW_DAYS", "UNDECIDED"]  # re-exported for the views and the portfolio
 
 
+NO_OWNER = 0  # the owner filter's "none yet"
+
+
 @dataclass
 class InventoryFilters:
     q: str = ""
@@ -62,7 +65,9 @@ class InventoryFilters:
 
         owners = []
         for raw in args.getlist("owner"):
-            if raw.isdigit():
+            if raw == "none":  # no accountable owner yet (imported records): 0, which no account has
+                owners.append(NO_OWNER)
+            elif raw.isdigit() and int(raw) < 2**31:
                 owners.append(int(raw))
         sort = args.get("sort", "name")
         descending = sort.startswith("-")
@@ -164,7 +169,8 @@ def _where(stmt, f: InventoryFilters):
     if f.business_unit:
         stmt = stmt.where(AISystem.business_unit.in_(f.business_unit))
     if f.owner:
-        stmt = stmt.where(AISystem.accountable_owner_id.in_(f.owner))
+        named = AISystem.accountable_owner_id.in_([o for o in f.owner if o != NO_OWNER])
+        stmt = stmt.where(or_(named, AISystem.accountable_owner_id.is_(None)) if NO_OWNER in f.owner else named)
     if f.data:
         stmt = stmt.where(
             exists().where(
@@ -217,7 +223,7 @@ def list_systems(session: Session, actor: User, f: InventoryFilters) -> Inventor
             select(AISystem.business_unit).where(AISystem.deleted_at.is_(None)).distinct().order_by(AISystem.business_unit)
         )
     )
-    owners = [
+    owners = [(NO_OWNER, "None yet")] + [
         (row.id, row.name)
         for row in session.execute(
             select(User.id, User.name)
@@ -236,7 +242,8 @@ def systems_owned_by(session: Session, user: User, limit: int = 50) -> list[AISy
         .where(AISystem.deleted_at.is_(None))
         .where(or_(AISystem.accountable_owner_id == user.id, AISystem.technical_owner_id == user.id))
         .options(selectinload(AISystem.metrics))
-        .order_by(func.lower(AISystem.name))
+        # the tier questions first: nothing else can be judged before they are answered
+        .order_by(case((AISystem.tier == Tier.NOT_ASSESSED, 0), else_=1), func.lower(AISystem.name))
         .limit(limit)
     )
     return list(session.scalars(stmt).unique())

@@ -10,6 +10,7 @@ from registry.db import utcnow
 from registry.enums import Role, Stage, Tier
 from registry.inventory.models import AISystem
 from registry.inventory.queries import counts_by, systems_owned_by
+from registry.inventory.services import FIELD_LABELS
 from registry.review.services import queue_counts, readiness_summaries
 from registry.web import db_session
 
@@ -33,6 +34,13 @@ def home():
         context["my_systems"] = systems_owned_by(session, user)
         context["summaries"] = readiness_summaries(session, [s.id for s in context["my_systems"]])
         context["today"] = utcnow().date()
+    if user.role in (Role.ADMIN, Role.COMPLIANCE):  # imported records wait for an owner and a tier
+        live = AISystem.deleted_at.is_(None)
+        context["unowned"] = session.scalar(select(func.count(AISystem.id)).where(
+            live, AISystem.accountable_owner_id.is_(None)))
+        context["field_labels"] = FIELD_LABELS
+    if user.role is Role.OWNER:
+        context["field_labels"] = FIELD_LABELS
     if user.role is Role.COMPLIANCE:
         context["queue"] = queue_counts(session, user, utcnow().date())
         context["overridden"] = session.scalar(

@@ -33,3 +33,26 @@ def test_an_imported_system_page_says_where_it_came_from_and_what_is_missing(ses
     assert "Override the tier" not in text_of(officer.get("/systems/1"))
     listing = text_of(executive.get("/systems"))
     assert "Fraud scorer" in listing and "None yet" in listing
+
+
+def test_the_owners_home_puts_imported_systems_first_and_admins_see_those_without_owner(session, people, as_role):
+    from tests.conftest import make_system
+
+    owner, admin = as_role("owner"), as_role("admin")
+    make_system(session, people["owner"], name="Aardvark model")
+    table = read_table(_csv([HEADER, _row("R1", "Zebra scorer", Owner="owner@example.test", **{"What it does": ""}),
+                             _row("R2", "Mailbox bot", Owner="team@agency.example")]), "register.csv")
+    commit_import(session, None, plan_import(session, table, SIMPLE, layout="register"))
+    session.commit()
+    home = owner.get("/").get_data(as_text=True)
+    rows = re.findall(r"<tr>.*?</tr>", home, re.S)
+    assert "Zebra scorer" in rows[1] and "Aardvark model" in rows[2]  # the one to assess first, whatever its name
+    assert "answer the tier questions</a>" in rows[1] and "Missing from the source: Purpose, Business process" in rows[1]
+    assert "answer the tier questions" not in rows[2]
+    assert "Mailbox bot" not in home  # not the owner's: its contact is not a registry user
+    admin_home = text_of(admin.get("/"))
+    assert "1 system without an accountable owner" in admin_home
+    listing = text_of(admin.get("/systems?owner=0"))
+    assert "Mailbox bot" in listing and "Zebra scorer" not in listing and "Aardvark model" not in listing
+    assert re.search(r'<option value="0"\s+selected>None yet</option>', listing)
+    assert "without an accountable owner" not in text_of(owner.get("/"))
