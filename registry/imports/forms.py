@@ -67,7 +67,7 @@ def _choices(name: str, default: str) -> list[tuple[str, str]]:
     return options(choices + value_choices(name))
 
 
-def mapping_form(table: Table, mapping: dict, name: str, formdata=None) -> FlaskForm:
+def mapping_form(table: Table, mapping: dict, name: str, formdata=None, *, save: bool = False) -> FlaskForm:
     """The editor for ``mapping`` on this file: a column per registry field, the key, and a value
     map for each distinct value of the stage, kind, sourcing, declared and data columns."""
     headers = options([(h, h) for h in table.headers])
@@ -98,7 +98,7 @@ def mapping_form(table: Table, mapping: dict, name: str, formdata=None) -> Flask
         setattr(MappingForm, form_name, SelectField(cell, choices=_choices(field_name, default), default=default,
                                                     validate_choice=True))
     form = MappingForm(formdata=formdata, data=None if formdata else {
-        "mapping_name": name, "key": mapping.get("key") or [], "fallback_key": mapping.get("fallback_key") or [],
+        "mapping_name": name, "save": save, "key": mapping.get("key") or [], "fallback_key": mapping.get("fallback_key") or [],
         "declared_regime": mapping.get("declared_regime") or DeclaredRegime.OTHER.value})
     form.value_rows = rows
     return form

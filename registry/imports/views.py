@@ -114,7 +114,8 @@ def mapping(staged_id: str):
         base, name = runner.mapping_for(session, table, staged)
     except runner.MappingNeeded as err:
         base, name, problems = err.suggestion, staged.save_as or staged.layout or "", err.problems
-    form = mapping_form(table, base, name, formdata=request.form if request.method == "POST" else None)
+    form = mapping_form(table, base, name, formdata=request.form if request.method == "POST" else None,
+                        save=bool(staged.save_as))
     status = 200
     if request.method == "POST":
         shipped = {lay.key for lay in load_layouts()}
