@@ -2,13 +2,17 @@
 
 One schema per resource, shared by the seeder, the importer and the API: they check
 shape and types; uniqueness, people lookup and permissions live in the services.
-People are referred to by email.
+People are referred to by email.  A field the schema does not know is an error, never
+dropped (a misspelt ``data_categories`` would otherwise quietly lower the tier).
+
+The ``…RecordSchema`` classes are what the JSON API returns (dumped, and described in its
+OpenAPI document); ``InventoryQuerySchema`` checks the inventory list's query parameters.
 """
 
 from __future__ import annotations
 
 from marshmallow import (
-    EXCLUDE,
+    RAISE,
     Schema,
     ValidationError,
     fields,
@@ -25,6 +29,7 @@ from registry.enums import (
     DecisionDomain,
     DecisionRole,
     DeclaredRegime,
+    EUClass,
     Kind,
     MetricDirection,
     ProhibitedPractice,
@@ -32,8 +37,11 @@ from registry.enums import (
     Sourcing,
     Stage,
     Tier,
+    Verdict,
 )
 from registry.errors import ValidationFailed
+from registry.inventory.queries import MAX_PAGE_SIZE, SORTS
+from registry.state.filters import REVIEW_DUE, UNDECIDED
 
 
 def _one_of(enum_cls, *, answers_only: bool = False):
@@ -53,7 +61,7 @@ def _text(max_len: int, required: bool = True, **kw):
 
 class RiskAnswersSchema(Schema):
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE
 
     prohibited_practice = fields.String(load_default="none", validate=_one_of(ProhibitedPractice))
     decision_domains = fields.List(fields.String(validate=_one_of(DecisionDomain)), load_default=list)
@@ -79,7 +87,7 @@ class RiskAnswersSchema(Schema):
 
 class MetricSchema(Schema):
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE
 
     name = _text(200)
     unit = _text(40)
@@ -105,7 +113,7 @@ class DeclaredSchema(Schema):
     """A high-impact / high-risk determination made outside the registry, and on what basis."""
 
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE
 
     high_impact = fields.Boolean(required=True)
     regime = fields.String(load_default=DeclaredRegime.OTHER.value, validate=_one_of(DeclaredRegime))
@@ -121,7 +129,7 @@ class SystemSchema(Schema):
     """An AI system as data: what a form, an import row, a seed entry or an API call carries."""
 
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE
 
     name = _text(300)
     purpose = _text(4000)
@@ -160,6 +168,131 @@ class SystemSchema(Schema):
         data["affects"] = sorted(set(data["affects"]), key=Affected.values().index)
         data["data_categories"] = sorted(set(data["data_categories"]), key=DataCategory.values().index)
         return data
+
+
+MAX_ID = 2**31 - 1  # the largest id either database stores
+
+
+class InventoryQuerySchema(Schema):
+    """The inventory list's query parameters (``registry.inventory.queries.InventoryFilters``), checked:
+    the page drops a value it does not know, the API says which one is wrong."""
+
+    class Meta:
+        unknown = RAISE
+
+    q = fields.String(validate=validate.Length(max=200))
+    stage = fields.List(fields.String(validate=_one_of(Stage)))
+    tier = fields.List(fields.String(validate=_one_of(Tier)))
+    kind = fields.List(fields.String(validate=_one_of(Kind)))
+    business_unit = fields.List(fields.String(validate=validate.Length(min=1, max=300)))
+    owner = fields.List(fields.Integer(strict=False, validate=validate.Range(1, MAX_ID)))
+    data = fields.List(fields.String(validate=_one_of(DataCategory)))
+    verdict = fields.List(fields.String(validate=validate.OneOf([*Verdict.values(), UNDECIDED])))
+    recommendation = fields.List(fields.String(validate=_one_of(Verdict)))
+    blocker = fields.String(validate=validate.Length(max=200))
+    stale_evidence = fields.String(validate=validate.OneOf(["0", "1"]))
+    re_review = fields.String(validate=validate.OneOf(["0", "1"]))
+    review_due = fields.String(validate=validate.OneOf(list(REVIEW_DUE)))
+    sort = fields.String(validate=validate.OneOf([*SORTS, *(f"-{s}" for s in SORTS)]))
+    page = fields.Integer(strict=False, validate=validate.Range(1, 1_000_000))
+    per_page = fields.Integer(strict=False, validate=validate.Range(1, MAX_PAGE_SIZE))
+
+
+class MetricRecordSchema(Schema):
+    """A baseline metric as the API returns it (``MetricSchema`` plus its id)."""
+
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    unit = fields.String(required=True)
+    baseline = fields.Float(allow_none=True, required=True)
+    measured_on = fields.Date(allow_none=True, required=True)
+    source = fields.String(required=True)
+    target = fields.Float(allow_none=True, required=True)
+    direction = fields.String(required=True, validate=_one_of(MetricDirection))
+
+
+class RiskRecordSchema(Schema):
+    """The risk answers, the tier the rules computed from them and why, and what else they derive."""
+
+    version = fields.Integer(required=True, metadata={"description": "The system's version (its ETag)."})
+    answers = fields.Nested(RiskAnswersSchema, required=True)
+    computed_tier = fields.String(required=True, validate=_one_of(Tier))
+    tier = fields.String(required=True, validate=_one_of(Tier), metadata={"description": "Effective tier."})
+    reasons = fields.List(fields.String(), required=True)
+    tier_override = fields.String(allow_none=True, required=True, validate=_one_of(Tier))
+    tier_override_reason = fields.String(allow_none=True, required=True)
+    override_status = fields.String(allow_none=True, required=True)
+    eu_class = fields.String(allow_none=True, required=True, validate=_one_of(EUClass))
+    eu_basis = fields.String(required=True)
+    omb_high_impact = fields.Boolean(allow_none=True, required=True)
+    omb_basis = fields.String(required=True)
+    rules_version = fields.Integer(required=True)
+    declared = fields.Nested(DeclaredSchema, allow_none=True, required=True)
+
+
+class SystemRecordSchema(Schema):
+    """An AI system as the API returns it: what ``SystemSchema`` takes, plus what the registry
+    derives and keeps (id, version, tier, import source…)."""
+
+    id = fields.Integer(required=True)
+    version = fields.Integer(required=True, metadata={"description": "Send it back as If-Match to update."})
+    name = fields.String(required=True)
+    purpose = fields.String(required=True)
+    business_process = fields.String(required=True)
+    business_unit = fields.String(required=True)
+    accountable_owner = fields.String(allow_none=True, required=True, metadata={"description": "Email."})
+    technical_owner = fields.String(allow_none=True, required=True, metadata={"description": "Email."})
+    sourcing = fields.String(required=True, validate=_one_of(Sourcing))
+    vendor_name = fields.String(allow_none=True, required=True)
+    kind = fields.String(required=True, validate=_one_of(Kind))
+    stage = fields.String(required=True, validate=_one_of(Stage))
+    affects = fields.List(fields.String(validate=_one_of(Affected)), required=True)
+    decisions_influenced = fields.String(required=True)
+    autonomy = fields.String(required=True, validate=_one_of(Autonomy))
+    data_categories = fields.List(fields.String(validate=_one_of(DataCategory)), required=True)
+    risk = fields.Nested(RiskAnswersSchema, required=True)
+    declared = fields.Nested(DeclaredSchema, allow_none=True, required=True)
+    tier = fields.String(required=True, validate=_one_of(Tier))
+    computed_tier = fields.String(required=True, validate=_one_of(Tier))
+    tier_reasons = fields.List(fields.String(), required=True)
+    tier_override = fields.String(allow_none=True, required=True, validate=_one_of(Tier))
+    eu_class = fields.String(allow_none=True, required=True, validate=_one_of(EUClass))
+    omb_high_impact = fields.Boolean(allow_none=True, required=True)
+    re_review_required = fields.Boolean(required=True)
+    re_review_reasons = fields.List(fields.String(), required=True)
+    external_id = fields.String(required=True)
+    import_source = fields.String(required=True)
+    organisation = fields.String(required=True)
+    topic_area = fields.String(required=True)
+    outputs = fields.String(required=True)
+    operational_date = fields.Date(allow_none=True, required=True)
+    contact = fields.String(required=True)
+    missing_fields = fields.List(fields.String(), required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class SystemSummarySchema(Schema):
+    """One row of the inventory list."""
+
+    id = fields.Integer(required=True)
+    version = fields.Integer(required=True)
+    name = fields.String(required=True)
+    business_unit = fields.String(required=True)
+    accountable_owner = fields.String(allow_none=True, required=True)
+    stage = fields.String(required=True, validate=_one_of(Stage))
+    kind = fields.String(required=True, validate=_one_of(Kind))
+    tier = fields.String(required=True, validate=_one_of(Tier))
+    data_categories = fields.List(fields.String(validate=_one_of(DataCategory)), required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class SystemPageSchema(Schema):
+    items = fields.List(fields.Nested(SystemSummarySchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    pages = fields.Integer(required=True)
 
 
 def load_or_raise(schema: Schema, payload: dict) -> dict:

@@ -2,14 +2,15 @@
 
 A draft may be partial; what a complete answer needs is in ``registry.readiness.questions``
 (``missing_parts``), checked when the owner submits.  People are registered accounts,
-given by email and stored by id.
+given by email and stored by id.  A field the schema does not know is an error, never dropped.
+``AnswerRecordSchema`` is what the JSON API returns for an answer.
 """
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from registry.enums import CheckFrequency, Question
+from registry.enums import AnswerStatus, CheckFrequency, Question
 
 
 def _text(max_len: int = 2000):
@@ -18,7 +19,7 @@ def _text(max_len: int = 2000):
 
 class _Base(Schema):
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE
 
 
 class OutcomeSchema(_Base):
@@ -93,3 +94,29 @@ SCHEMAS: dict[Question, type[Schema]] = {
 class ReviewSchema(_Base):
     outcome = fields.String(required=True, validate=validate.OneOf(["accept", "return"]))
     comment = _text(4000)
+
+
+class SubmitSchema(_Base):
+    """The accountable owner submits an answer for review, attesting it personally."""
+
+    attest = fields.Boolean(required=True, metadata={"description": "I attest this answer personally."})
+
+
+class AnswerRecordSchema(Schema):
+    """An answer as the API returns it: ``content`` in the question's schema (people by email),
+    what a complete answer still lacks, and where it stands in review."""
+
+    question = fields.String(required=True, validate=validate.OneOf(Question.values()))
+    prompt = fields.String(required=True)
+    status = fields.String(allow_none=True, required=True, validate=validate.OneOf(AnswerStatus.values()),
+                           metadata={"description": "None: not answered yet."})
+    version = fields.Integer(required=True, metadata={"description": "0 before the first save; send it as If-Match."})
+    content = fields.Dict(required=True)
+    missing = fields.List(fields.String(), required=True)
+    attestation = fields.String(allow_none=True, required=True)
+    submitted_by = fields.String(allow_none=True, required=True)
+    submitted_at = fields.DateTime(allow_none=True, required=True)
+    reviewed_by = fields.String(allow_none=True, required=True)
+    reviewed_at = fields.DateTime(allow_none=True, required=True)
+    review_comment = fields.String(allow_none=True, required=True)
+    updated_at = fields.DateTime(allow_none=True, required=True)
