@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, flash, session
+from flask import Flask, flash, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, logout_user
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 
 from registry import enums
 from registry.admin.views import bp as admin_bp
+from registry.api.views import bp as api_bp
 from registry.audit.views import bp as audit_bp
 from registry.auth import passwords, permissions
 from registry.auth.models import User
@@ -40,7 +42,22 @@ from registry.web import close_db_session, db_session
 csrf = CSRFProtect()
 login_manager = LoginManager()
 BLUEPRINTS = (main_bp, auth_bp, inventory_bp, readiness_bp, controls_bp, decisions_bp, review_bp, audit_bp, admin_bp,
-              exports_bp, reports_bp, portfolio_bp, imports_bp)
+              exports_bp, reports_bp, portfolio_bp, imports_bp, api_bp)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """The session cookie, except on the JSON API (/api/…): there it is neither read nor written, so
+    a signed-in browser's cookie can never authenticate an API request (bearer tokens only)."""
+
+    def open_session(self, app, request):
+        if request.path.startswith("/api/"):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if request.path.startswith("/api/"):
+            return
+        super().save_session(app, session, response)
 
 
 class IdConverter(IntegerConverter):
@@ -62,6 +79,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         instance_path=str(ROOT / "instance"),
     )
     app.config.update(load_config(overrides))
+    app.session_interface = SessionInterface()
     app.url_map.converters["int"] = IdConverter
     register_extensions(app)
     register_blueprints(app)
@@ -89,6 +107,7 @@ def register_extensions(app: Flask) -> None:
     passwords.configure(cheap=bool(app.config.get("TESTING_CHEAP_PASSWORDS")))
 
     csrf.init_app(app)
+    csrf.exempt(api_bp)  # the API takes bearer tokens only, never the session cookie: nothing to forge
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
@@ -106,7 +125,10 @@ def register_extensions(app: Flask) -> None:
 
     @app.before_request
     def _idle_timeout():
-        """Sign out a session idle for longer than PERMANENT_SESSION_LIFETIME (server-side check)."""
+        """Sign out a session idle for longer than PERMANENT_SESSION_LIFETIME (server-side check).
+        The JSON API has no session (``SessionInterface``)."""
+        if request.path.startswith("/api/"):
+            return
         session.permanent = True
         now = int(time.time())
         seen = session.get("seen")

@@ -33,7 +33,9 @@ from registry.audit.checkpoints import (
     write_checkpoint,
 )
 from registry.audit.services import record_event, verify_chain
-from registry.auth.services import create_user, list_users
+from registry.auth.models import User
+from registry.auth.services import create_user, list_users, normalise_email
+from registry.auth.tokens import create_token, list_tokens, revoke_token
 from registry.controls.catalogue import load_catalogue, load_default_catalogues
 from registry.controls.models import Control, Framework
 from registry.db import analyze, utcnow
@@ -187,6 +189,67 @@ def users_list() -> None:
     with _sessions()() as session:
         for user in list_users(session):
             click.echo(f"{user.email}\t{user.role.value}\t{'active' if user.is_active else 'inactive'}")
+
+
+@main.group()
+def tokens() -> None:
+    """Personal API tokens (the JSON API at /api/v1); people also manage their own at /settings/tokens."""
+
+
+@tokens.command("create")
+@click.option("--email", required=True, help="The account the token acts as (its role and permissions).")
+@click.option("--name", required=True, help="What uses it, e.g. \"MLOps pipeline\".")
+@click.option("--expires", type=click.DateTime(formats=["%Y-%m-%d"]), help="The last day it works (YYYY-MM-DD).")
+def tokens_create(email: str, name: str, expires) -> None:
+    """Create a token and print it, once: only its hash is kept (audited)."""
+    with _sessions()() as session:
+        user = session.scalar(select(User).where(User.email == normalise_email(email)))
+        if user is None:
+            _fail(f"no account {email}")
+        try:
+            created = create_token(session, None, user, name, expires_on=expires.date() if expires else None,
+                                   actor_label="command line (registry tokens create)")
+            session.commit()
+        except DomainError as err:
+            session.rollback()
+            _fail(_describe(err))
+    click.echo(f"Created API token #{created.token.id} “{created.token.name}” for {user.email}"
+               + (f", last day {created.token.expires_on.isoformat()}" if created.token.expires_on else "")
+               + ". It is shown only now; keep it secret:", err=True)
+    click.echo(created.secret)
+
+
+@tokens.command("list")
+@click.option("--email", help="Only this account's tokens.")
+def tokens_list(email: str | None) -> None:
+    """One line per token: id, account, name, prefix, created, last used, last day, status (tab-separated)."""
+    with current_app.extensions["registry.sessions"][1]() as session:
+        user = None
+        if email:
+            user = session.scalar(select(User).where(User.email == normalise_email(email)))
+            if user is None:
+                _fail(f"no account {email}")
+        today = utcnow().date()
+        for t in list_tokens(session, user):
+            status = "revoked" if t.revoked_at else ("active" if t.usable(today) else "expired")
+            clean = " ".join(t.name.split())
+            click.echo("\t".join((str(t.id), t.user.email, clean, f"{t.prefix}…", t.created_at.date().isoformat(),
+                                  t.last_used_at.isoformat(timespec="seconds") if t.last_used_at else "never",
+                                  t.expires_on.isoformat() if t.expires_on else "-", status)))
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=click.IntRange(1, 2**31 - 1))
+def tokens_revoke(token_id: int) -> None:
+    """Revoke token TOKEN_ID (see `registry tokens list`); audited."""
+    with _sessions()() as session:
+        try:
+            token = revoke_token(session, None, token_id, actor_label="command line (registry tokens revoke)")
+            session.commit()
+        except DomainError as err:
+            session.rollback()
+            _fail(_describe(err))
+    click.echo(f"Revoked API token #{token.id} “{token.name}” ({token.prefix}…) of {token.user.email}.")
 
 
 @main.group()

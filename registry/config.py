@@ -109,6 +109,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "AUDIT_KEY": _audit_key(production, overrides),
         # A checkpoint is written on the next write once the newest is older than this.
         "AUDIT_CHECKPOINT_MINUTES": int(os.environ.get("AUDIT_CHECKPOINT_MINUTES", "60")),
+        # The JSON API: requests per token per minute (fixed window; shared through Redis when
+        # REDIS_URL is set, else counted in this process).
+        "API_RATE_LIMIT": int(os.environ.get("API_RATE_LIMIT", "600")),
     }
     if overrides:
         config.update(overrides)

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import NotFound as NotFoundHTTP
 
 
 class DomainError(Exception):
     status = 400
     title = "Bad request"
 
-    def __init__(self, message: str, *, errors: dict[str, list[str]] | None = None):
+    def __init__(self, message: str, *, errors: dict[str, list[str]] | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         self.errors = errors or {}
+        self.headers = headers or {}
+
+
+class BadRequest(DomainError):
+    status = 400
+    title = "Bad request"
+
+
+class Unauthorized(DomainError):
+    """No valid credentials (the JSON API's bearer token)."""
+
+    status = 401
+    title = "Not authenticated"
 
 
 class NotFound(DomainError):
@@ -37,9 +52,40 @@ class ValidationFailed(DomainError):
     title = "Invalid input"
 
 
+class PreconditionFailed(DomainError):
+    """The client's If-Match names a version that is no longer current."""
+
+    status = 412
+    title = "Precondition failed"
+
+
+class PreconditionRequired(DomainError):
+    """An update sent without If-Match (the version it was based on)."""
+
+    status = 428
+    title = "Precondition required"
+
+
 class RateLimited(DomainError):
     status = 429
     title = "Too many attempts"
+
+
+# The JSON API's error codes, by status: ``{"error": {"code", "message", "fields"}}``.
+API_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+             406: "not_acceptable", 409: "conflict", 410: "gone", 412: "precondition_failed",
+             413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
+             428: "precondition_required", 429: "rate_limited", 500: "server_error"}
+
+
+def api_error(status: int, message: str, fields: dict | None = None, headers: dict | None = None):
+    """The JSON API's one error shape (every /api/ response that is not a success)."""
+    body = {"error": {"code": API_CODES.get(status, "server_error" if status >= 500 else "bad_request"),
+                      "message": message, "fields": fields or {}}}
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
 
 
 def _wants_json() -> bool:
@@ -49,7 +95,9 @@ def _wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-def _respond(status: int, title: str, message: str, errors: dict | None = None):
+def _respond(status: int, title: str, message: str, errors: dict | None = None, headers: dict | None = None):
+    if request.path.startswith("/api/"):
+        return api_error(status, message, errors, headers)
     if _wants_json():
         body = {"error": title, "message": message}
         if errors:
@@ -58,10 +106,23 @@ def _respond(status: int, title: str, message: str, errors: dict | None = None):
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
+def _route_exists(err: MethodNotAllowed) -> bool:
+    """Whether the URL names a route at all.  Werkzeug answers 405 when a converter refuses a value
+    (an id above the largest the databases store) and a rule of the same shape has other methods."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    for method in err.valid_methods or ():
+        try:
+            adapter.match(method=method)
+            return True
+        except HTTPException:
+            continue
+    return False
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(err: DomainError):
-        return _respond(err.status, err.title, err.message, err.errors)
+        return _respond(err.status, err.title, err.message, err.errors, err.headers)
 
     @app.errorhandler(StaleDataError)
     def _stale(err: StaleDataError):
@@ -69,7 +130,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):
-        return _respond(err.code or 500, err.name, err.description or err.name)
+        if isinstance(err, MethodNotAllowed) and request.path.startswith("/api/") and not _route_exists(err):
+            err = NotFoundHTTP()  # an id too large for the converter: no such resource, whatever the method
+        headers = {k: v for k, v in err.get_headers() if k in ("Allow", "Retry-After", "WWW-Authenticate")}
+        return _respond(err.code or 500, err.name, err.description or err.name, headers=headers)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # pragma: no cover - last resort

@@ -326,3 +326,14 @@ def record_events_bulk(session: Session, actor, events: list[dict], *, actor_lab
     session.execute(AuditEvent.__table__.insert(), rows)
     try_checkpoint(session, checkpoint)  # a bulk append (seed, import) always ends signed
     return len(rows)
+
+
+def events_page(session: Session, *, system_id: int | None = None, limit: int = 50,
+                offset: int = 0) -> tuple[list[AuditEvent], int]:
+    """The newest events first (one system's with ``system_id``), a page of them and the total.
+    Permissions are the caller's: one system's history is read by whoever reads the system."""
+    where = [AuditEvent.system_id == system_id] if system_id is not None else []
+    total = session.scalar(select(func.count(AuditEvent.id)).where(*where))
+    events = list(session.scalars(select(AuditEvent).where(*where).order_by(AuditEvent.seq.desc())
+                                  .limit(limit).offset(offset)))
+    return events, total

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Email, Length, Optional
 
 from registry.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from registry.enums import Role
@@ -38,3 +38,14 @@ class UserCreateForm(FlaskForm):
 class UserUpdateForm(FlaskForm):
     role = SelectField("Role", choices=options(Role.choices()), validators=[DataRequired()])
     active = BooleanField("Account active")
+
+
+class TokenCreateForm(FlaskForm):
+    name = StringField("Token name", validators=[DataRequired(message="Name the token."), Length(max=100)],
+                       description="What uses it, e.g. “MLOps pipeline” or “Ticketing sync”.")
+    expires_on = DateField("Last day it works (optional)", validators=[Optional()],
+                           description="Leave empty for a token that works until you revoke it.")
+
+
+class TokenRevokeForm(FlaskForm):
+    pass

@@ -89,6 +89,12 @@ def can_acknowledge_decision(user, system, decision) -> bool:
     return user.is_active and user.id == decision.owner_to_acknowledge(system.accountable_owner_id)
 
 
+def can_read_audit_trail(user) -> bool:
+    """The whole audit trail (sign-ins, accounts, every system): admins and compliance officers.
+    One system's history is read by whoever reads the system."""
+    return has_role(user, {Role.ADMIN, Role.COMPLIANCE})
+
+
 def can_see_review_queue(user) -> bool:
     return has_role(user, {Role.COMPLIANCE, Role.ADMIN})
 

@@ -7,10 +7,12 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from registry.auth.forms import LoginForm, LogoutForm
+from registry.auth.forms import LoginForm, LogoutForm, TokenCreateForm, TokenRevokeForm
 from registry.auth.services import authenticate, record_logout
+from registry.auth.tokens import create_token, list_tokens, revoke_token
 from registry.errors import RateLimited, ValidationFailed
-from registry.web import client_address, db_session
+from registry.inventory.forms import attach_errors
+from registry.web import actor, client_address, db_session
 
 bp = Blueprint("auth", __name__)
 
@@ -72,3 +74,46 @@ def logout():
         flash("You are signed out.", "info")
         return redirect(url_for("auth.login"))
     return render_template("auth/logout.html", form=form)
+
+
+@bp.route("/settings/tokens", methods=["GET", "POST"])
+@login_required
+def tokens():
+    """Personal API tokens: create one (shown once, on this response only), list and revoke them."""
+    session = db_session()
+    user = actor()
+    form = TokenCreateForm()
+    status, created = 200, None
+    if form.validate_on_submit():
+        try:
+            created = create_token(session, user, user, form.name.data, expires_on=form.expires_on.data)
+        except ValidationFailed as err:
+            session.rollback()
+            attach_errors(form, err.errors)
+            if not err.errors:
+                form.form_errors.append(err.message)
+            status = 422
+        else:
+            session.commit()
+            form = TokenCreateForm(formdata=None)
+            status = 201
+    elif request.method == "POST":
+        status = 422
+    response = current_app.make_response((render_template(
+        "auth/tokens.html", form=form, created=created, tokens=list_tokens(session, user),
+        revoke_form=TokenRevokeForm(), api_docs=url_for("api.docs")), status))
+    response.headers["Cache-Control"] = "no-store"  # the new token is on this page, once
+    return response
+
+
+@bp.post("/settings/tokens/<int:token_id>/revoke")
+@login_required
+def revoke(token_id: int):
+    if not TokenRevokeForm().validate_on_submit():
+        flash("Your form expired; please try again.", "error")
+        return redirect(url_for("auth.tokens"))
+    session = db_session()
+    token = revoke_token(session, actor(), token_id)
+    session.commit()
+    flash(f"Revoked the token “{token.name}”. Tools using it can no longer call the API.", "success")
+    return redirect(url_for("auth.tokens"))

@@ -27,7 +27,7 @@ FOUNDATION = {"registry.config", "registry.db", "registry.enums", "registry.erro
               "registry.records", "registry.templating", "registry.migrate", "registry.models"}
 # Domains from the bottom up: a module may import its own domain and any lower one.
 LAYERS = ["audit", "auth", "state", "inventory", "readiness", "controls", "decisions",
-          "review", "reports", "exports", "imports", "portfolio", "seed"]
+          "review", "reports", "exports", "imports", "portfolio", "seed", "api"]
 TOP = {"registry", "registry.cli", "registry.web", "registry.handlers", "registry.jobs", "registry.wsgi"}
 
 
