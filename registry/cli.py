@@ -318,12 +318,13 @@ def portfolio_rebuild() -> None:
 @click.option("--only-valid", is_flag=True, help="Import the valid rows and skip the rows with errors (listed).")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
               help="Write every problem (row, column, severity, message) to this CSV file.")
+@click.option("--sheet", help="The Excel sheet to read (default: the first).")
 def import_file(path: Path, mapping_name: str | None, mapping_file: Path | None, save_mapping_as: str | None,
-                dry_run: bool, only_valid: bool, report: Path | None) -> None:
+                dry_run: bool, only_valid: bool, report: Path | None, sheet: str | None) -> None:
     """Import an AI inventory from a CSV or Excel file: create new records, update changed ones
     (matched on their external key), leave the rest.  All or nothing unless --only-valid."""
     try:
-        table = read_table(path.read_bytes(), path.name)
+        table = read_table(path.read_bytes(), path.name, sheet)
     except ImportFileError as err:
         _fail(str(err))
     with _sessions()() as session:

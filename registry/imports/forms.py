@@ -21,6 +21,8 @@ MAX_VALUE_ROWS = 40  # distinct values shown per value-mapped column (the common
 class UploadForm(FlaskForm):
     file = FileField("Inventory file", description="CSV, Excel (.xlsx) or older Excel (.xls); at most 20 MB and "
                                                    "50,000 rows. Nothing is written until you confirm the preview.")
+    sheet = StringField("Sheet", validators=[Optional(), Length(max=200)],
+                        description="For an Excel workbook: the sheet to read. Leave blank for the first sheet.")
     mapping = SelectField("Mapping", validate_choice=True,
                           description="Leave it to recognise a known layout by its headers, or choose one.")
 

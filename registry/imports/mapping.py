@@ -97,13 +97,37 @@ def load_layouts(directory: Path = LAYOUT_DIR) -> list[Layout]:
     return layouts
 
 
+RECOGNISED_SHARE = 0.8  # of a layout's signature headers; another year's file may lack a column or two
+
+
 def recognise(headers: list[str], layouts: list[Layout] | None = None) -> Layout | None:
-    """The known layout whose signature headers are all in the file, if any."""
+    """The known layout the file has: its key columns and most of its signature headers (the
+    layout with the largest share, if any reaches ``RECOGNISED_SHARE``)."""
     present = {_norm(h) for h in headers}
+    best, best_share = None, 0.0
     for layout in layouts if layouts is not None else load_layouts():
-        if layout.signature <= present:
-            return layout
-    return None
+        if not {_norm(h) for h in layout.mapping.get("key") or []} <= present:
+            continue
+        share = len(layout.signature & present) / len(layout.signature)
+        if share >= RECOGNISED_SHARE and share > best_share:
+            best, best_share = layout, share
+    return best
+
+
+def fit_to(mapping: dict, headers: list[str]) -> tuple[dict, list[str]]:
+    """A known layout's mapping for a file that lacks some of its columns: those fields are left
+    out (with a note each) instead of making the mapping unusable."""
+    present = set(headers)
+    columns = mapping.get("columns") or {}
+    absent = {name: header for name, header in columns.items() if header and header not in present}
+    if not absent:
+        return mapping, []
+    fitted = {**mapping, "columns": {k: v for k, v in columns.items() if k not in absent},
+              "fallbacks": {k: v for k, v in (mapping.get("fallbacks") or {}).items() if v in present},
+              "fallback_key": [h for h in mapping.get("fallback_key") or [] if h in present]}
+    notes = [f"The file has no column “{header}”: {FIELDS[name][0].lower()} is not imported."
+             for name, header in absent.items() if name in FIELDS]
+    return fitted, notes
 
 
 def suggest(headers: list[str]) -> dict:
@@ -177,12 +201,33 @@ DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT
                 "%Y/%m/%d", "%m/%Y", "%Y-%m", "%b-%y", "%B %Y", "%b %Y", "%d %B %Y", "%d %b %Y", "%B %d, %Y", "%Y")
 LIST_LITERAL = re.compile(r"^\[(.*)\]$", re.S)
 EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+EMAIL_IN = re.compile(r"[^@\s,;<>()\"']+@[^@\s,;<>()\"']+\.[^@\s,;<>()\"']+")
+
+
+DAY_FIRST = tuple(f.replace("%m/%d/", "%d/%m/") for f in DATE_FORMATS)
+SLASHED = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/\d{2,4}\b")
+
+
+def day_first(cells) -> bool | None:
+    """The day/month order of a column's slashed dates: True (25/03/2024 somewhere), False (03/25/2024
+    somewhere), None when no cell tells (every day ≤ 12: read month first, as the US files are)."""
+    firsts = seconds = False
+    for cell in cells:
+        match = SLASHED.match(cell)
+        if match:
+            firsts = firsts or int(match.group(1)) > 12
+            seconds = seconds or int(match.group(2)) > 12
+    if firsts and not seconds:
+        return True
+    if seconds and not firsts:
+        return False
+    return None
 
 
 @lru_cache(maxsize=4096)  # real files repeat a few hundred distinct dates thousands of times
-def parse_date(text: str) -> date | None:
+def parse_date(text: str, dayfirst: bool = False) -> date | None:
     text = text.strip()
-    for fmt in DATE_FORMATS:
+    for fmt in DAY_FIRST if dayfirst else DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).date()
         except ValueError:
@@ -252,7 +297,16 @@ def known_value(name: str, cell: str, mapped_values: dict):
     return False, None
 
 
-def convert_row(row: dict[str, str], mapping: dict) -> Converted:
+def date_orders(rows: list[dict[str, str]], mapping: dict) -> dict[str, bool]:
+    """Per date column of the mapping, whether its slashed dates are day first (decided once per file)."""
+    orders = {}
+    for name, header in (mapping.get("columns") or {}).items():
+        if header and FIELDS.get(name, ("", ""))[1] == "date":
+            orders[header] = bool(day_first(r.get(header, "") for r in rows))
+    return orders
+
+
+def convert_row(row: dict[str, str], mapping: dict, dayfirst: dict[str, bool] | None = None) -> Converted:
     out = Converted()
     columns, fallbacks, value_maps = mapping.get("columns") or {}, mapping.get("fallbacks") or {}, mapping.get("values") or {}
     for name, header in columns.items():
@@ -303,7 +357,7 @@ def convert_row(row: dict[str, str], mapping: dict) -> Converted:
                 continue
             out.values[name] = value
         elif kind == "date":
-            parsed = parse_date(cell)
+            parsed = parse_date(cell, (dayfirst or {}).get(header, False))
             if parsed is None or not (date(1950, 1, 1) <= parsed <= date(2100, 12, 31)):
                 out.problems.append(("warning", header, f"“{cell[:40]}” is not a date the importer can read; "
                                                         f"imported without the {label.lower()}."))
@@ -311,10 +365,10 @@ def convert_row(row: dict[str, str], mapping: dict) -> Converted:
                 continue
             out.values[name] = parsed
         elif kind == "email":
-            emails = [e for e in re.split(r"[;,\s]+", cell) if e]
-            if not emails or not EMAIL.match(emails[0]):
+            found = EMAIL_IN.search(cell)  # "Jo Smith <jo@x.gov>", "jo@x.gov; al@x.gov": the first address
+            if found is None:  # no address: the whole cell is the contact (a team's name, a phone number)
                 out.problems.append(("warning", header, f"“{cell[:80]}” is not an email address; kept as the contact."))
-            out.values[name] = emails[0] if emails else cell
+            out.values[name] = found.group(0) if found else cell
         else:
             out.values[name] = cell
     for name in FLAGGED_WHEN_MISSING:

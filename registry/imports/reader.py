@@ -54,15 +54,30 @@ def kind_of(file_name: str) -> str:
     return kind
 
 
-def read_table(data: bytes, file_name: str) -> Table:
+def read_table(data: bytes, file_name: str, sheet: str | None = None) -> Table:
+    """The file as a table; ``sheet``: an Excel sheet's name (default: the first sheet)."""
     kind = kind_of(file_name)
     if len(data) > MAX_BYTES:
         raise ImportFileError(f"{file_name} is {len(data) / 1024 / 1024:.1f} MB; the limit is "
                               f"{MAX_BYTES // 1024 // 1024} MB. Split the file.")
     if not data.strip():
         raise ImportFileError(f"{file_name} is empty.")
-    frame = _read_csv(data, file_name) if kind == "csv" else _read_excel(data, file_name, kind)
-    return _clean(frame, file_name)
+    notes: list[str] = []
+    frame = _read_csv(data, file_name) if kind == "csv" else _read_excel(data, file_name, kind, sheet, notes)
+    table = _clean(frame, file_name)
+    table.notes[:0] = notes
+    return table
+
+
+def _sheet_note(names: list[str], chosen: str) -> str | None:
+    others = [n for n in names if n != chosen]
+    if not others:
+        return None
+    return f"Read the sheet “{chosen}”; the workbook also has {', '.join(f'“{n}”' for n in others[:10])}."
+
+
+def _no_sheet(file_name: str, sheet: str, names: list[str]) -> ImportFileError:
+    return ImportFileError(f"{file_name} has no sheet “{sheet}”; its sheets: {', '.join(names)}.")
 
 
 def _decode(data: bytes, file_name: str) -> str:
@@ -109,7 +124,7 @@ def _read_csv(data: bytes, file_name: str) -> pd.DataFrame:
         raise ImportFileError(f"{file_name}: not a readable CSV file ({_first_line(err)}).") from err
 
 
-def _read_excel(data: bytes, file_name: str, kind: str) -> pd.DataFrame:
+def _read_excel(data: bytes, file_name: str, kind: str, sheet: str | None, notes: list[str]) -> pd.DataFrame:
     if kind == "xlsx":
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -119,25 +134,41 @@ def _read_excel(data: bytes, file_name: str, kind: str) -> pd.DataFrame:
         if expanded > MAX_UNCOMPRESSED:
             raise ImportFileError(f"{file_name} expands to {expanded // 1024 // 1024} MB when opened; the limit is "
                                   f"{MAX_UNCOMPRESSED // 1024 // 1024} MB.")
-        return _stream_xlsx(data, file_name)
+        return _stream_xlsx(data, file_name, sheet, notes)
     if not data.startswith(b"\xd0\xcf\x11\xe0"):
         raise ImportFileError(f"{file_name} is not an Excel 97-2003 workbook (.xls).")
     try:  # the .xls format itself bounds a sheet at 65,536 x 256 cells
-        return pd.read_excel(io.BytesIO(data), sheet_name=0, dtype=str, keep_default_na=False, header=None,
-                             engine="calamine")
+        book = pd.ExcelFile(io.BytesIO(data), engine="calamine")
+        names = [str(n) for n in book.sheet_names]
+        if sheet is not None and sheet not in names:
+            raise _no_sheet(file_name, sheet, names)
+        chosen = sheet if sheet is not None else names[0]
+        frame = book.parse(chosen, dtype=str, keep_default_na=False, header=None)
+    except ImportFileError:
+        raise
     except Exception as err:  # noqa: BLE001 - the Excel readers raise many types for a damaged file
         raise ImportFileError(f"{file_name}: the workbook cannot be read ({_first_line(err)}).") from err
+    note = _sheet_note(names, chosen)
+    if note:
+        notes.append(note)
+    return frame
 
 
-def _stream_xlsx(data: bytes, file_name: str) -> pd.DataFrame:
-    """The first sheet, streamed row by row within the limits: a tiny file can declare a cell at
-    XFD1048576, and a reader that builds the whole grid would try to allocate hundreds of GB."""
+def _stream_xlsx(data: bytes, file_name: str, sheet_name: str | None, notes: list[str]) -> pd.DataFrame:
+    """A sheet (the first unless named), streamed row by row within the limits: a tiny file can declare
+    a cell at XFD1048576, and a reader that builds the whole grid would try to allocate hundreds of GB."""
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as err:  # noqa: BLE001 - openpyxl raises many types for a damaged file
         raise ImportFileError(f"{file_name}: the workbook cannot be read ({_first_line(err)}).") from err
     try:
-        sheet = book.worksheets[0]
+        names = list(book.sheetnames)
+        if sheet_name is not None and sheet_name not in names:
+            raise _no_sheet(file_name, sheet_name, names)
+        sheet = book[sheet_name] if sheet_name is not None else book.worksheets[0]
+        note = _sheet_note(names, sheet.title)
+        if note:
+            notes.append(note)
         try:
             _min_col, _min_row, max_col, max_row = range_boundaries(sheet.calculate_dimension())
         except (ValueError, TypeError):  # no <dimension>: the stream below keeps to the limits
@@ -194,16 +225,39 @@ def clean_cell(value) -> str:
     return text.strip()
 
 
+HEADER_SEARCH = 10  # rows looked at for the header
+
+
+def _header_row(values) -> int | None:
+    """The header: the first non-empty row that fills at least half as many cells as the fullest of
+    the first rows (a title line or two above a table fills one cell)."""
+    filled = []
+    for i, row in enumerate(values):
+        n = sum(1 for v in row if clean_cell(v))
+        if n:
+            filled.append((i, n))
+            if len(filled) >= HEADER_SEARCH:
+                break
+    if not filled:
+        return None
+    widest = max(n for _i, n in filled)
+    return next(i for i, n in filled if n >= max(2, widest / 2) or n == widest)
+
+
 def _clean(frame: pd.DataFrame, file_name: str) -> Table:
     if frame.empty:
         raise ImportFileError(f"{file_name} has no rows.")
     if frame.shape[1] > MAX_COLUMNS:
         raise ImportFileError(f"{file_name} has {frame.shape[1]} columns; the limit is {MAX_COLUMNS}.")
     values = frame.to_numpy(dtype=object)
-    header_at = next((i for i, row in enumerate(values) if any(clean_cell(v) for v in row)), None)
+    notes: list[str] = []
+    header_at = _header_row(values)
     if header_at is None:
         raise ImportFileError(f"{file_name} has no header row.")
-    notes: list[str] = []
+    above = sum(1 for row in values[:header_at] if any(clean_cell(v) for v in row))
+    if above:
+        lines = "the line above it (a title?) was" if above == 1 else f"the {above} lines above it (a title?) were"
+        notes.append(f"Read row {header_at + 1} as the header; {lines} skipped.")
     headers, seen = [], {}
     for index, raw in enumerate(values[header_at]):
         name = clean_header(clean_cell(raw)) or f"Column {index + 1}"

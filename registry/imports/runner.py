@@ -67,7 +67,7 @@ def mapping_for(session: Session, table: Table, staged: Staged) -> tuple[dict, s
 
 
 def preview(session: Session, staging: ImportStaging, staged: Staged) -> tuple[Table, ImportPlan]:
-    table = read_table(staging.data(staged), staged.file_name)
+    table = read_table(staging.data(staged), staged.file_name, staged.sheet)
     mapping, layout = mapping_for(session, table, staged)
     return table, plan_import(session, table, mapping, layout=layout)
 
@@ -83,7 +83,7 @@ def run_import(sessions: sessionmaker, staging: ImportStaging, staged_id: str) -
     staged.status, staged.error, staged.step = "running", "", 0
     step("Reading the file…")
     try:
-        table = read_table(staging.data(staged), staged.file_name)
+        table = read_table(staging.data(staged), staged.file_name, staged.sheet)
         staged.rows = len(table.rows)
         with sessions() as session:
             actor = session.get(User, staged.user_id)

@@ -38,7 +38,9 @@ from registry.imports.mapping import (
     Converted,
     check_mapping,
     convert_row,
+    date_orders,
     external_key,
+    fit_to,
     load_layouts,
     recognise,
     suggest,
@@ -176,7 +178,8 @@ def _current(system, name: str):
 
 
 def plan_import(session: Session, table: Table, mapping: dict, *, layout: str = "custom") -> ImportPlan:
-    converted = [convert_row(row, mapping) for row in table.rows]
+    orders = date_orders(table.rows, mapping)
+    converted = [convert_row(row, mapping, orders) for row in table.rows]
     keys = _keys(table, converted, mapping, layout)
     existing = _existing(session, [k for k, _ in keys])
     own_ids = _own_ids(session, table, mapping)
@@ -336,7 +339,9 @@ def resolve_mapping(session: Session, table: Table, name: str | None) -> tuple[d
     if name:
         for layout in layouts:
             if layout.key == name:
-                return layout.mapping, layout.key
+                mapping, notes = fit_to(layout.mapping, table.headers)
+                table.notes.extend(notes)
+                return mapping, layout.key
         saved = session.scalar(select(ImportMapping).where(ImportMapping.name == name))
         if saved is None:
             known = ", ".join([lay.key for lay in layouts] + list(session.scalars(select(ImportMapping.name))))
@@ -344,7 +349,9 @@ def resolve_mapping(session: Session, table: Table, name: str | None) -> tuple[d
         return saved.mapping, saved.name
     layout = recognise(table.headers, layouts)
     if layout is not None:
-        return layout.mapping, layout.key
+        mapping, notes = fit_to(layout.mapping, table.headers)
+        table.notes.extend(notes)
+        return mapping, layout.key
     for saved in session.scalars(select(ImportMapping).order_by(ImportMapping.updated_at.desc())):
         if set(saved.headers) == set(table.headers):
             return saved.mapping, saved.name

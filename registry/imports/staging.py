@@ -33,6 +33,7 @@ class Staged:
     mapping: dict | None = None  # the edited mapping; None: recognise the layout or use ``layout``
     layout: str | None = None  # a shipped layout's key or a saved mapping's name
     save_as: str | None = None  # save the edited mapping under this name with the import
+    sheet: str | None = None  # an Excel sheet's name (None: the first)
     status: str = "staged"  # staged, queued, running, done, failed
     progress: str = ""
     step: int = 0  # of STEPS, for the progress bar

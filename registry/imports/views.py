@@ -60,14 +60,15 @@ def index():
             status = 422
         else:
             data = upload.read()
+            sheet = (form.sheet.data or "").strip() or None
             try:
-                table = read_table(data, upload.filename)
+                table = read_table(data, upload.filename, sheet)
             except ImportFileError as err:
                 form.file.errors.append(str(err))
                 status = 422
             else:
                 staged = _staging().put(data, table.file_name, current_user.id)
-                staged.layout = form.mapping.data or None
+                staged.layout, staged.sheet = form.mapping.data or None, sheet
                 _staging().save(staged)
                 return redirect(url_for("imports.preview", staged_id=staged.id))
     return render_template("imports/index.html", form=form, imports=recent_imports(session)), status
@@ -106,7 +107,7 @@ def mapping(staged_id: str):
         return redirect(url_for("imports.preview", staged_id=staged.id))
     session = db_session()
     try:
-        table = read_table(staging.data(staged), staged.file_name)
+        table = read_table(staging.data(staged), staged.file_name, staged.sheet)
     except ImportFileError as err:
         raise NotFound(str(err)) from None
     problems: list[str] = []

@@ -362,3 +362,72 @@ def test_the_problems_report_neutralises_formulas_from_the_file(session, people)
     mapping = {"columns": {"name": "System", "stage": "=HYPERLINK(\"http://x\")"}, "key": ["System"]}
     report = plan_import(session, table, mapping, layout="evil").problems_csv()
     assert "'=HYPERLINK" in report and ",=HYPERLINK" not in report
+
+
+# --- Other real layouts: titles, sheets, date order, named contacts, another year's columns -----------
+
+
+def test_a_title_line_above_the_header_is_skipped_and_said():
+    data = _csv([["AI inventory — FY2026 (draft)"], [], HEADER, _row("R1", "Scorer")])
+    table = read_table(data, "titled.csv")
+    assert table.headers == HEADER and table.numbers == [4]
+    assert any("Read row 3 as the header" in n and "the line above it (a title?) was skipped" in n for n in table.notes)
+
+
+def test_an_excel_sheet_is_chosen_by_name_and_the_others_are_named():
+    book = Workbook()
+    book.active.title = "Read me"
+    book.active.append(["This workbook lists our AI systems."])
+    systems = book.create_sheet("Systems")
+    systems.append(HEADER)
+    systems.append(_row("R1", "Scorer"))
+    out = io.BytesIO()
+    book.save(out)
+    table = read_table(out.getvalue(), "book.xlsx", "Systems")
+    assert table.headers == HEADER and table.rows[0]["System"] == "Scorer"
+    assert "Read the sheet “Systems”; the workbook also has “Read me”." in table.notes
+    with pytest.raises(ImportFileError, match="has no sheet “Inventory”; its sheets: Read me, Systems"):
+        read_table(out.getvalue(), "book.xlsx", "Inventory")
+
+
+def test_slashed_dates_are_read_day_first_when_the_column_says_so():
+    mapping = {**SIMPLE}
+    european = read_table(_csv([HEADER, _row("R1", "A", **{"Live since": "25/03/2024"}),
+                                _row("R2", "B", **{"Live since": "04/05/2024"})]), "eu.csv")
+    plan = plan_import_only(european, mapping)
+    assert [r.values["operational_date"] for r in plan.rows] == [date(2024, 3, 25), date(2024, 5, 4)]
+    american = read_table(_csv([HEADER, _row("R1", "A", **{"Live since": "03/25/2024"}),
+                                _row("R2", "B", **{"Live since": "04/05/2024"})]), "us.csv")
+    plan = plan_import_only(american, mapping)
+    assert [r.values["operational_date"] for r in plan.rows] == [date(2024, 3, 25), date(2024, 4, 5)]
+
+
+def plan_import_only(table, mapping):
+    from registry.imports.mapping import date_orders
+
+    orders = date_orders(table.rows, mapping)
+    return type("P", (), {"rows": [convert_row(r, mapping, orders) for r in table.rows]})
+
+
+def test_a_named_contact_keeps_the_address():
+    converted = convert_row({"System": "A", "Owner": "Jo Smith <Jo.Smith@agency.example>"}, SIMPLE)
+    assert converted.values["contact"] == "Jo.Smith@agency.example" and not converted.problems
+    converted = convert_row({"System": "A", "Owner": "AI Team (mailbox)"}, SIMPLE)
+    assert converted.values["contact"] == "AI Team (mailbox)" and converted.problems[0][0] == "warning"
+
+
+@pytest.mark.skipif(not FEDERAL.exists(), reason="federal inventory not found")
+def test_another_years_federal_file_without_some_columns_is_still_recognised(session, people):
+    table = read_table(FEDERAL.read_bytes(), FEDERAL.name)
+    dropped = ["topic_area", "has_pii"]  # a later year's file: columns renamed or removed
+    rows = [[h for h in table.headers if h not in dropped]]
+    rows += [[r[h] for h in rows[0]] for r in table.rows[:50]]
+    smaller = read_table(_csv(rows), "2026_inventory.csv")
+    mapping, layout = resolve_mapping(session, smaller, None)
+    assert layout == "us-federal-ai-inventory-2025"
+    assert "topic_area" not in mapping["columns"] and "data_categories" not in mapping["columns"]
+    assert "The file has no column “topic_area”: topic area is not imported." in smaller.notes
+    plan = plan_import(session, smaller, mapping, layout=layout)
+    assert plan.valid and plan.counts["create"] == 50
+    unrelated = read_table(_csv([["agency", "id", "name"], ["X", "1", "y"]]), "other.csv")
+    assert recognise(unrelated.headers) is None
