@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from registry.audit.keys import registry_identity
@@ -31,7 +31,9 @@ from registry.audit.models import AuditEvent
 from registry.audit.services import record_events_bulk
 from registry.auth.models import User
 from registry.db import bulk_insert, utcnow
+from registry.decisions.models import Decision
 from registry.enums import Autonomy, DeclaredRegime, Kind, Role, Sourcing, Stage, Tier
+from registry.events import publish
 from registry.exports.writers import neutralise
 from registry.imports.mapping import (
     FIELDS,
@@ -48,6 +50,7 @@ from registry.imports.mapping import (
 from registry.imports.models import ImportMapping
 from registry.imports.reader import Table
 from registry.inventory.models import AISystem, SystemDataCategory, SystemPerson, search_text_for
+from registry.inventory.services import reassess, system_snapshot
 from registry.inventory.tiering import NOT_ASSESSED, RULES_VERSION
 from registry.state.cache import refresh_states
 
@@ -145,7 +148,7 @@ def _existing(session: Session, keys: list, column=AISystem.external_key) -> dic
     (narrow rows, no ORM objects: a re-import of 10,000 rows reads them in a few queries)."""
     found = {}
     columns = [AISystem.id, AISystem.external_key, AISystem.accountable_owner_id, AISystem.deleted_at,
-               AISystem.missing_fields, *COMPARED]
+               AISystem.missing_fields, AISystem.import_values, *COMPARED]
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start:start + CHUNK]
         for row in session.execute(select(*columns).where(column.in_(chunk))):
@@ -162,6 +165,34 @@ def _own_ids(session: Session, table: Table, mapping: dict) -> dict[int, int]:
     return {i: int(row[match["id"]]) for i, row in enumerate(table.rows)
             if row.get(match["registry"], "").strip() == own and row.get(match["id"], "").strip().isdigit()
             and int(row[match["id"]]) < 2**31}
+
+
+def stored(value):
+    """A value as ``import_values`` keeps it (JSON)."""
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _changes(system, conv: Converted, columns: dict) -> dict:
+    """What an import would change on a record: each field the file gives (a blank cell never
+    erases) that differs from the record, except where the file still says what the last import
+    set (the registry's own edit since then stands), and the contact once someone owns it."""
+    last = system.import_values or {}
+    changes = {}
+    for name, value in conv.values.items():
+        if name not in IMPORTED or value in (None, ""):
+            continue
+        if name == "contact" and system.accountable_owner_id is not None:
+            continue
+        current = _current(system, name)
+        if name in last and last[name] == stored(value):
+            continue  # the file has not changed since the last import
+        if _same(name, current, value):
+            continue
+        if name in last and not _same(name, current, last[name]):
+            conv.problems.append(("warning", columns.get(name, ""), f"{FIELDS[name][0]} was edited in the registry since the "
+                                                             "last import; the file's new value replaces the edit."))
+        changes[name] = (current, value)
+    return changes
 
 
 def _same(name: str, current, value) -> bool:
@@ -207,10 +238,7 @@ def plan_import(session: Session, table: Table, mapping: dict, *, layout: str = 
             system = existing[key]
             plan.system_id = system.id
             plan.current = system
-            plan.changes = {name: (_current(system, name), value) for name, value in conv.values.items()
-                            if name in IMPORTED and value not in (None, "") and not _same(name, _current(system, name), value)
-                            # once someone owns the record, the file's contact no longer speaks for it
-                            and not (name == "contact" and system.accountable_owner_id is not None)}
+            plan.changes = _changes(system, conv, mapping.get("columns") or {})
             plan.action = UPDATE if plan.changes else UNCHANGED
         rows.append(plan)
     return ImportPlan(table.file_name, layout, rows, list(table.notes), mapping)
@@ -264,6 +292,7 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
             "topic_area": v.get("topic_area") or "", "outputs": v.get("outputs") or "",
             "operational_date": v.get("operational_date"), "contact": "" if owner else (v.get("contact") or ""),
             "missing_fields": r.missing + ([] if owner else ["accountable_owner"]),
+            "import_values": {k: stored(x) for k, x in v.items() if x not in (None, "", [])},
             "created_at": now, "updated_at": now, "version": 1,
         }
         row["search_text"] = search_text_for(row["name"], row["purpose"], row["business_unit"], row["vendor_name"])
@@ -279,12 +308,15 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
         session.execute(SystemPerson.__table__.insert(), people)
     if links:
         session.execute(SystemDataCategory.__table__.insert(), links)
+    assessed = _assessed_before(session, [r.system_id for r in updates])
     for r in updates:
         values = {("declared_high_impact" if k == "declared" else k): after for k, (_before, after) in r.changes.items()}
         now_is = {k: values.get(k, getattr(r.current, k)) for k in ("name", "purpose", "business_unit", "vendor_name")}
         values["search_text"] = search_text_for(now_is["name"], now_is["purpose"] or "", now_is["business_unit"] or "",
                                                 now_is["vendor_name"])
         values["missing_fields"] = [m for m in (r.current.missing_fields or []) if m not in r.changes]
+        values["import_values"] = {**(r.current.import_values or {}),
+                                   **{k: stored(x) for k, x in r.values.items() if x not in (None, "", [])}}
         values.update(updated_at=now, import_source=plan.file_name[:300], import_row=r.row, imported_at=now,
                       version=AISystem.version + 1)
         session.execute(update(AISystem).where(AISystem.id == r.system_id).values(**values))
@@ -308,6 +340,11 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
                              "skipped_rows": skipped[:1000] or None, "flagged": counts["flagged"]}})
     progress(f"Recording {len(events):,} audit events…")
     record_events_bulk(session, actor, events, actor_label=actor_label, checkpoint="import")
+    for system, before in assessed:  # its tier follows the file's changes; a decision may be in question
+        session.refresh(system)
+        lapsed = reassess(system)
+        publish(session, "system.profile_changed", actor=actor, system=system, before=before,
+                after=system_snapshot(system), at=now, notes=[lapsed] if lapsed else [])
     touched = [r.system_id for r in creates + updates]
     if touched:
         progress(f"Computing the readiness state of {len(touched):,} records…")
@@ -321,6 +358,21 @@ def recent_imports(session: Session, limit: int = 10) -> list:
     """The newest imports (their ``import.commit`` audit events), newest first."""
     return list(session.scalars(select(AuditEvent).where(AuditEvent.action == "import.commit")
                                 .order_by(AuditEvent.seq.desc()).limit(limit)))
+
+
+def _assessed_before(session: Session, ids: list[int]) -> list[tuple[AISystem, dict]]:
+    """The systems among ``ids`` whose tier has been assessed (or that were decided), each with its
+    profile before the import: a file's change to them is a profile change like an edit on the page
+    (the tier is reassessed, a decision flagged for re-review).  Usually few: an import mostly
+    touches records nobody has assessed yet, which take the fast path."""
+    found = []
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        decided = select(Decision.id).where(Decision.system_id == AISystem.id).exists()
+        for system in session.scalars(select(AISystem).where(
+                AISystem.id.in_(chunk), or_(AISystem.tier != Tier.NOT_ASSESSED, decided))):
+            found.append((system, system_snapshot(system)))
+    return found
 
 
 def _plain(value):

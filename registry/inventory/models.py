@@ -90,6 +90,9 @@ class AISystem(Base):
     operational_date: Mapped[date | None]
     contact: Mapped[str] = mapped_column(String(320), default="")
     missing_fields: Mapped[list[str]] = mapped_column(default=list)
+    # What the last import set, field by field (the file's values): a re-import changes a field only
+    # where the file changed since, so an edit made in the registry is not reverted by the same file.
+    import_values: Mapped[dict[str, Any] | None]
     tier_override: Mapped[Tier | None] = mapped_column(enum_column(Tier))
     tier_override_reason: Mapped[str | None] = mapped_column(Text)
     tier_override_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

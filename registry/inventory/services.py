@@ -262,10 +262,10 @@ def _apply(session: Session, system: AISystem, data: dict) -> str | None:
     system.declared_regime = DeclaredRegime(declared.get("regime") or DeclaredRegime.OTHER.value)
     system.declared_justification = declared.get("justification", "")
     system.declared_source = declared.get("source", "")
-    return _reassess(system)
+    return reassess(system)
 
 
-def _reassess(system: AISystem) -> str | None:
+def reassess(system: AISystem) -> str | None:
     """Run the rules on the stored answers and apply the result; return the reason if a tier
     override lapsed on the way."""
     assessment = assessment_for(system)
@@ -294,7 +294,7 @@ def recompute_tiers(session: Session, actor=None, *, now: datetime | None = None
     stale = select(AISystem).where(AISystem.tier_rules < RULES_VERSION, AISystem.deleted_at.is_(None)).order_by(AISystem.id)
     for system in session.scalars(stale).all():
         before, flags_before = system_snapshot(system), system_flags(system.eu_class, system.omb_high_impact)
-        lapsed = _reassess(system)
+        lapsed = reassess(system)
         after, flags_after = system_snapshot(system), system_flags(system.eu_class, system.omb_high_impact)
         counts["recomputed"] += 1
         if all(before[k] == after[k] for k in TIER_KEYS) and flags_before == flags_after:

@@ -431,3 +431,36 @@ def test_another_years_federal_file_without_some_columns_is_still_recognised(ses
     assert plan.valid and plan.counts["create"] == 50
     unrelated = read_table(_csv([["agency", "id", "name"], ["X", "1", "y"]]), "other.csv")
     assert recognise(unrelated.headers) is None
+
+
+def test_a_reimport_keeps_registry_edits_the_file_did_not_touch_and_flags_decided_systems(session, people):
+    from registry.inventory.services import system_payload as payload_of
+    from registry.inventory.services import update_system
+
+    commit_import(session, None, plan_import(session, _table(_row("R1", "Claims triage", Status="Trial")), SIMPLE,
+                                             layout="register"))
+    session.commit()
+    system = session.scalar(select(AISystem))
+    assert system.import_values["name"] == "Claims triage" and system.import_values["stage"] == "pilot"
+    # the owner renames it in the registry (answering the tier questions on the way)
+    payload = {**payload_of(system), "name": "Claims triage (EU)", "purpose": "Ranks claims",
+               "business_process": "Claims", "sourcing": "in_house", "affects": ["customers"],
+               "autonomy": "human_in_the_loop", "risk": {"prohibited_practice": "none", "decision_domains": []}}
+    update_system(session, people["owner"], system.id, payload, expected_version=system.version)
+    record_decision(session, people["compliance"], system.id, {"verdict": "no_go", "rationale": "Not ready yet."})
+    session.commit()
+    same = plan_import(session, _table(_row("R1", "Claims triage", Status="Trial")), SIMPLE, layout="register")
+    assert same.counts["unchanged"] == 1  # the same file does not revert the registry's edit
+    moved = plan_import(session, _table(_row("R1", "Claims triage", Status="Live")), SIMPLE, layout="register")
+    assert moved.counts["update"] == 1 and set(moved.rows[0].changes) == {"stage"}
+    commit_import(session, None, moved)
+    session.commit()
+    session.expire_all()
+    system = session.get(AISystem, system.id)
+    assert system.name == "Claims triage (EU)" and system.stage is Stage.PRODUCTION
+    assert system.re_review_required_at is not None  # a decided system's stage changed by a file
+    flagged = session.scalar(select(AuditEvent).where(AuditEvent.action == "system.re_review_required"))
+    assert flagged is not None and "Lifecycle stage" in flagged.summary
+    renamed = plan_import(session, _table(_row("R1", "Claims triage v3", Status="Live")), SIMPLE, layout="register")
+    assert set(renamed.rows[0].changes) == {"name"}
+    assert any("edited in the registry since the last import" in p[2] for p in renamed.rows[0].problems)
