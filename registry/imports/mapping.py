@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from registry.config import ROOT
-from registry.enums import DataCategory, DeclaredRegime, Kind, Sourcing, Stage
+from registry.enums import DataCategory, DecisionDomain, DeclaredRegime, Kind, Sourcing, Stage
 
 LAYOUT_DIR = ROOT / "seed_data" / "import_layouts"
 
@@ -92,7 +92,7 @@ def load_layouts(directory: Path = LAYOUT_DIR) -> list[Layout]:
     for path in sorted(directory.glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         mapping = {k: data.get(k) for k in ("columns", "fallbacks", "values", "key", "fallback_key", "declared_regime",
-                                            "source_label", "registry_match") if k in data}
+                                            "source_label", "registry_match", "domain_hints") if k in data}
         layouts.append(Layout(data["layout"], data["name"], frozenset(_norm(h) for h in data["signature"]), mapping))
     return layouts
 
@@ -171,8 +171,12 @@ def check_mapping(mapping: dict, headers: list[str]) -> list[str]:
     if match is not None and not (isinstance(match, dict) and set(match) == {"registry", "id"}
                                   and all(isinstance(v, str) for v in match.values())):
         return ["registry_match must name the registry column and the system id column: {registry: …, id: …}."]
+    hints = mapping.get("domain_hints")
+    if hints is not None and not (isinstance(hints, dict) and all(
+            isinstance(v, list) and all(d in DecisionDomain.values() for d in v) for v in hints.values())):
+        return [f"domain_hints must map topic areas to lists of: {', '.join(DecisionDomain.values())}."]
     unknown = set(mapping) - {"columns", "fallbacks", "values", "key", "fallback_key", "declared_regime",
-                              "source_label", "registry_match"}
+                              "source_label", "registry_match", "domain_hints"}
     if unknown:
         return [f"Unknown mapping entries: {', '.join(sorted(map(str, unknown)))}."]
     problems = []
@@ -371,6 +375,11 @@ def convert_row(row: dict[str, str], mapping: dict, dayfirst: dict[str, bool] | 
             out.values[name] = found.group(0) if found else cell
         else:
             out.values[name] = cell
+    topic = out.values.get("topic_area")
+    if topic and mapping.get("domain_hints"):  # a hint for the tier questions, never an answer
+        found, hinted = _lookup(mapping["domain_hints"], topic)
+        if found and hinted:
+            out.values["domain_hints"] = list(hinted)
     for name in FLAGGED_WHEN_MISSING:
         if out.values.get(name) in (None, "") and not any(p[1] == columns.get(name) for p in out.problems):
             out.missing.append(name)

@@ -13,6 +13,7 @@ from registry.db import Base, enum_column, utcnow
 from registry.enums import (
     Autonomy,
     DataCategory,
+    DecisionDomain,
     DeclaredRegime,
     EUClass,
     Kind,
@@ -93,6 +94,15 @@ class AISystem(Base):
     # What the last import set, field by field (the file's values): a re-import changes a field only
     # where the file changed since, so an edit made in the registry is not reverted by the same file.
     import_values: Mapped[dict[str, Any] | None]
+
+    @property
+    def domain_hints(self) -> list[DecisionDomain]:
+        """Decision areas the imported file's topic suggests (a hint for the tier questions, not an
+        answer), while the questions are unanswered."""
+        if self.risk_answers:
+            return []
+        return [DecisionDomain(d) for d in (self.import_values or {}).get("domain_hints", [])
+                if d in DecisionDomain.values()]
     tier_override: Mapped[Tier | None] = mapped_column(enum_column(Tier))
     tier_override_reason: Mapped[str | None] = mapped_column(Text)
     tier_override_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -56,3 +56,24 @@ def test_the_owners_home_puts_imported_systems_first_and_admins_see_those_withou
     assert "Mailbox bot" in listing and "Zebra scorer" not in listing and "Aardvark model" not in listing
     assert re.search(r'<option value="0"\s+selected>None yet</option>', listing)
     assert "without an accountable owner" not in text_of(owner.get("/"))
+
+
+def test_a_topic_area_hints_at_decision_areas_without_answering_for_the_owner(session, people, as_role):
+    from registry.imports.mapping import load_layouts
+
+    admin = as_role("admin")
+    federal = next(lay for lay in load_layouts() if lay.key == "us-federal-ai-inventory-2025")
+    header = ["agency", "id", "use_case_name", "agency_name", "development_stage", "topic_area", "problem_solved",
+              "is_high_impact", "has_pii"]
+    table = read_table(_csv([header, ["DOJ", "1", "Lead triage", "Justice", "Pilot", "Law Enforcement", "Ranks tips",
+                                      "", "No"],
+                             ["DOE", "2", "Grid forecaster", "Energy", "Pilot", "Energy and Environment", "", "", "No"]]),
+                       "inventory.csv")
+    commit_import(session, None, plan_import(session, table, federal.mapping, layout=federal.key))
+    session.commit()
+    page = text_of(admin.get("/systems/1"))
+    assert "its topic area “Law Enforcement” suggests decisions about people in law enforcement" in page
+    assert "suggests decisions" not in text_of(admin.get("/systems/2"))
+    form = admin.get("/systems/1/edit").get_data(as_text=True)
+    assert "The import suggests, from its topic area “Law Enforcement”: Law enforcement." in form
+    assert not re.search(r'<input[^>]*checked[^>]*value="law_enforcement"|<input[^>]*value="law_enforcement"[^>]*checked', form)
