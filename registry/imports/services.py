@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from registry.audit.keys import registry_identity
@@ -32,7 +32,7 @@ from registry.audit.services import record_events_bulk
 from registry.auth.models import User
 from registry.db import bulk_insert, utcnow
 from registry.decisions.models import Decision
-from registry.enums import Autonomy, DeclaredRegime, Kind, Role, Sourcing, Stage, Tier
+from registry.enums import Autonomy, DataCategory, DeclaredRegime, Kind, Role, Sourcing, Stage, Tier
 from registry.events import publish
 from registry.exports.writers import neutralise
 from registry.imports.mapping import (
@@ -167,17 +167,33 @@ def _own_ids(session: Session, table: Table, mapping: dict) -> dict[int, int]:
             and int(row[match["id"]]) < 2**31}
 
 
+def _stored_values(values: dict) -> dict:
+    """The file's values of a row as ``import_values`` keeps them (a blank cell says nothing)."""
+    return {k: stored(x) for k, x in values.items() if x is not None and x != ""}
+
+
 def stored(value):
     """A value as ``import_values`` keeps it (JSON)."""
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def _changes(system, conv: Converted, columns: dict) -> dict:
+def _changes(system, conv: Converted, columns: dict, categories: list[str], owners: dict[str, int]) -> dict:
     """What an import would change on a record: each field the file gives (a blank cell never
     erases) that differs from the record, except where the file still says what the last import
-    set (the registry's own edit since then stands), and the contact once someone owns it."""
+    set (the registry's own edit since then stands), and the contact once someone owns it; the
+    data it touches; and an owner where the contact has become a registry user since."""
     last = system.import_values or {}
     changes = {}
+    if system.accountable_owner_id is None:
+        contact = (conv.values.get("contact") or system.contact or "").lower()
+        if contact in owners:
+            changes["accountable_owner_id"] = (None, owners[contact])
+    data = conv.values.get("data_categories")
+    if data is not None and last.get("data_categories") != data and set(data) != set(categories):
+        if "data_categories" in last and set(last["data_categories"]) != set(categories):
+            conv.problems.append(("warning", columns.get("data_categories", ""), "The data it touches was edited in "
+                                  "the registry since the last import; the file's new value replaces the edit."))
+        changes["data_categories"] = (sorted(categories, key=DataCategory.values().index), data)
     for name, value in conv.values.items():
         if name not in IMPORTED or value in (None, ""):
             continue
@@ -215,6 +231,8 @@ def plan_import(session: Session, table: Table, mapping: dict, *, layout: str = 
     existing = _existing(session, [k for k, _ in keys])
     own_ids = _own_ids(session, table, mapping)
     by_id = _existing(session, sorted(set(own_ids.values())), AISystem.id) if own_ids else {}
+    categories = _categories(session, sorted({s.id for s in (*existing.values(), *by_id.values())}))
+    owners = _owners(session)
     rows = []
     for i, (number, conv, (key, _note)) in enumerate(zip(table.numbers, converted, keys, strict=True)):
         if i in own_ids:  # a row of this registry's own export: its system, whatever its key
@@ -238,10 +256,22 @@ def plan_import(session: Session, table: Table, mapping: dict, *, layout: str = 
             system = existing[key]
             plan.system_id = system.id
             plan.current = system
-            plan.changes = _changes(system, conv, mapping.get("columns") or {})
+            plan.changes = _changes(system, conv, mapping.get("columns") or {}, categories.get(system.id, []), owners)
             plan.action = UPDATE if plan.changes else UNCHANGED
         rows.append(plan)
     return ImportPlan(table.file_name, layout, rows, list(table.notes), mapping)
+
+
+def _categories(session: Session, ids: list[int]) -> dict[int, list[str]]:
+    found: dict[int, list[str]] = {}
+    for start in range(0, len(ids), CHUNK):
+        for system_id, category in session.execute(select(SystemDataCategory.system_id, SystemDataCategory.category)
+                                                   .where(SystemDataCategory.system_id.in_(ids[start:start + CHUNK]))):
+            found.setdefault(system_id, []).append(category.value if hasattr(category, "value") else category)
+    return found
+
+
+LABELS = {**{name: label for name, (label, _kind, _limit) in FIELDS.items()}, "accountable_owner_id": "Accountable owner"}
 
 
 def _owners(session: Session) -> dict[str, int]:
@@ -292,7 +322,7 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
             "topic_area": v.get("topic_area") or "", "outputs": v.get("outputs") or "",
             "operational_date": v.get("operational_date"), "contact": "" if owner else (v.get("contact") or ""),
             "missing_fields": r.missing + ([] if owner else ["accountable_owner"]),
-            "import_values": {k: stored(x) for k, x in v.items() if x not in (None, "", [])},
+            "import_values": _stored_values(v),
             "created_at": now, "updated_at": now, "version": 1,
         }
         row["search_text"] = search_text_for(row["name"], row["purpose"], row["business_unit"], row["vendor_name"])
@@ -309,14 +339,28 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
     if links:
         session.execute(SystemDataCategory.__table__.insert(), links)
     assessed = _assessed_before(session, [r.system_id for r in updates])
+    relinked = [r for r in updates if "data_categories" in r.changes]
+    for start in range(0, len(relinked), CHUNK):
+        session.execute(delete(SystemDataCategory).where(
+            SystemDataCategory.system_id.in_([r.system_id for r in relinked[start:start + CHUNK]])))
+    new_links = [{"system_id": r.system_id, "category": c} for r in relinked for c in r.changes["data_categories"][1]]
+    if new_links:
+        session.execute(SystemDataCategory.__table__.insert(), new_links)
+    named = [{"system_id": r.system_id, "role": "accountable_owner", "user_id": r.changes["accountable_owner_id"][1]}
+             for r in updates if "accountable_owner_id" in r.changes]
+    if named:
+        session.execute(SystemPerson.__table__.insert(), named)
     for r in updates:
-        values = {("declared_high_impact" if k == "declared" else k): after for k, (_before, after) in r.changes.items()}
+        values = {("declared_high_impact" if k == "declared" else k): after for k, (_before, after) in r.changes.items()
+                  if k != "data_categories"}
+        if "accountable_owner_id" in r.changes:
+            values["contact"] = ""  # the contact is now the registry user named as owner
         now_is = {k: values.get(k, getattr(r.current, k)) for k in ("name", "purpose", "business_unit", "vendor_name")}
         values["search_text"] = search_text_for(now_is["name"], now_is["purpose"] or "", now_is["business_unit"] or "",
                                                 now_is["vendor_name"])
-        values["missing_fields"] = [m for m in (r.current.missing_fields or []) if m not in r.changes]
-        values["import_values"] = {**(r.current.import_values or {}),
-                                   **{k: stored(x) for k, x in r.values.items() if x not in (None, "", [])}}
+        values["missing_fields"] = [m for m in (r.current.missing_fields or []) if m not in r.changes
+                                    and not (m == "accountable_owner" and "accountable_owner_id" in r.changes)]
+        values["import_values"] = {**(r.current.import_values or {}), **_stored_values(r.values)}
         values.update(updated_at=now, import_source=plan.file_name[:300], import_row=r.row, imported_at=now,
                       version=AISystem.version + 1)
         session.execute(update(AISystem).where(AISystem.id == r.system_id).values(**values))
@@ -329,7 +373,7 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
                          "missing": [FIELDS[m][0] for m in r.missing] or None}} for r in creates]
     events += [{"action": "system.import_update", "entity_type": "system", "entity_id": str(r.system_id),
                 "system_id": r.system_id, "at": now,
-                "summary": f"Updated from {plan.file_name} row {r.row}: {', '.join(FIELDS[k][0] for k in r.changes)}",
+                "summary": f"Updated from {plan.file_name} row {r.row}: {', '.join(LABELS[k] for k in r.changes)}",
                 "before": {k: _plain(b) for k, (b, _a) in r.changes.items()},
                 "after": {k: _plain(a) for k, (_b, a) in r.changes.items()}} for r in updates]
     events.append({"action": "import.commit", "entity_type": "import", "entity_id": plan.file_name[:64], "at": now,

@@ -464,3 +464,39 @@ def test_a_reimport_keeps_registry_edits_the_file_did_not_touch_and_flags_decide
     renamed = plan_import(session, _table(_row("R1", "Claims triage v3", Status="Live")), SIMPLE, layout="register")
     assert set(renamed.rows[0].changes) == {"name"}
     assert any("edited in the registry since the last import" in p[2] for p in renamed.rows[0].problems)
+
+
+def test_a_reimport_updates_the_data_touched_and_names_a_contact_who_has_become_a_user(session, people):
+    from registry.inventory.services import system_payload as payload_of
+    from registry.inventory.services import update_system
+    from tests.conftest import make_user
+
+    commit_import(session, None, plan_import(session, _table(_row("R1", "Claims triage", Data="public"),
+                                                             _row("R2", "Mailbox bot", Owner="new.owner@example.test")),
+                                             SIMPLE, layout="register"))
+    session.commit()
+    triage = session.scalar(select(AISystem).where(AISystem.name == "Claims triage"))
+    payload = {**payload_of(triage), "purpose": "Ranks claims", "business_process": "Claims", "sourcing": "in_house",
+               "affects": ["internal_staff"], "autonomy": "human_in_the_loop",
+               "risk": {"prohibited_practice": "none", "decision_domains": []}}
+    update_system(session, people["owner"], triage.id, payload, expected_version=triage.version)
+    session.commit()
+    assert triage.tier is Tier.LOW
+    make_user(session, "owner", email="new.owner@example.test")
+    plan = plan_import(session, _table(_row("R1", "Claims triage", Data="personal; health"),
+                                       _row("R2", "Mailbox bot", Owner="new.owner@example.test")),
+                       SIMPLE, layout="register")
+    assert [set(r.changes) for r in plan.rows] == [{"data_categories"}, {"accountable_owner_id"}]
+    commit_import(session, None, plan)
+    session.commit()
+    session.expire_all()
+    triage = session.get(AISystem, triage.id)
+    assert sorted(c.value for c in triage.data_categories) == ["health", "personal"]
+    assert triage.tier is not Tier.LOW  # reassessed with the data the file now declares
+    bot = session.scalar(select(AISystem).where(AISystem.name == "Mailbox bot"))
+    assert bot.accountable_owner.email == "new.owner@example.test" and bot.contact == ""
+    assert "accountable_owner" not in bot.missing_fields
+    again = plan_import(session, _table(_row("R1", "Claims triage", Data="personal; health"),
+                                        _row("R2", "Mailbox bot", Owner="new.owner@example.test")),
+                        SIMPLE, layout="register")
+    assert again.counts["unchanged"] == 2
