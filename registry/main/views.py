@@ -12,7 +12,8 @@ from registry.inventory.models import AISystem
 from registry.inventory.queries import counts_by, systems_owned_by
 from registry.inventory.services import FIELD_LABELS
 from registry.review.services import queue_counts, readiness_summaries
-from registry.web import db_session
+from registry.state.standing import next_steps
+from registry.web import bring_states_up_to_date, db_session
 
 bp = Blueprint("main", __name__)
 
@@ -31,9 +32,13 @@ def home():
         "tiers": list(Tier),
     }
     if user.role is Role.OWNER:
+        today = utcnow().date()
+        bring_states_up_to_date(today)
         context["my_systems"] = systems_owned_by(session, user)
-        context["summaries"] = readiness_summaries(session, [s.id for s in context["my_systems"]])
-        context["today"] = utcnow().date()
+        ids = [s.id for s in context["my_systems"]]
+        context["summaries"] = readiness_summaries(session, ids)
+        context["next_steps"] = next_steps(session, ids)
+        context["today"] = today
     if user.role in (Role.ADMIN, Role.COMPLIANCE):  # imported records wait for an owner and a tier
         live = AISystem.deleted_at.is_(None)
         context["unowned"] = session.scalar(select(func.count(AISystem.id)).where(

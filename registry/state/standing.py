@@ -37,3 +37,28 @@ def cached_recommendation(session: Session, system_id: int, today: date) -> tupl
         blockers.append(Blocker(b["rule"], b["severity"], b["message"], b["target"]))
     return (Recommendation(row.recommendation, blockers, row.verified_controls, row.required_controls),
             row.decision_id)
+
+
+class NextStep:
+    """A system's next concrete action: its first open item (the rules list them in the order
+    they are best done: the tier, the owner, baselines, the five answers, controls, decisions)
+    and how many remain."""
+
+    def __init__(self, blockers: list[dict]):
+        blocking = [b for b in blockers if b.get("severity") == "blocking"]
+        self.first = (blocking or blockers or [None])[0]
+        self.blocking = len(blocking)
+        self.conditions = len(blockers) - len(blocking)
+
+    @property
+    def remaining(self) -> int:
+        return self.blocking + self.conditions - (1 if self.first else 0)
+
+
+def next_steps(session: Session, system_ids: list[int]) -> dict[int, NextStep]:
+    """The next step of each system, from the state cache in one query (the caller brings the
+    cache up to date first: ``registry.web.bring_states_up_to_date``)."""
+    if not system_ids:
+        return {}
+    return {system_id: NextStep(blockers or []) for system_id, blockers in session.execute(
+        select(SystemState.system_id, SystemState.blockers).where(SystemState.system_id.in_(system_ids)))}

@@ -47,8 +47,9 @@ def test_the_owners_home_puts_imported_systems_first_and_admins_see_those_withou
     home = owner.get("/").get_data(as_text=True)
     rows = re.findall(r"<tr>.*?</tr>", home, re.S)
     assert "Zebra scorer" in rows[1] and "Aardvark model" in rows[2]  # the one to assess first, whatever its name
-    assert "answer the tier questions</a>" in rows[1] and "Missing from the source: Purpose, Business process" in rows[1]
-    assert "answer the tier questions" not in rows[2]
+    assert "The risk questions have not been answered, so the tier is not assessed" in rows[1]
+    assert "Missing from the source (register.csv): Purpose, Business process" in rows[1]
+    assert "tier is not assessed" not in rows[2]
     assert "Mailbox bot" not in home  # not the owner's: its contact is not a registry user
     admin_home = text_of(admin.get("/"))
     assert "1 system without an accountable owner" in admin_home
