@@ -10,9 +10,9 @@ import re
 from sqlalchemy import or_, select
 
 from registry.auth.models import User
+from registry.auth.passwords import hash_password
 from registry.decisions.services import assess_system
 from registry.inventory.models import AISystem
-from registry.auth.passwords import hash_password
 from tests.conftest import PASSWORD, Browser
 
 
