@@ -27,10 +27,17 @@ def _fmt_date(value: date | None) -> str:
 
 
 def _fmt_number(value: float | None) -> str:
+    """Thousands separated; two decimals from 1 up, three significant digits below 1 (0.000123),
+    and 1.2e+15 style beyond what a table column holds."""
     if value is None:
         return "—"
-    if float(value).is_integer():
+    value = float(value)
+    if abs(value) >= 1e15:
+        return f"{value:.3g}"
+    if value.is_integer():
         return f"{int(value):,}"
+    if abs(value) < 1:
+        return f"{value:.3g}" if abs(value) >= 1e-4 else f"{value:.2e}"
     return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 

@@ -11,6 +11,8 @@ OpenAPI document); ``InventoryQuerySchema`` checks the inventory list's query pa
 
 from __future__ import annotations
 
+from datetime import date
+
 from marshmallow import (
     RAISE,
     Schema,
@@ -85,6 +87,12 @@ class RiskAnswersSchema(Schema):
         return data
 
 
+PERCENT_UNITS = {"%", "‰", "percent", "per cent", "pct", "percentage"}
+PERCENT_LIMIT = 1000  # a change of −100 % to +1,000 % and any share fit; −99,999,999,999 % does not
+VALUE_LIMIT = 10 ** 12
+EARLIEST_MEASUREMENT = date(2000, 1, 1)
+
+
 class MetricSchema(Schema):
     class Meta:
         unknown = RAISE
@@ -101,6 +109,26 @@ class MetricSchema(Schema):
     def _measured_needs_date(self, data, **_):
         if data.get("baseline_value") is not None and data.get("measured_on") is None:
             raise ValidationError("Say when the baseline was measured.", "measured_on")
+
+    @validates_schema(skip_on_field_errors=True)
+    def _sensible(self, data, **_):
+        """Values a measurement can have: finite (the field refuses NaN and infinity), within a
+        percentage's range for % and ‰, and within ±10^12 otherwise; measured since 2000."""
+        errors = {}
+        unit = (data.get("unit") or "").strip().lower()
+        for key, label in (("baseline_value", "baseline"), ("target_value", "target")):
+            value = data.get(key)
+            if value is None:
+                continue
+            if unit in PERCENT_UNITS and not -PERCENT_LIMIT <= value <= PERCENT_LIMIT:
+                errors[label] = [f"A percentage between −{PERCENT_LIMIT:,} and {PERCENT_LIMIT:,}: check the value."]
+            elif abs(value) > VALUE_LIMIT:
+                errors[label] = ["At most a trillion (10^12) either way: check the value, or measure in a larger unit."]
+        measured = data.get("measured_on")
+        if measured is not None and measured < EARLIEST_MEASUREMENT:
+            errors["measured_on"] = [f"A date from {EARLIEST_MEASUREMENT.isoformat()} on."]
+        if errors:
+            raise ValidationError(errors)
 
 
 class TierOverrideSchema(Schema):
