@@ -26,7 +26,7 @@ def _fmt_date(value: date | None) -> str:
     return value.isoformat() if value else "—"
 
 
-def _fmt_number(value: float | None) -> str:
+def format_number(value: float | None) -> str:
     """Thousands separated; two decimals from 1 up, three significant digits below 1 (0.000123),
     and 1.2e+15 style beyond what a table column holds."""
     if value is None:
@@ -45,7 +45,7 @@ def _measure(value: float | None, unit: str) -> str:
     """A number with its unit: 61.5%, 52 hours, EUR 1,200 stays 1,200 EUR."""
     if value is None:
         return "not recorded"
-    number = _fmt_number(value)
+    number = format_number(value)
     return f"{number}{unit}" if unit in {"%", "‰"} else f"{number} {unit}"
 
 
@@ -88,7 +88,7 @@ def fix_url(system_id: int, target: str) -> str:
 
 def register_filters(env) -> None:
     """The formatting filters, for the app's environment and the PDF renderer's."""
-    env.filters.update(dt=_fmt_dt, date=_fmt_date, num=_fmt_number, label=_label, measure=_measure,
+    env.filters.update(dt=_fmt_dt, date=_fmt_date, num=format_number, label=_label, measure=_measure,
                        flag_label=lambda flag: FLAGS.get(flag, flag))
 
 

@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from registry.audit.models import AuditEvent
+from registry.audit.readable import key_label, readable
 from registry.inventory import services
 from registry.inventory.services import FIELD_LABELS
 from registry.web import db_session
@@ -16,12 +17,15 @@ bp = Blueprint("audit", __name__)
 PER_PAGE = 50
 
 
-def field_changes(event: AuditEvent) -> list[tuple[str, object, object]]:
-    """(label, before, after) for every field the event changed, in a stable order."""
+def field_changes(event: AuditEvent) -> list[tuple[str, str | None, str | None]]:
+    """(label, before, after) for every field the event changed, in a stable order, as a person
+    reads them (``registry.audit.readable``); None where the event recorded nothing."""
     before, after = event.before or {}, event.after or {}
     keys = list(dict.fromkeys([*after.keys(), *before.keys()]))
     return [
-        (FIELD_LABELS.get(k, k.replace("_", " ").capitalize()), before.get(k), after.get(k))
+        (key_label(k, FIELD_LABELS),
+         readable(before.get(k), k, FIELD_LABELS) if k in before else None,
+         readable(after.get(k), k, FIELD_LABELS) if k in after else None)
         for k in keys
         if before.get(k) != after.get(k)
     ]

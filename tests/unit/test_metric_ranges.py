@@ -9,7 +9,7 @@ import pytest
 
 from registry.errors import ValidationFailed
 from registry.inventory.services import add_metric
-from registry.templating import _fmt_number
+from registry.templating import format_number as _fmt_number
 from tests.conftest import make_system
 
 GOOD = {"name": "Precision", "unit": "%", "baseline": 61.5, "measured_on": "2026-01-10", "target": 80,
