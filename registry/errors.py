@@ -95,6 +95,18 @@ def _wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
+# The registry's own words for the HTTP errors the framework raises (not its generic text).
+PAGE_ERRORS = {
+    400: ("Bad request", "The request could not be understood. Go back and try again."),
+    403: ("Not allowed", "Your role does not allow this."),
+    404: ("Page not found", "There is no page at this address: the link may be mistyped, or what it pointed to "
+                            "no longer exists."),
+    405: ("Not possible here", "This address does not take that kind of request. Use the page's own links and buttons."),
+    413: ("File too large", "The file is larger than the registry accepts (20 MB). Split it, or compress the evidence."),
+    429: ("Too many requests", "Too many requests in a short time. Wait a minute and try again."),
+}
+
+
 def _respond(status: int, title: str, message: str, errors: dict | None = None, headers: dict | None = None):
     if request.path.startswith("/api/"):
         return api_error(status, message, errors, headers)
@@ -133,7 +145,10 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(err, MethodNotAllowed) and request.path.startswith("/api/") and not _route_exists(err):
             err = NotFoundHTTP()  # an id too large for the converter: no such resource, whatever the method
         headers = {k: v for k, v in err.get_headers() if k in ("Allow", "Retry-After", "WWW-Authenticate")}
-        return _respond(err.code or 500, err.name, err.description or err.name, headers=headers)
+        title, message = err.name, err.description or err.name
+        if not request.path.startswith("/api/") and err.code in PAGE_ERRORS:
+            title, message = PAGE_ERRORS[err.code]
+        return _respond(err.code or 500, title, message, headers=headers)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # pragma: no cover - last resort
