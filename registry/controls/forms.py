@@ -51,3 +51,20 @@ class EvidenceForm(FlaskForm):
 
 class VerifyForm(VersionedForm):
     pass
+
+
+class BulkVerifyForm(FlaskForm):
+    """Verify the controls ticked on a system's controls page with one note (each audited on its own)."""
+
+    note = TextAreaField("Note for these verifications", validators=[Length(max=2000)],
+                         description="Optional; recorded with each verification in the system's history.")
+
+    @staticmethod
+    def picks(formdata) -> dict[int, int | None]:
+        """The ticked controls (``control``), each with the version shown (``version-<id>``)."""
+        picks: dict[int, int | None] = {}
+        for raw in formdata.getlist("control"):
+            if raw.isdigit() and len(raw) <= 9:
+                version = formdata.get(f"version-{raw}", "")
+                picks[int(raw)] = int(version) if version.isdigit() and len(version) <= 9 else None
+        return picks

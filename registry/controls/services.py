@@ -23,7 +23,7 @@ from registry.controls.staleness import is_stale as collected_too_long_ago
 from registry.controls.staleness import waiver_lapsed
 from registry.db import evidence_max_age_days, utcnow
 from registry.enums import ControlStatus, EvidenceKind
-from registry.errors import NotFound, ValidationFailed
+from registry.errors import Conflict, NotFound, ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.schemas import load_or_raise
 from registry.inventory.services import system_for_update
@@ -31,6 +31,7 @@ from registry.inventory.tiering import system_flags
 from registry.records import check_version, flush_or_conflict
 
 WAIVER_MAX_DAYS = 366  # a waiver is re-granted at least yearly, never open-ended
+VERIFIABLE = (ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE, ControlStatus.WAIVED)  # a verifier's to check
 STALE = "Someone else changed this control while you were working on it. Reload the page and try again."
 
 
@@ -238,7 +239,8 @@ def remove_evidence(session: Session, actor: User, system_id: int, evidence_id: 
 
 def verify_control(session: Session, actor: User, system_id: int, control_id: int, *,
                    expected_version: int | None = None, today: date | None = None,
-                   max_age_days: int | None = None, now: datetime | None = None) -> ControlAssessment:
+                   max_age_days: int | None = None, now: datetime | None = None, note: str = "") -> ControlAssessment:
+    """``note``: the officer's words, kept in the audit event (a bulk verification gives each the same)."""
     system = system_for_update(session, system_id)
     max_age_days = evidence_max_age_days(session) if max_age_days is None else max_age_days
     require(can_review(actor, system),
@@ -249,7 +251,7 @@ def verify_control(session: Session, actor: User, system_id: int, control_id: in
         raise ValidationFailed("Nothing to verify: the control is not started.")
     check_version(assessment, expected_version, STALE)
     today = today or (now or utcnow()).date()
-    if assessment.status not in (ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE, ControlStatus.WAIVED):
+    if assessment.status not in VERIFIABLE:
         raise ValidationFailed(f"Only an implemented, not-applicable or waived control can be verified; this one is "
                                f"{assessment.status.label.lower()}.")
     if assessment.status is ControlStatus.WAIVED and waiver_lapsed(assessment.waiver_expires_on, today):
@@ -267,8 +269,44 @@ def verify_control(session: Session, actor: User, system_id: int, control_id: in
     record_event(session, actor, "control.verify", "control_assessment", assessment.id, system_id=system.id,
                  summary=f"Verified {control.ref} ({assessment.status.label.lower()})",
                  after={"control": control.ref, "status": assessment.status.label, "verified_by": actor.label,
-                        "evidence": [e.sha256 or e.url for e in assessment.evidence]}, at=now)
+                        "evidence": [e.sha256 or e.url for e in assessment.evidence],
+                        **({"note": note.strip()} if note.strip() else {})}, at=now)
     return assessment
+
+
+NOTE_MAX = 2000
+
+
+@dataclass
+class BulkVerification:
+    verified: list[ControlAssessment]
+    refused: list[tuple[int, str]]  # (control id, why), for the ones left as they were
+
+
+def verify_controls(session: Session, actor: User, system_id: int, picks: dict[int, int | None], *,
+                    note: str = "", today: date | None = None) -> BulkVerification:
+    """Verify several controls of one system with one note.  Each goes through ``verify_control``
+    (the same permission, separation of duties, evidence and version checks) and is audited on its
+    own; one that is refused is left as it was (its savepoint rolled back) and the others still count.
+    ``picks``: control id -> the version the officer saw."""
+    system = system_for_update(session, system_id)
+    require(can_review(actor, system),
+            "Only a compliance officer who is not named on the system can verify its controls.")
+    if not picks:
+        raise ValidationFailed("Select at least one control to verify.")
+    if len(note) > NOTE_MAX:
+        raise ValidationFailed(f"The note is too long: at most {NOTE_MAX} characters.",
+                               errors={"note": [f"At most {NOTE_MAX} characters."]})
+    max_age_days = evidence_max_age_days(session)
+    result = BulkVerification([], [])
+    for control_id, version in sorted(picks.items()):
+        try:
+            with session.begin_nested():
+                result.verified.append(verify_control(session, actor, system_id, control_id, expected_version=version,
+                                                      today=today, max_age_days=max_age_days, note=note))
+        except (ValidationFailed, Conflict, NotFound) as err:
+            result.refused.append((control_id, err.message))
+    return result
 
 
 def clear_verifications_by(session: Session, actor: User | None, system: AISystem, user_ids: set[int],

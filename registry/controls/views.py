@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from registry.auth.permissions import can_edit_system, can_review
 from registry.controls import services
-from registry.controls.forms import AssessmentForm, EvidenceForm, VerifyForm
+from registry.controls.forms import AssessmentForm, BulkVerifyForm, EvidenceForm, VerifyForm
 from registry.decisions.services import assess_system
 from registry.enums import ControlStatus
 from registry.errors import Conflict, ValidationFailed
@@ -26,6 +27,18 @@ def _store():
     return current_app.extensions["registry.evidence"]
 
 
+TO_VERIFY = "to_verify"  # the controls page's filter for what waits for a compliance officer
+
+
+def _to_verify(row) -> bool:
+    a = row.assessment
+    return a is not None and a.status in services.VERIFIABLE and a.verified_at is None
+
+
+def _matches(row, status: str) -> bool:
+    return not status or (_to_verify(row) if status == TO_VERIFY else row.status.value == status)
+
+
 @bp.get("/systems/<int:system_id>/controls")
 @login_required
 def index(system_id: int):
@@ -38,13 +51,44 @@ def index(system_id: int):
     for row in state.rows:
         if row.required:
             counts[row.status] += 1
-        if status and row.status.value != status:
+        if not _matches(row, status):
             continue
         groups.setdefault(row.control.function if row.required else "No longer required", []).append(row)
     required = sum(1 for r in state.rows if r.required)
+    can_verify = can_review(current_user, system)
     return render_template("controls/index.html", system=system, state=state, groups=groups, counts=counts,
                            required=required, status=status, tab="controls",
+                           to_verify=sum(1 for r in state.rows if _to_verify(r)), is_to_verify=_to_verify,
+                           can_verify=can_verify, bulk_form=BulkVerifyForm() if can_verify else None,
+                           select_all=request.args.get("select") == "all",
                            stale=lambda e: services.is_stale(e, state.today, state.max_age_days))
+
+
+@bp.post("/systems/<int:system_id>/controls/verify")
+@login_required
+def verify_many(system_id: int):
+    """Verify the ticked controls with one note; each goes through ``verify_control`` on its own."""
+    session = db_session()
+    form = BulkVerifyForm()
+    back = url_for("controls.index", system_id=system_id, status=request.form.get("status") or None)
+    form.validate_on_submit()  # CSRF is checked before the view; the service says what is wrong with the rest
+    try:
+        result = services.verify_controls(session, _actor(), system_id, form.picks(request.form),
+                                          note=form.note.data or "")
+    except ValidationFailed as err:
+        session.rollback()
+        flash(err.message, "error")
+        return redirect(back), 303
+    session.commit()
+    if result.verified:
+        refs = ", ".join(a.control.ref for a in result.verified)
+        flash(f"Verified {len(result.verified)} control{'' if len(result.verified) == 1 else 's'}: {refs}.", "success")
+    if result.refused:
+        refs = {c.id: c.ref for c in session.scalars(
+            select(services.Control).where(services.Control.id.in_([i for i, _ in result.refused])))}
+        flash(f"Not verified ({len(result.refused)}): " + " ".join(
+            f"{refs.get(i, f'#{i}')}: {why}" for i, why in result.refused), "error")
+    return redirect(back), 303
 
 
 def _render_control(session, system, control_id, *, form=None, evidence_form=None, status=200):
@@ -65,13 +109,27 @@ def _render_control(session, system, control_id, *, form=None, evidence_form=Non
                               version=str(a.version if a else 0))
     form.set_waivable(row.control.waivable)  # the choice shown; the service refuses a waiver of any other
     blockers = [b for b in state.recommendation.blockers if b.target == f"control:{control_id}"]
+    walk = request.args.get("status", "")  # the list filter the reader came from
     return render_template(
-        "controls/show.html", system=system, state=state, row=row, form=form,
+        "controls/show.html", system=system, state=state, row=row, form=form, walk=walk,
+        neighbours=_neighbours(state.rows, control_id, walk),
         evidence_form=evidence_form or EvidenceForm(), verify_form=VerifyForm(version=str(a.version if a else 0)),
         blockers=blockers, can_edit=can_edit_system(current_user, system),
         can_verify=can_review(current_user, system), tab="controls",
         stale=lambda e: services.is_stale(e, state.today, state.max_age_days),
     ), status
+
+
+def _neighbours(rows, control_id: int, status: str):
+    """The previous and next control of the system (in the controls page's order) that the filter
+    ``status`` keeps: a reviewer walks through what waits without going back to the list."""
+    ids = [r.control.id for r in rows]
+    if control_id not in ids:
+        return None, None
+    at = ids.index(control_id)
+    before = [r for r in rows[:at] if _matches(r, status)]
+    after = [r for r in rows[at + 1:] if _matches(r, status)]
+    return (before[-1] if before else None), (after[0] if after else None)
 
 
 @bp.route("/systems/<int:system_id>/controls/<int:control_id>", methods=["GET", "POST"])
@@ -173,12 +231,13 @@ def verify(system_id: int, control_id: int):
     form = VerifyForm()
     if not form.validate_on_submit():
         abort(400)
+    status = request.form.get("status") or None  # the filter the reviewer walks through, kept
     try:
         services.verify_control(session, _actor(), system_id, control_id, expected_version=form.expected_version())
     except (ValidationFailed, Conflict) as err:
         session.rollback()
         flash(err.message, "error")
-        return redirect(url_for("controls.show", system_id=system_id, control_id=control_id)), 303
+        return redirect(url_for("controls.show", system_id=system_id, control_id=control_id, status=status)), 303
     session.commit()
     flash("Control verified.", "success")
-    return redirect(url_for("controls.show", system_id=system_id, control_id=control_id))
+    return redirect(url_for("controls.show", system_id=system_id, control_id=control_id, status=status))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from registry.controls.models import Control, ControlAssessment
+from registry.controls.services import VERIFIABLE
 from registry.decisions.models import Decision, current_decisions
-from registry.enums import AnswerStatus, ControlStatus, Question
+from registry.enums import AnswerStatus, Question, Tier, Verdict
 from registry.inventory.determination import determination, disagreement_clause
 from registry.inventory.models import AISystem, SystemPerson, overrides_pending, systems_naming
 from registry.readiness.models import ReadinessAnswer
@@ -49,6 +50,41 @@ def _with_total(session: Session, stmt, count_stmt) -> tuple[list, int]:
     return rows, session.scalar(count_stmt)
 
 
+def _decided(session: Session, actor, today: date, *scope) -> list:
+    """Decided systems whose decision expires within 30 days (or has expired) or that changed materially."""
+    latest = current_decisions()
+    soon = today + timedelta(days=30)
+    return session.execute(
+        select(AISystem.id, AISystem.name, AISystem.tier, Decision.verdict, Decision.expires_on,
+               AISystem.re_review_required_at, AISystem.re_review_reasons)
+        .join(latest, latest.c.system_id == AISystem.id)
+        .join(Decision, Decision.id == latest.c.decision_id)
+        .where(_live(), _not_named(actor.id), *scope,
+               or_(Decision.expires_on <= soon, AISystem.re_review_required_at.is_not(None)))
+        .order_by(Decision.expires_on)
+    ).all()
+
+
+def _overrides(session: Session, actor, *scope) -> list:
+    return session.execute(
+        select(AISystem.id, AISystem.name, AISystem.computed_tier, AISystem.tier_override, AISystem.tier_override_at,
+               AISystem.tier_override_reason)
+        .where(_live(), _not_named(actor.id), *scope, overrides_pending(), AISystem.tier_override_by_id != actor.id)
+        .order_by(AISystem.tier_override_at).limit(LIMIT)
+    ).all()
+
+
+def _disagreements(session: Session, actor, *scope) -> list:
+    rows = session.execute(
+        select(AISystem.id, AISystem.name, AISystem.tier, AISystem.declared_high_impact, AISystem.declared_source,
+               AISystem.declared_regime,
+               AISystem.eu_class, AISystem.eu_basis, AISystem.omb_high_impact, AISystem.omb_basis)
+        .where(_live(), _not_named(actor.id), *scope, disagreement_clause())
+        .order_by(AISystem.name).limit(LIMIT)
+    ).all()
+    return [(r, determination(r).message) for r in rows]
+
+
 def review_queue(session: Session, actor, today: date) -> Queue:
     submitted = (ReadinessAnswer.status == AnswerStatus.SUBMITTED, _live(), _not_named(actor.id))
     answers, answers_total = _with_total(
@@ -60,8 +96,7 @@ def review_queue(session: Session, actor, today: date) -> Queue:
         .where(*submitted),
     )
     unverified = (ControlAssessment.verified_at.is_(None), _live(), _not_named(actor.id),
-                  ControlAssessment.status.in_([ControlStatus.IMPLEMENTED, ControlStatus.NOT_APPLICABLE,
-                                                ControlStatus.WAIVED]))
+                  ControlAssessment.status.in_(VERIFIABLE))
     to_verify, to_verify_total = _with_total(
         session,
         select(ControlAssessment.system_id, ControlAssessment.control_id, Control.ref, Control.title,
@@ -72,51 +107,184 @@ def review_queue(session: Session, actor, today: date) -> Queue:
         select(func.count()).select_from(ControlAssessment).join(AISystem, AISystem.id == ControlAssessment.system_id)
         .where(*unverified),
     )
-    accepted = (
-        select(ReadinessAnswer.system_id)
-        .where(ReadinessAnswer.status == AnswerStatus.ACCEPTED)
-        .group_by(ReadinessAnswer.system_id)
-        .having(func.count(ReadinessAnswer.id) == len(Question))
-    )
     undecided = ~select(Decision.id).where(Decision.system_id == AISystem.id).exists()
     due = session.execute(
         select(AISystem.id, AISystem.name, AISystem.tier)
-        .where(_live(), _not_named(actor.id), AISystem.id.in_(accepted), undecided)
+        .where(_live(), _not_named(actor.id), AISystem.id.in_(_all_accepted()), undecided)
         .order_by(AISystem.name).limit(LIMIT)
     ).all()
-    latest = current_decisions()
+    decided = _decided(session, actor, today)
     soon = today + timedelta(days=30)
-    decided = session.execute(
-        select(AISystem.id, AISystem.name, AISystem.tier, Decision.verdict, Decision.expires_on,
-               AISystem.re_review_required_at, AISystem.re_review_reasons)
-        .join(latest, latest.c.system_id == AISystem.id)
-        .join(Decision, Decision.id == latest.c.decision_id)
-        .where(_live(), _not_named(actor.id),
-               or_(Decision.expires_on <= soon, AISystem.re_review_required_at.is_not(None)))
-        .order_by(Decision.expires_on)
-    ).all()
-    overrides = session.execute(
-        select(AISystem.id, AISystem.name, AISystem.computed_tier, AISystem.tier_override, AISystem.tier_override_at,
-               AISystem.tier_override_reason)
-        .where(_live(), _not_named(actor.id), overrides_pending(), AISystem.tier_override_by_id != actor.id)
-        .order_by(AISystem.tier_override_at).limit(LIMIT)
-    ).all()
-    disagreements = session.execute(
-        select(AISystem.id, AISystem.name, AISystem.tier, AISystem.declared_high_impact, AISystem.declared_source,
-               AISystem.declared_regime,
-               AISystem.eu_class, AISystem.eu_basis, AISystem.omb_high_impact, AISystem.omb_basis)
-        .where(_live(), _not_named(actor.id), disagreement_clause())
-        .order_by(AISystem.name).limit(LIMIT)
-    ).all()
     return Queue(
-        disagreements=[(r, determination(r).message) for r in disagreements],
-        overrides=overrides,
+        disagreements=_disagreements(session, actor),
+        overrides=_overrides(session, actor),
         answers=answers, answers_total=answers_total, to_verify=to_verify, to_verify_total=to_verify_total,
         decisions_due=due,
         overdue=[r for r in decided if r.expires_on < today][:LIMIT],
         due_soon=[r for r in decided if today <= r.expires_on <= soon][:LIMIT],
         changed=sorted((r for r in decided if r.re_review_required_at is not None),
                        key=lambda r: r.re_review_required_at)[:LIMIT],
+    )
+
+
+def _all_accepted():
+    """SQL: the ids of systems whose five readiness answers are all accepted."""
+    return (select(ReadinessAnswer.system_id)
+            .where(ReadinessAnswer.status == AnswerStatus.ACCEPTED)
+            .group_by(ReadinessAnswer.system_id)
+            .having(func.count(ReadinessAnswer.id) == len(Question)))
+
+
+# -- the queue by system (the page) ----------------------------------------------------------------
+
+WAITING = {"overdue": "Re-review overdue", "due": "Decision due", "answers": "Answers to review",
+           "verify": "Controls to verify"}
+PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """The page's filters; values it does not know are dropped, not refused (they come from a URL)."""
+
+    business_unit: str = ""
+    tier: str = ""
+    waiting: str = ""
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args) -> QueueFilters:
+        tier = args.get("tier", "")
+        waiting = args.get("waiting", "")
+        try:
+            page = max(1, int(args.get("page", 1)))
+        except ValueError:
+            page = 1
+        return cls(business_unit=args.get("business_unit", "").strip(),
+                   tier=tier if tier in Tier.values() else "",
+                   waiting=waiting if waiting in WAITING else "", page=page)
+
+    def scope(self) -> list:
+        """SQL clauses for the business unit and the tier (every section of the page honours them)."""
+        clauses = []
+        if self.business_unit:
+            clauses.append(AISystem.business_unit == self.business_unit)
+        if self.tier:
+            clauses.append(AISystem.tier == Tier(self.tier))
+        return clauses
+
+    def active(self) -> bool:
+        return bool(self.business_unit or self.tier or self.waiting)
+
+
+@dataclass(frozen=True)
+class SystemWaiting:
+    """One system and everything that waits for the officer on it."""
+
+    id: int
+    name: str
+    business_unit: str
+    tier: Tier
+    answers: int
+    oldest_answer: datetime | None
+    to_verify: int
+    oldest_change: datetime | None
+    decision_due: bool
+    overdue: bool
+    verdict: Verdict | None
+    expires_on: date | None
+
+    @property
+    def first(self) -> str:
+        """The most urgent thing waiting (a key of ``WAITING``): where the system's name links to."""
+        return next(k for k, on in (("overdue", self.overdue), ("due", self.decision_due),
+                                    ("answers", self.answers), ("verify", self.to_verify)) if on)
+
+
+@dataclass(frozen=True)
+class QueueTotals:
+    systems: int = 0  # systems with anything waiting, in the business unit and tier chosen
+    answers: int = 0
+    answer_systems: int = 0
+    to_verify: int = 0
+    verify_systems: int = 0
+    due: int = 0
+    overdue: int = 0
+    matching: int = 0  # of those, the systems the "what is waiting" filter keeps
+
+    def count(self, key: str) -> int:
+        return {"answers": self.answers, "verify": self.to_verify, "due": self.due, "overdue": self.overdue}[key]
+
+
+@dataclass
+class SystemQueue:
+    filters: QueueFilters
+    rows: list[SystemWaiting]
+    totals: QueueTotals
+    pages: int
+    business_units: list[str]
+    due_soon: list  # decided systems whose decision expires within 30 days
+    changed: list  # decided systems that changed materially since
+    overrides: list
+    disagreements: list
+
+
+def queue_by_system(session: Session, actor, today: date, filters: QueueFilters = QueueFilters()) -> SystemQueue:
+    """The review queue, one row per system: how many answers and controls wait, and whether a first
+    decision is due or the re-review is overdue; overdue re-reviews first, then decisions due, then
+    the oldest work.  Set-based: the same few statements whatever the portfolio's size."""
+    answers = (select(ReadinessAnswer.system_id, func.count().label("n"),
+                      func.min(ReadinessAnswer.submitted_at).label("oldest"))
+               .where(ReadinessAnswer.status == AnswerStatus.SUBMITTED)
+               .group_by(ReadinessAnswer.system_id).subquery("answers"))
+    verify = (select(ControlAssessment.system_id, func.count().label("n"),
+                     func.min(ControlAssessment.updated_at).label("oldest"))
+              .where(ControlAssessment.verified_at.is_(None), ControlAssessment.status.in_(VERIFIABLE))
+              .group_by(ControlAssessment.system_id).subquery("verify"))
+    accepted = _all_accepted().subquery("accepted")
+    latest = current_decisions()
+    n_answers, n_verify = func.coalesce(answers.c.n, 0), func.coalesce(verify.c.n, 0)
+    due = and_(accepted.c.system_id.is_not(None), Decision.id.is_(None))
+    overdue = and_(Decision.id.is_not(None), Decision.expires_on < today)
+    waiting = {"overdue": overdue, "due": due, "answers": n_answers > 0, "verify": n_verify > 0}
+    scope = filters.scope()
+
+    def base(*columns):
+        return (select(*columns).select_from(AISystem)
+                .outerjoin(answers, answers.c.system_id == AISystem.id)
+                .outerjoin(verify, verify.c.system_id == AISystem.id)
+                .outerjoin(accepted, accepted.c.system_id == AISystem.id)
+                .outerjoin(latest, latest.c.system_id == AISystem.id)
+                .outerjoin(Decision, Decision.id == latest.c.decision_id)
+                .where(_live(), _not_named(actor.id), *scope, or_(*waiting.values())))
+
+    keep = waiting.get(filters.waiting, true())
+    t = session.execute(base(
+        func.count(), func.coalesce(func.sum(n_answers), 0), func.count(answers.c.system_id),
+        func.coalesce(func.sum(n_verify), 0), func.count(verify.c.system_id),
+        func.count(case((due, 1))), func.count(case((overdue, 1))), func.count(case((keep, 1))),
+    )).one()
+    totals = QueueTotals(*t)
+    pages = max(1, -(-totals.matching // PER_PAGE))
+    page = min(filters.page, pages)
+    rows = session.execute(
+        base(AISystem.id, AISystem.name, AISystem.business_unit, AISystem.tier, n_answers, answers.c.oldest,
+             n_verify, verify.c.oldest, case((due, True), else_=False), case((overdue, True), else_=False),
+             Decision.verdict, Decision.expires_on)
+        .where(keep)
+        .order_by(case((overdue, 0), (due, 1), else_=2), Decision.expires_on,
+                  answers.c.oldest.nulls_last(), verify.c.oldest.nulls_last(), AISystem.name, AISystem.id)
+        .limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+    ).all()
+    units = session.scalars(select(AISystem.business_unit).where(_live()).distinct().order_by(AISystem.business_unit))
+    decided = _decided(session, actor, today, *scope)
+    soon = today + timedelta(days=30)
+    return SystemQueue(
+        filters=filters if page == filters.page else replace(filters, page=page),
+        rows=[SystemWaiting(*r[:8], bool(r[8]), bool(r[9]), *r[10:]) for r in rows], totals=totals, pages=pages, business_units=list(units),
+        due_soon=[r for r in decided if today <= r.expires_on <= soon][:LIMIT],
+        changed=sorted((r for r in decided if r.re_review_required_at is not None),
+                       key=lambda r: r.re_review_required_at)[:LIMIT],
+        overrides=_overrides(session, actor, *scope), disagreements=_disagreements(session, actor, *scope),
     )
 
 
