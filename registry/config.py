@@ -90,6 +90,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", "5")),
         "LOGIN_MAX_FAILURES_PER_ADDRESS": int(os.environ.get("LOGIN_MAX_FAILURES_PER_ADDRESS", "20")),
         "LOGIN_LOCKOUT_MINUTES": int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")),
+        # Whom people ask when locked out (e.g. "the IT service desk, it-help@example.com"); shown on sign-in.
+        "ADMIN_CONTACT": os.environ.get("ADMIN_CONTACT", "").strip()[:200],
         "PAGE_SIZE": int(os.environ.get("PAGE_SIZE", "25")),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(20 * 1024 * 1024))),
         "TRUST_PROXY_HEADERS": _bool("TRUST_PROXY_HEADERS", False),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as NotFoundHTTP
@@ -146,7 +147,10 @@ def register_error_handlers(app: Flask) -> None:
             err = NotFoundHTTP()  # an id too large for the converter: no such resource, whatever the method
         headers = {k: v for k, v in err.get_headers() if k in ("Allow", "Retry-After", "WWW-Authenticate")}
         title, message = err.name, err.description or err.name
-        if not request.path.startswith("/api/") and err.code in PAGE_ERRORS:
+        if isinstance(err, CSRFError):
+            title, message = "Form expired", ("The form was sent without its security token (CSRF), or the token "
+                                              "expired. Reload the page and send it again.")
+        elif not request.path.startswith("/api/") and err.code in PAGE_ERRORS:
             title, message = PAGE_ERRORS[err.code]
         return _respond(err.code or 500, title, message, headers=headers)
 

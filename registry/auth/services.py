@@ -106,8 +106,10 @@ def authenticate(
     max_failures: int = 5,
     max_failures_per_address: int = 20,
     lockout_minutes: int = 15,
+    help_contact: str = "",
 ) -> User:
-    """Return the user for good credentials; record and rate-limit failures.
+    """Return the user for good credentials; record and rate-limit failures.  The last attempt
+    before a lockout says so; a lockout names whom to ask (``help_contact``, the ADMIN_CONTACT setting).
 
     The caller commits in both cases: a failure raises after its audit event is added,
     so the view must commit before re-raising (see ``auth.views.login``).
@@ -119,13 +121,21 @@ def authenticate(
     if by_account >= max_failures or by_address >= max_failures_per_address:
         record_event(session, None, "login.blocked", "user", email, summary=f"Sign-in blocked for {email}",
                      address=address, actor_label=email)
-        raise RateLimited(f"Too many failed sign-ins. Try again in {lockout_minutes} minutes.")
+        raise RateLimited(f"Too many failed sign-ins. Try again in {lockout_minutes} minutes, or ask "
+                          f"{help_contact or 'an administrator of the registry'} for help.")
     user = session.scalar(select(User).where(User.email == email))
     ok = verify_password(user.password_hash, password) if user else (dummy_verify(password) or False)
     if not ok or not user.is_active:
         session.add(LoginFailure(email=email, address=address))
         record_event(session, None, "login.failed", "user", email, summary=f"Failed sign-in for {email}",
                      address=address, actor_label=email)
+        left = max_failures - by_account - 1  # counted by the email given, whether or not it has an account
+        if left == 1:
+            raise ValidationFailed("Email or password is not correct. One more failed attempt locks sign-in for "
+                                   f"{lockout_minutes} minutes.")
+        if left <= 0:
+            raise ValidationFailed(f"Email or password is not correct. Sign-in is now locked for {lockout_minutes} "
+                                   f"minutes; ask {help_contact or 'an administrator of the registry'} for help.")
         raise ValidationFailed("Email or password is not correct.")
     session.execute(delete(LoginFailure).where(LoginFailure.email == email))
     user.last_login_at = utcnow()

@@ -41,6 +41,7 @@ def login():
                 max_failures=cfg["LOGIN_MAX_FAILURES"],
                 max_failures_per_address=cfg["LOGIN_MAX_FAILURES_PER_ADDRESS"],
                 lockout_minutes=cfg["LOGIN_LOCKOUT_MINUTES"],
+                help_contact=cfg["ADMIN_CONTACT"],
             )
         except (ValidationFailed, RateLimited) as err:
             s.commit()  # keep the failure record and its audit event

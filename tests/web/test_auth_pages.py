@@ -60,12 +60,18 @@ def test_login_without_csrf_token_is_rejected(app, people):
     assert "CSRF" in response.get_data(as_text=True)
 
 
-def test_failed_sign_ins_lock_the_account(web, people, session):
-    for _ in range(5):
-        assert web.post("/login", {"email": "owner@example.test", "password": "nope nope nope"}).status_code == 401
+def test_failed_sign_ins_lock_the_account(web, people, session, app, monkeypatch):
+    monkeypatch.setitem(app.config, "ADMIN_CONTACT", "the IT service desk (it-help@example.test)")
+    pages = [web.post("/login", {"email": "owner@example.test", "password": "nope nope nope"}) for _ in range(5)]
+    assert [p.status_code for p in pages] == [401] * 5
+    texts = [" ".join(p.get_data(as_text=True).split()) for p in pages]
+    assert "One more failed attempt" not in texts[2]
+    assert "One more failed attempt locks sign-in for 15 minutes." in texts[3]  # warned at the last attempt
+    assert "Sign-in is now locked for 15 minutes; ask the IT service desk (it-help@example.test) for help." in texts[4]
     response = web.post("/login", {"email": "owner@example.test", "password": PASSWORD})
     assert response.status_code == 429
-    assert "Too many failed sign-ins" in response.get_data(as_text=True)
+    assert ("Too many failed sign-ins. Try again in 15 minutes, or ask the IT service desk (it-help@example.test) "
+            "for help.") in " ".join(response.get_data(as_text=True).split())
     assert "login.blocked" in actions(session)
     # another account from another address is not affected
     other = web.client.application.test_client()
