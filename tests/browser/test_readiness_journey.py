@@ -99,13 +99,15 @@ def test_owner_and_compliance_take_a_system_to_a_decision(page, live_server, ses
     expect(page.locator(".question-card .badge", has_text="Submitted for review")).to_have_count(5)
 
     page.goto(f"{base}/systems/{system.id}/controls/{open_control.id}")
-    page.get_by_text("Change the status").click()
+    # a control with no status and no evidence yet: both forms are open, nothing to unfold
+    expect(page.locator("details.panel", has_text="Set the status")).to_have_attribute("open", "")
     page.get_by_role("radio", name="In progress").check()
     due = (date.today() + timedelta(days=45)).isoformat()
     page.get_by_label(re.compile("^Due date")).fill(due)
     page.get_by_role("button", name="Save status").click()
     expect(page.get_by_role("status")).to_contain_text("Control status saved.")
-    page.get_by_text("Attach evidence").click()
+    expect(page.locator("details.panel", has_text="Change the status")).not_to_have_attribute("open", "")
+    expect(page.locator("details.panel", has_text="Attach evidence")).to_have_attribute("open", "")
     page.get_by_role("textbox", name="Description").fill("Draft legal-requirements register")
     evidence = tmp_path / "register.csv"
     evidence.write_text("requirement,owner\nGDPR Art. 22,Legal\n", encoding="utf-8")
@@ -118,8 +120,11 @@ def test_owner_and_compliance_take_a_system_to_a_decision(page, live_server, ses
     # -- compliance returns one answer with a comment ------------------------------------------
     login(page, base, "compliance@example.test")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Review queue").click()
-    expect(page.locator("#answers tbody tr")).to_have_count(5)
-    page.locator("#answers").get_by_role("link", name="Drift").click()
+    row = page.locator("#systems tbody tr", has_text=LOW["name"])
+    expect(page.locator("#systems tbody tr")).to_have_count(1)  # one row per system
+    row.get_by_role("link", name=re.compile("^5 answers")).click()
+    expect(page).to_have_url(re.compile(rf"/systems/{system.id}/readiness$"))
+    page.get_by_role("link", name="3. Drift").click()
     page.get_by_role("radio", name="Return to the owner").check()
     page.get_by_role("textbox", name="Comment").fill("Who is alerted out of hours? Name an on-call person.")
     page.get_by_role("button", name="Record review").click()
@@ -143,11 +148,26 @@ def test_owner_and_compliance_take_a_system_to_a_decision(page, live_server, ses
         page.get_by_role("button", name="Record review").click()
         expect(page.get_by_role("status")).to_contain_text("Accepted")
     page.goto(f"{base}/review")
-    page.locator("#verify tbody tr").first.get_by_role("link").click()
+    row = page.locator("#systems tbody tr", has_text=LOW["name"])
+    expect(row).to_contain_text("Decision due")
+    # two controls verified at once, with one note, from the system's controls page
+    row.get_by_role("link", name=re.compile(r"^\d+ controls")).click()
+    expect(page).to_have_url(re.compile(rf"/systems/{system.id}/controls\?status=to_verify$"))
+    boxes = page.locator("input[type=checkbox][form=bulk-verify]")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.get_by_role("textbox", name="Note for these verifications").fill("Checked against the legal-ops evidence pack.")
+    page.get_by_role("button", name="Verify the ticked controls").first.click()
+    expect(page.get_by_role("status")).to_contain_text("Verified 2 controls")
+    # ... and one more on its own page, then on to the next one waiting
+    page.locator("table.controls a").first.click()
     page.get_by_role("button", name=re.compile("^Verify ")).click()
     expect(page.get_by_role("status")).to_contain_text("Control verified.")
+    expect(page.get_by_role("link", name=re.compile("^Next: "))).to_be_visible()
 
-    page.goto(f"{base}/systems/{system.id}/decisions")
+    page.goto(f"{base}/review")
+    page.locator("#systems tbody tr", has_text=LOW["name"]).get_by_role("link", name=LOW["name"], exact=True).click()
+    expect(page).to_have_url(re.compile(rf"/systems/{system.id}/decisions$"))
     expect(page.get_by_role("heading", name=re.compile("^Recommendation for this review:"))).to_contain_text("CONDITIONAL GO")
     expect(page.locator("ul.blockers")).to_contain_text(f"Implement {open_control.ref}")
     expect(page.get_by_role("radio", name="CONDITIONAL GO")).to_be_checked()
@@ -189,7 +209,7 @@ def _owner_control(page, base, system):
     login(page, base, "owner@example.test")
     page.goto(f"{base}/systems/{system.id}/controls")
     page.locator("table.controls a").first.click()
-    page.get_by_text("Attach evidence").click()
+    expect(page.locator("details.panel", has_text="Attach evidence")).to_have_attribute("open", "")
 
 
 def _compliance_decision(page, base, system):
@@ -202,8 +222,14 @@ def _compliance_queue(page, base, system):
     page.goto(f"{base}/review")
 
 
+def _compliance_controls_to_verify(page, base, system):
+    login(page, base, "compliance@example.test")
+    page.goto(f"{base}/systems/{system.id}/controls?status=to_verify&select=all")
+
+
 NEW_PAGES = {"readiness": _owner_readiness, "question-form": _owner_question, "control": _owner_control,
-             "decision": _compliance_decision, "review-queue": _compliance_queue}
+             "decision": _compliance_decision, "review-queue": _compliance_queue,
+             "controls-to-verify": _compliance_controls_to_verify}
 
 
 @pytest.mark.parametrize("which", list(NEW_PAGES))
