@@ -31,3 +31,9 @@ def test_the_favicon_is_served(web):
     assert response.data[:4] == b"\x00\x00\x01\x00"  # an ICO header
     svg = web.get("/static/favicon.svg")
     assert svg.status_code == 200 and b"<svg" in svg.data
+
+
+def test_text_fields_say_their_limit_beside_the_field(as_role):
+    page = " ".join(as_role("owner").get("/systems/new").get_data(as_text=True).split())
+    assert 'maxlength="300"' in page and "At most 300 characters." in page  # the name
+    assert "At most 4,000 characters." in page  # the purpose
