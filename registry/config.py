@@ -103,6 +103,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "REPORT_TIMEOUT_SECONDS": float(os.environ.get("REPORT_TIMEOUT_SECONDS", "60")),
         "REPORT_MAX_MEMORY_MB": int(os.environ.get("REPORT_MAX_MEMORY_MB", "768")),
         "EXPORT_DIR": os.environ.get("EXPORT_DIR") or str(INSTANCE_DIR / "exports"),
+        # Printed on the PDFs' cover and footer when set (empty: no organisation line at all).
+        "ORGANISATION_NAME": " ".join(os.environ.get("ORGANISATION_NAME", "").split())[:200],
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         # Uploaded inventory files between preview and commit (kept a day); larger files than
         # IMPORT_INLINE_BYTES are committed as a job with progress (RQ with REDIS_URL, else a thread).

@@ -27,6 +27,9 @@ class DecisionReport(Base):
     page_count: Mapped[int]
     snapshot_sha256: Mapped[str] = mapped_column(String(64))
     renderer: Mapped[str] = mapped_column(String(80))
+    # The ORGANISATION_NAME printed on this PDF when it was issued ("" when none was set): with the
+    # snapshot it is all the PDF shows, so the issued file can be rendered again byte for byte.
+    organisation_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

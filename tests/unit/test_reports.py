@@ -6,7 +6,11 @@ import hashlib
 import http.server
 import io
 import json
+import re
+import shutil
+import subprocess
 import threading
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -14,12 +18,21 @@ from pypdf import PdfReader, PdfWriter
 from sqlalchemy import func, select
 
 from registry.audit.services import canonical_json
+from registry.config import load_config
 from registry.decisions.models import Decision
 from registry.decisions.services import record_decision
 from registry.enums import Question
 from registry.inventory.services import assessment_for
 from registry.reports.render import PackagedAssetFetcher, RenderError, render_pdf
-from registry.reports.services import document_id, ensure_report, render_decision_pdf, report_html
+from registry.reports.services import (
+    RenderLimits,
+    document_id,
+    ensure_report,
+    render_decision_pdf,
+    report_html,
+    summarise_blockers,
+    text_direction,
+)
 from registry.reports.verify import record_status, verify_pdf
 from tests.builders import accept_all_answers, implement_all_controls
 from tests.conftest import make_system
@@ -383,3 +396,163 @@ def test_each_check_line_states_its_own_outcome(session, people, decided):
     failed = verify_pdf(session, copy).checks
     assert [c.ok for c in failed] == [True, True, True, False]
     assert failed[-1].detail.startswith("This file differs from the issued PDF: its SHA-256 is")
+
+
+# Text in other scripts, the NO-GO summary, empty sections, the organisation name (issue 15).
+
+CHINESE, JAPANESE, ARABIC, HINDI, EMOJI = "风险评估系统", "リスク評価", "نظام تقييم المخاطر", "मूल्यांकन प्रणाली", "🚀"
+BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"))
+NOTO_FAMILIES = ("Noto Sans CJK SC", "Noto Sans Arabic", "Noto Sans Devanagari", "Noto Color Emoji")
+
+
+def _noto_installed() -> bool:
+    if not shutil.which("fc-list"):
+        return False
+    families = subprocess.run(["fc-list", ":", "family"], capture_output=True, text=True).stdout
+    return all(family in families for family in NOTO_FAMILIES)
+
+
+needs_noto = pytest.mark.skipif(
+    not _noto_installed() or not shutil.which("pdftotext"),
+    reason="the Noto fonts (Debian: fonts-noto-core, fonts-noto-cjk, fonts-noto-color-emoji) or pdftotext are "
+           "not installed here; scripts/test, scripts/run and .ci/run install the fonts (scripts/_fonts.sh)")
+
+
+def _pdftotext(pdf: bytes, *args: str) -> str:
+    out = subprocess.run(["pdftotext", *args, "-", "-"], input=pdf, capture_output=True, check=True).stdout
+    return out.decode(errors="replace").translate(BIDI_CONTROLS)
+
+
+@needs_noto
+def test_names_and_rationales_in_any_script_appear_in_the_pdf_and_arabic_reads_right_to_left(session, people):
+    name = f"{CHINESE} {ARABIC} {HINDI} {EMOJI}"
+    rationale = f"{ARABIC} للعملاء جاهز.\n{CHINESE}：{JAPANESE}。\n{HINDI} {EMOJI}"
+    _system, decision = _decide(session, people, rationale=rationale, name=name, business_unit="وحدة المطالبات")
+    pdf = ensure_report(session, decision).pdf
+    session.commit()
+    pages = _pdftotext(pdf).split("\f")
+    for text in (CHINESE, JAPANESE, ARABIC, HINDI, EMOJI):
+        assert text in pages[0] + pages[1], text  # the cover's name, the summary's rationale
+    assert all(text in pages[2] for text in (CHINESE, ARABIC, HINDI, "وحدة المطالبات"))  # the system profile
+    # The rationale starts in Arabic, so its paragraph reads right to left: its first word is the
+    # rightmost of the line, against the right margin (pdftotext -bbox gives glyphs in visual order).
+    words = re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>',
+                       _pdftotext(pdf, "-bbox", "-f", "2", "-l", "2"))
+    body = [(float(x0), float(x1), text[::-1]) for x0, y0, x1, text in words if float(y0) > 100]
+    first = next(w for w in body if w[2] == "نظام")
+    second = next(w for w in body if w[2] == "تقييم" and abs(w[1] - first[0]) < 10)
+    right_margin = 595.28 - 18 / 25.4 * 72
+    assert abs(first[1] - right_margin) < 2 and second[1] < first[0]
+    assert 'dir="rtl"' in report_html(decision.id, decision.snapshot, decision.snapshot_sha256, document_id(decision))
+    # Latin text stays in the packaged fonts: the emoji font never takes the digits.
+    fonts = subprocess.run(["pdffonts", "-l", "1", "-"], input=pdf, capture_output=True).stdout.decode() \
+        if shutil.which("pdffonts") else ""
+    assert not fonts or "Registry-Sans" in fonts
+
+
+def test_the_direction_of_user_text_is_that_of_its_first_strong_character():
+    assert text_direction("نظام 2") == "rtl" and text_direction("  «עברית» and English") == "rtl"
+    assert text_direction("Claims نظام") == "ltr" and text_direction("风险") == "ltr" and text_direction("") == "ltr"
+    assert text_direction("2024 — 🚀") == "ltr"
+
+
+def _undecided_no_go(session, people, **overrides):
+    system = make_system(session, people["owner"], **{**LOW, **overrides})
+    decision = record_decision(session, people["compliance"], system.id, {
+        "verdict": "no_go", "rationale": "Nothing is ready: no answers, no controls, no baseline."})
+    session.commit()
+    return system, decision
+
+
+def test_a_no_go_summary_counts_open_items_by_kind_and_the_appendix_lists_every_one(session, people):
+    _system, decision = _undecided_no_go(session, people)
+    blockers = decision.snapshot["recommendation"]["blockers"]
+    controls = decision.snapshot["controls"]
+    # Independently: a blocker about a control names "<ref> (", a question blocker is the answer rule.
+    by_function = Counter(next(c["function"] for c in controls if f"{c['ref']} (" in b["message"])
+                          for b in blockers if any(f"{c['ref']} (" in b["message"] for c in controls))
+    questions = sum(b["rule"] == "answer_not_accepted" for b in blockers)
+    rules = len(blockers) - questions - sum(by_function.values())
+    assert questions == 5 and len(by_function) >= 3 and rules >= 1 and len(blockers) > 20
+    report = ensure_report(session, decision)
+    session.commit()
+    pages = [" ".join(p.split()) for p in _pdftotext(report.pdf, "-layout").split("\f")] \
+        if shutil.which("pdftotext") else [" ".join(p.split()) for p in _text(report.pdf)]
+    summary = next(p for p in pages if "1. Executive summary" in p)
+    assert f"{len(blockers)} items blocked GO" in summary
+    assert f"Readiness questions not accepted {questions} 0" in summary
+    for function, n in by_function.items():
+        assert f"{function} {n} 0" in summary, function
+    assert "No measured baseline metric 1 0" in summary
+    assert "Blocks GO:" not in summary  # the items themselves are in the appendix
+    appendix = " ".join(pages[next(i for i, p in enumerate(pages) if "Appendix A. Open items" in p):])
+    for b in blockers:
+        assert " ".join(b["message"].split())[:60] in appendix, b["message"]
+    assert appendix.count("Blocks GO:") == len(blockers)
+    # the footer of the last page still carries what verification reads
+    assert verify_pdf(session, report.pdf).authentic
+
+
+def test_blockers_are_grouped_by_question_control_function_and_rule():
+    snapshot = {"controls": [{"ref": "GOVERN 1.1", "function": "GOVERN"}, {"ref": "GOVERN 1.10", "function": "GOVERN"},
+                             {"ref": "MAP 1.1", "function": "MAP"}],
+                "recommendation": {"blockers": [
+                    {"rule": "answer_not_accepted", "severity": "blocking", "message": "Readiness question “Drift” …"},
+                    {"rule": "control_not_started", "severity": "blocking", "message": "Required control MAP 1.1 (x) …"},
+                    {"rule": "control_in_progress", "severity": "condition", "message": "Implement GOVERN 1.10 (y) by …"},
+                    {"rule": "control_overdue", "severity": "blocking", "message": "Required control GOVERN 1.1 (z) …"},
+                    {"rule": "no_baseline", "severity": "blocking", "message": "No baseline metric …"},
+                    {"rule": "controls_unverified", "severity": "condition", "message": "Verify 2 required controls…"}]}}
+    groups = [(g["kind"], g["area"], g["blocking"], g["conditions"]) for g in summarise_blockers(snapshot)]
+    assert groups == [("question", "Readiness questions not accepted", 1, 0), ("control", "GOVERN", 1, 1),
+                      ("control", "MAP", 1, 0), ("rule", "No measured baseline metric", 1, 0),
+                      ("rule", "Required controls not yet verified", 0, 1)]
+
+
+def test_an_empty_section_takes_a_line_not_a_page(session, people):
+    _system, decision = _decide(session, people)
+    full = _text(ensure_report(session, decision).pdf)
+    _system, bare = _undecided_no_go(session, people)
+    assert not bare.snapshot["metrics"] and bare.snapshot["controls"]
+    pages = _text(ensure_report(session, bare).pdf)
+    session.commit()
+    assert len(pages) < len(full) + 6
+    metrics = next(p for p in pages if "4. Baseline metrics" in p)
+    assert "No metrics recorded" in metrics
+    # the empty section shares its page with the next section (or the end of the one before)
+    assert "5. Controls" in metrics or list(Question)[-1].label in metrics
+    evidence = next(p for p in pages if "6. Evidence index" in p)
+    assert "No evidence recorded" in evidence and bare.snapshot["controls"][-1]["ref"] in evidence
+    # while a section with content starts a page of its own
+    assert not any("4. Baseline metrics" in p and ("5. Controls" in p or "3. Scaling" in p) for p in full)
+
+
+def test_the_organisation_name_is_printed_recorded_with_the_pdf_and_kept_when_the_setting_changes(session, people,
+                                                                                                   decided):
+    _system, decision = decided
+    assert load_config({"AUDIT_KEY": "k" * 32})["ORGANISATION_NAME"] == ""
+    named = RenderLimits.from_config({"ORGANISATION_NAME": "Ministry of Examples 示例部"})
+    report = ensure_report(session, decision, named)
+    session.commit()
+    assert report.organisation_name == "Ministry of Examples 示例部"
+    pages = _pdftotext(report.pdf).split("\f")[:-1]
+    assert pages[0].lstrip().startswith("Ministry of Examples 示例部\n")  # the cover's first line
+    assert all("Ministry of Examples" in page for page in pages) and len(pages) == report.page_count  # every footer
+    # The setting changes: the issued PDF stays as issued, still verifies, and renders again byte for byte.
+    renamed = RenderLimits.from_config({"ORGANISATION_NAME": "Renamed Agency"})
+    again = ensure_report(session, decision, renamed)
+    assert again.pdf == report.pdf and verify_pdf(session, report.pdf).authentic
+    assert render_decision_pdf(decision, renamed, organisation_name=report.organisation_name).pdf == report.pdf
+    assert "Renamed Agency" in _pdftotext(render_decision_pdf(decision, renamed).pdf)
+
+
+def test_without_an_organisation_name_the_cover_invents_none(session, people, decided, monkeypatch):
+    _system, decision = decided
+    monkeypatch.setenv("ORGANISATION_NAME", "  Spaced   Out  ")
+    assert load_config({"AUDIT_KEY": "k" * 32})["ORGANISATION_NAME"] == "Spaced Out"
+    html = report_html(decision.id, decision.snapshot, decision.snapshot_sha256, document_id(decision))
+    assert 'class="organisation' not in html
+    report = ensure_report(session, decision)
+    session.commit()
+    assert report.organisation_name == ""
+    assert _pdftotext(report.pdf).lstrip().startswith("READINESS REGISTRY")
