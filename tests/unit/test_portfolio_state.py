@@ -131,7 +131,7 @@ def test_every_kind_of_change_through_the_services_keeps_the_cache_exact(session
     session.commit()
     assert_no_drift(session)
     evidence = add_evidence(session, owner, system.id, required[0].id,
-                            {"kind": "link", "description": "Runbook", "url": "https://example.test/runbook",
+                            {"description": "Runbook", "url": "https://example.test/runbook",
                              "collected_on": (utcnow().date() - timedelta(days=400)).isoformat()})
     session.commit()
     assert_no_drift(session)
