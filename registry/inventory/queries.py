@@ -8,17 +8,19 @@ options.  ``tests/web/test_query_count.py`` holds it to that.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from math import ceil
 
-from sqlalchemy import case, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from registry.auth.models import User
 from registry.auth.permissions import can_read_inventory, require
 from registry.db import utcnow
 from registry.enums import DataCategory, Kind, Stage, Tier, Verdict
-from registry.inventory.models import AISystem, SystemDataCategory
+from registry.inventory.models import AISystem, StageChange, SystemDataCategory
 from registry.state.filters import REVIEW_DUE, REVIEW_WINDOW_DAYS, UNDECIDED, blocker_label, where_state
+from registry.state.models import SystemState
 
 SORTS = {
     "name": "Name",
@@ -33,6 +35,43 @@ __all__ = ["REVIEW_DUE", "REVIEW_WINDOW_DAYS", "UNDECIDED"]  # re-exported for t
 
 
 NO_OWNER = 0  # the owner filter's "none yet"
+LONG_PILOT_DAYS = 90  # a pilot running longer than this needs a decision: scale it or stop it
+# What an executive asks first, each a filter of the inventory (one definition, used by the list
+# and the portfolio's headline figures).
+ATTENTION = {
+    "production_without_go": "In production without a current GO",
+    "go_expired": "GO expired",
+    "long_pilot": f"In pilot for more than {LONG_PILOT_DAYS} days",
+}
+
+
+def _current_go(today: date):
+    """The system's current decision is GO or CONDITIONAL GO and has not expired (the state cache,
+    aliased: the portfolio's query joins the cache itself)."""
+    state = aliased(SystemState)
+    return (select(state.system_id).where(state.system_id == AISystem.id,
+                                          state.decision_verdict.in_([Verdict.GO, Verdict.CONDITIONAL_GO]),
+                                          or_(state.decision_expires_on.is_(None), state.decision_expires_on >= today))
+            .correlate(AISystem).exists())
+
+
+def attention_condition(key: str, today: date):
+    """The SQL condition on ai_systems of an ``ATTENTION`` figure."""
+    if key == "production_without_go":
+        return and_(AISystem.stage == Stage.PRODUCTION, ~_current_go(today))
+    if key == "go_expired":
+        state = aliased(SystemState)
+        return and_(AISystem.stage.in_([Stage.PILOT, Stage.PRODUCTION]),
+                    select(state.system_id).where(state.system_id == AISystem.id,
+                                                  state.decision_verdict.in_([Verdict.GO, Verdict.CONDITIONAL_GO]),
+                                                  state.decision_expires_on < today).correlate(AISystem).exists())
+    if key == "long_pilot":  # its current stay in pilot began before the cut-off (stage history)
+        began = (select(func.max(StageChange.entered_at))
+                 .where(StageChange.system_id == AISystem.id, StageChange.stage == Stage.PILOT)
+                 .correlate(AISystem).scalar_subquery())
+        cutoff = datetime.combine(today - timedelta(days=LONG_PILOT_DAYS), datetime.min.time(), tzinfo=UTC)
+        return and_(AISystem.stage == Stage.PILOT, began < cutoff)
+    raise ValueError(f"unknown attention figure {key!r}")
 
 
 @dataclass
@@ -51,6 +90,7 @@ class InventoryFilters:
     stale_evidence: bool = False
     re_review: bool = False  # re-review required after a material change
     review_due: str = ""  # "overdue" or "30d"
+    attention: str = ""  # an ATTENTION key: the executive's headline figures
     sort: str = "name"
     descending: bool = False
     page: int = 1
@@ -94,6 +134,7 @@ class InventoryFilters:
             stale_evidence=args.get("stale_evidence") == "1",
             re_review=args.get("re_review") == "1",
             review_due=args.get("review_due") if args.get("review_due") in REVIEW_DUE else "",
+            attention=args.get("attention") if args.get("attention") in ATTENTION else "",
             sort=sort if sort in SORTS else "name",
             descending=descending,
             page=page,
@@ -106,7 +147,7 @@ class InventoryFilters:
 
     def portfolio_active(self) -> bool:
         return bool(self.verdict or self.recommendation or self.blocker or self.stale_evidence or self.re_review
-                    or self.review_due)
+                    or self.review_due or self.attention)
 
     def args(self, **changes) -> dict:
         """The filters as query arguments (no paging or sort), for links that keep them."""
@@ -114,7 +155,7 @@ class InventoryFilters:
                "business_unit": self.business_unit, "owner": self.owner, "data": self.data,
                "verdict": self.verdict, "recommendation": self.recommendation, "blocker": self.blocker or None,
                "stale_evidence": "1" if self.stale_evidence else None, "re_review": "1" if self.re_review else None,
-               "review_due": self.review_due or None}
+               "review_due": self.review_due or None, "attention": self.attention or None}
         out.update(changes)
         return {k: v for k, v in out.items() if v not in (None, [], "")}
 
@@ -182,6 +223,8 @@ def _where(stmt, f: InventoryFilters):
         stmt = where_state(stmt, AISystem.id, today=utcnow().date(), verdict=f.verdict, recommendation=f.recommendation,
                            stale_evidence=f.stale_evidence, re_review=f.re_review, review_due=f.review_due,
                            blocker=f.blocker)
+        if f.attention:
+            stmt = stmt.where(attention_condition(f.attention, utcnow().date()))
     return stmt
 
 

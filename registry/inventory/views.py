@@ -21,7 +21,7 @@ from registry.inventory.forms import (
     TierOverrideForm,
     attach_errors,
 )
-from registry.inventory.queries import SORTS, InventoryFilters, list_systems
+from registry.inventory.queries import ATTENTION, SORTS, InventoryFilters, list_systems
 from registry.inventory.schemas import SystemSchema, flatten_errors
 from registry.web import bring_states_up_to_date, db_session
 
@@ -46,7 +46,7 @@ def index():
     if filters.portfolio_active():  # filters on the state cache: bring rows that time or a setting changed up to date
         bring_states_up_to_date(utcnow().date())
     page = list_systems(db_session(), _actor(), filters)
-    return render_template("inventory/index.html", page=page, sorts=SORTS)
+    return render_template("inventory/index.html", page=page, sorts=SORTS, attention_labels=ATTENTION)
 
 
 @bp.route("/systems/new", methods=["GET", "POST"])

@@ -20,7 +20,14 @@ from registry.auth.permissions import can_see_portfolio, require
 from registry.db import utcnow
 from registry.enums import FUNNEL, Kind, Stage, Tier, Verdict
 from registry.inventory.models import AISystem, StageChange
-from registry.inventory.queries import REVIEW_WINDOW_DAYS, InventoryFilters, filtered_ids_query, with_filters
+from registry.inventory.queries import (
+    ATTENTION,
+    REVIEW_WINDOW_DAYS,
+    InventoryFilters,
+    attention_condition,
+    filtered_ids_query,
+    with_filters,
+)
 from registry.reports.services import pdf_environment
 from registry.state.cache import group_labels
 from registry.state.models import BlockerCount, BlockerDimCount, SystemBlocker, SystemState
@@ -56,6 +63,7 @@ class Portfolio:
     pilots_to_production: int = 0
     blockers: list = field(default_factory=list)  # [{key, label, kind, count}] most systems first
     units: list = field(default_factory=list)  # [{unit, total, production, go, no_go_rec, overdue}]
+    attention: dict = field(default_factory=dict)  # ATTENTION key -> n: the executive's headline figures
     options_units: list = field(default_factory=list)
     options_owners: list = field(default_factory=list)
 
@@ -88,6 +96,7 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
                 _count(and_(SystemState.decision_expires_on >= today, SystemState.decision_expires_on <= soon)),
                 _count(SystemState.stale_evidence.is_(True)), _count(SystemState.re_review_required.is_(True))]
     columns += [_count(SystemState.furthest_stage.in_(FUNNEL[i:])) for i in range(len(FUNNEL))]
+    columns += [_count(attention_condition(key, today)) for key in ATTENTION]
     rows = session.execute(
         with_filters(select(AISystem.business_unit, AISystem.tier, AISystem.stage, func.count(), *columns)
                      .select_from(AISystem).outerjoin(SystemState, SystemState.system_id == AISystem.id), f)
@@ -112,6 +121,8 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
         p.re_review += values[10]
         for i in range(len(FUNNEL)):
             reached[i] += values[11 + i]
+        for i, key in enumerate(ATTENTION):
+            p.attention[key] = p.attention.get(key, 0) + values[11 + len(FUNNEL) + i]
         u = units.setdefault(unit, {"unit": unit, "total": 0, "production": 0, "go": 0, "no_go_rec": 0, "overdue": 0})
         u["total"] += n
         u["production"] += n if stage is Stage.PRODUCTION else 0
@@ -119,6 +130,7 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
         u["no_go_rec"] += values[6]
         u["overdue"] += values[7]
     p.units = sorted(units.values(), key=lambda u: (-u["total"], u["unit"]))
+    p.attention = {key: p.attention.get(key, 0) for key in ATTENTION}
 
     # 3. blockers: how many systems each question / control / rule holds back
     # (deleted systems keep no blocker rows, so without filters no join is needed)
@@ -224,9 +236,11 @@ def generated_at() -> datetime:
 
 
 def portfolio_pdf_html(p: Portfolio, systems: list, total: int, *, author: str, filters_text: str,
-                       created: datetime) -> str:
-    """The portfolio PDF as HTML (the PDF templates' own Jinja environment: no links, no Flask)."""
+                       created: datetime, organisation_name: str = "") -> str:
+    """The portfolio PDF as HTML (the PDF templates' own Jinja environment: no links, no Flask);
+    ``organisation_name`` (ORGANISATION_NAME) heads it and its footer when set."""
     return pdf_environment().get_template("portfolio/pdf.html").render(
         p=p, systems=systems, total=total, cap=PDF_MAX_SYSTEMS, filters_text=filters_text, author=author,
+        organisation=organisation_name,
         created=created.isoformat(timespec="seconds"), generated=created, lang="en",
         Stage=Stage, Tier=Tier, Verdict=Verdict)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from flask_login import current_user, login_required
 
 from registry.auth.models import User
 from registry.auth.permissions import can_see_portfolio, require
 from registry.db import utcnow
+from registry.inventory.queries import ATTENTION
 from registry.portfolio.services import (
     PDF_MAX_SYSTEMS,
     describe_filters,
@@ -37,7 +38,8 @@ def index():
     bring_states_up_to_date(today)
     filters = portfolio_filters(request.args)
     figures = portfolio_figures(db_session(), actor, filters, today=today)
-    return render_template("portfolio/index.html", p=figures, f=filters, pdf_max=PDF_MAX_SYSTEMS)
+    return render_template("portfolio/index.html", p=figures, f=filters, pdf_max=PDF_MAX_SYSTEMS,
+                           attention_labels=ATTENTION)
 
 
 @bp.get("/portfolio.pdf")
@@ -53,7 +55,8 @@ def pdf():
     figures = portfolio_figures(session, actor, filters, today=now.date())
     systems, total = pdf_systems(session, actor, filters)
     described = describe_filters(filters, dict(figures.options_owners))
-    html = portfolio_pdf_html(figures, systems, total, author=actor.name, filters_text=described, created=now)
+    html = portfolio_pdf_html(figures, systems, total, author=actor.name, filters_text=described, created=now,
+                              organisation_name=current_app.config.get("ORGANISATION_NAME") or "")
     try:
         rendered = render_pdf(html, created=now, identifier=f"portfolio-{now:%Y%m%dT%H%M%SZ}")
     except RenderError as err:

@@ -214,3 +214,18 @@ def test_a_failed_render_is_a_503_with_a_message(session, people, as_role, monke
     response = as_role("executive").get("/portfolio.pdf")
     assert response.status_code == 503
     assert "took longer" in response.get_data(as_text=True)
+
+
+def test_the_pdf_names_the_organisation_and_never_splits_a_tier_label(session, people, as_role, app, monkeypatch):
+    prohibited = {"prohibited_practice": "social_scoring", "decision_domains": [], "legal_effect": False}
+    for name in ("Unacceptable one", "Unacceptable two"):
+        make_system(session, people["owner"], name=name, risk=prohibited)
+    monkeypatch.setitem(app.config, "ORGANISATION_NAME", "Ministry of Examples")
+    pages = pdf_text(as_role("executive").get("/portfolio.pdf").data).split("\f")[:-1]
+    assert re.search(r"\nMinistry of Examples\s+AI portfolio — readiness and decisions\n", pages[0])  # above the title
+    assert all("Ministry of Examples" in page for page in pages)  # the footer of every page
+    rows = [line for line in pages[-1].splitlines() if line.strip().startswith("Unacceptable ")]
+    assert len(rows) == 2 and all(re.search(r"Unacceptable (one|two)\s.*\sUnacceptable\s", row) for row in rows), rows
+    assert "Unacceptabl\n" not in "\n".join(line.rstrip() for line in pages[-1].splitlines())
+    monkeypatch.setitem(app.config, "ORGANISATION_NAME", "")
+    assert "Ministry" not in pdf_text(as_role("executive").get("/portfolio.pdf").data)
