@@ -113,6 +113,11 @@ def test_settings_page_creates_a_token_shows_it_once_and_revokes_it(app, session
     assert [e.actor_id for e in _events(session, "token.revoke")] == [people["owner"].id]
 
 
+def test_every_page_links_to_the_tokens_page(as_role):
+    html = as_role("executive").get("/systems").get_data(as_text=True)
+    assert 'href="/settings/tokens"' in html
+
+
 def test_settings_page_needs_csrf_and_a_name(session, as_role):
     browser = as_role("owner")
     forged = browser.client.post("/settings/tokens", data={"name": "Forged"})
