@@ -28,8 +28,11 @@ SORTS = {
     "stage": "Stage",
     "business_unit": "Business unit",
     "owner": "Accountable owner",
+    "decision": "Current decision",
+    "recommendation": "Recommendation",
     "updated": "Last updated",
 }
+STATE_SORTS = {"decision", "recommendation"}  # read from the state cache (joined for the sort)
 MAX_PAGE_SIZE = 200
 __all__ = ["REVIEW_DUE", "REVIEW_WINDOW_DAYS", "UNDECIDED"]  # re-exported for the views and the portfolio
 
@@ -168,6 +171,7 @@ class InventoryPage:
     business_units: list[str]
     owners: list[tuple[int, str]]
     blocker_label: str | None = None
+    states: dict = field(default_factory=dict)  # system id -> (current decision's verdict, recommendation)
 
     @property
     def pages(self) -> int:
@@ -190,11 +194,17 @@ def with_filters(stmt, f: InventoryFilters):
 
 def ordered_ids_query(f: InventoryFilters):
     """Every matching system's id in the list's order, without paging (exports)."""
-    owner = aliased(User)
-    stmt = filtered_ids_query(f)
+    owner, state = aliased(User), aliased(SystemState)
+    stmt = _sort_joins(filtered_ids_query(f), f, owner, state)
+    return stmt.order_by(*_order(f, owner, state))
+
+
+def _sort_joins(stmt, f: InventoryFilters, owner, state):
     if f.sort == "owner":
         stmt = stmt.outerjoin(owner, owner.id == AISystem.accountable_owner_id)
-    return stmt.order_by(*_order(f, owner))
+    if f.sort in STATE_SORTS:
+        stmt = stmt.outerjoin(state, state.system_id == AISystem.id)
+    return stmt
 
 
 def _where(stmt, f: InventoryFilters):
@@ -228,15 +238,18 @@ def _where(stmt, f: InventoryFilters):
     return stmt
 
 
-def _order(f: InventoryFilters, owner_alias):
+def _order(f: InventoryFilters, owner_alias, state_alias):
     tier_rank = case({t: t.rank for t in Tier}, value=AISystem.tier)
     stage_rank = case({s: i for i, s in enumerate(Stage)}, value=AISystem.stage)
+    verdict_rank = {Verdict.GO: 0, Verdict.CONDITIONAL_GO: 1, Verdict.NO_GO: 2}  # undecided last
     column = {
         "name": func.lower(AISystem.name),
         "tier": tier_rank,
         "stage": stage_rank,
         "business_unit": AISystem.business_unit,
         "owner": owner_alias.name,
+        "decision": case(verdict_rank, value=state_alias.decision_verdict, else_=3),
+        "recommendation": case(verdict_rank, value=state_alias.recommendation, else_=3),
         "updated": AISystem.updated_at,
     }[f.sort]
     primary = column.desc() if f.descending else column.asc()
@@ -248,12 +261,13 @@ def list_systems(session: Session, actor: User, f: InventoryFilters) -> Inventor
     total = session.scalar(_where(select(func.count(AISystem.id)), f))
     # Sort and page over narrow (key, id) rows first, then load the page's full rows:
     # sorting 10,000 wide rows is what made a deep page slow.
-    owner = aliased(User)
-    page_ids = _where(select(AISystem.id), f)
-    if f.sort == "owner":
-        page_ids = page_ids.outerjoin(owner, owner.id == AISystem.accountable_owner_id)
-    page_ids = page_ids.order_by(*_order(f, owner)).limit(f.per_page).offset((f.page - 1) * f.per_page)
+    owner, state = aliased(User), aliased(SystemState)
+    page_ids = _sort_joins(_where(select(AISystem.id), f), f, owner, state)
+    page_ids = page_ids.order_by(*_order(f, owner, state)).limit(f.per_page).offset((f.page - 1) * f.per_page)
     ids = list(session.scalars(page_ids))
+    states = {row.system_id: (row.decision_verdict, row.recommendation) for row in session.execute(
+        select(SystemState.system_id, SystemState.decision_verdict, SystemState.recommendation)
+        .where(SystemState.system_id.in_(ids)))}
     position = {system_id: i for i, system_id in enumerate(ids)}
     systems = sorted(
         session.scalars(
@@ -276,7 +290,7 @@ def list_systems(session: Session, actor: User, f: InventoryFilters) -> Inventor
     ]
     label = blocker_label(session, f.blocker) if f.blocker else None
     return InventoryPage(systems=systems, total=total, filters=f, business_units=units, owners=owners,
-                         blocker_label=label or f.blocker)
+                         blocker_label=label or f.blocker, states=states)
 
 
 def systems_owned_by(session: Session, user: User, limit: int = 50) -> list[AISystem]:

@@ -23,6 +23,7 @@ from registry.inventory.forms import (
 )
 from registry.inventory.queries import ATTENTION, SORTS, InventoryFilters, list_systems
 from registry.inventory.schemas import SystemSchema, flatten_errors
+from registry.inventory.units import unit_names
 from registry.web import bring_states_up_to_date, db_session
 
 bp = Blueprint("inventory", __name__)
@@ -43,8 +44,8 @@ def _actor() -> User:
 @login_required
 def index():
     filters = InventoryFilters.from_args(request.args, per_page=current_app.config["PAGE_SIZE"])
-    if filters.portfolio_active():  # filters on the state cache: bring rows that time or a setting changed up to date
-        bring_states_up_to_date(utcnow().date())
+    # the list shows (and may filter on) the state cache: bring rows that time or a setting changed up to date
+    bring_states_up_to_date(utcnow().date())
     page = list_systems(db_session(), _actor(), filters)
     return render_template("inventory/index.html", page=page, sorts=SORTS, attention_labels=ATTENTION)
 
@@ -56,6 +57,7 @@ def new():
     session = db_session()
     form = SystemForm()
     form.set_people(services.assignable_people(session))
+    form.set_units(unit_names(session))
     if request.method == "GET":
         form.accountable_owner.data = current_user.email if current_user.role is Role.OWNER else ""
     status = 200
@@ -105,6 +107,7 @@ def edit(system_id: int):
     require(can_edit_system(current_user, system), "Only the system's owners (or an admin) can edit it.")
     form = SystemForm()
     form.set_people(services.assignable_people(session))
+    form.set_units(unit_names(session), system.business_unit)
     status = 200
     if request.method == "GET":
         form.fill(services.system_payload(system))

@@ -67,3 +67,25 @@ def test_the_headline_figures_match_an_independent_computation_and_link_to_their
         listing = executive.get(link.group(1).replace("&amp;", "&") + "&per_page=200").get_data(as_text=True)
         shown = {int(i) for i in re.findall(r'<a href="/systems/(\d+)">', listing)}
         assert shown == ids, key
+
+
+def test_the_inventory_shows_and_sorts_by_decision_and_recommendation(session, people, as_role, demo_portfolio):
+    from registry.decisions.services import assess_system
+
+    executive = as_role("executive")
+    expected = {}
+    for s in session.scalars(select(AISystem).where(AISystem.deleted_at.is_(None))):
+        d = latest_decision(session, s.id)
+        expected[s.id] = (d.verdict.label if d else "Undecided", assess_system(session, s).recommendation.verdict.label)
+    session.commit()
+    page = executive.get("/systems?sort=decision&per_page=200").get_data(as_text=True)
+    rows = re.findall(r'<a href="/systems/\d+">.*?</tr>', page, re.S)
+    cells = {int(i): re.findall(r'<span class="badge verdict-[a-z_]+">([^<]+)</span>', row)
+             for i, row in zip(re.findall(r'<a href="/systems/(\d+)">', page), rows, strict=True)}
+    assert {i: tuple(c) for i, c in cells.items()} == expected
+    order = ["GO", "CONDITIONAL GO", "NO-GO", "Undecided"]
+    shown = [expected[int(i)][0] for i in re.findall(r'<a href="/systems/(\d+)">', page)]
+    assert shown == sorted(shown, key=lambda v: order.index(v) if v in order else 9)
+    page = executive.get("/systems?sort=-recommendation&per_page=200").get_data(as_text=True)
+    shown = [expected[int(i)][1] for i in re.findall(r'<a href="/systems/(\d+)">', page)]
+    assert shown == sorted(shown, key=lambda v: order.index(v) if v in order else 9, reverse=True)
