@@ -43,3 +43,12 @@ def test_each_system_shows_its_first_open_item_and_the_count(app, session, demo_
         assert first.message in cell, (name, first.message)
         if blocking + conditions > 1:
             assert f"{blocking + conditions} open in all: {blocking} blocking GO" in cell
+
+
+def test_the_compliance_home_cards_open_the_queue_filtered_to_their_kind(as_role):
+    officer = as_role("compliance")
+    page = officer.get("/").get_data(as_text=True)
+    for waiting in ("answers", "verify", "due", "overdue"):
+        assert f'href="/review?waiting={waiting}#systems"' in page
+    queue = officer.get("/review?waiting=verify").get_data(as_text=True)
+    assert re.search(r'<option value="verify"\s+selected', queue)
