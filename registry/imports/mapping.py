@@ -22,6 +22,7 @@ import yaml
 
 from registry.config import ROOT
 from registry.enums import DataCategory, DecisionDomain, DeclaredRegime, Kind, Sourcing, Stage
+from registry.inventory.units import UNLISTED_FLAG
 
 LAYOUT_DIR = ROOT / "seed_data" / "import_layouts"
 
@@ -384,6 +385,23 @@ def convert_row(row: dict[str, str], mapping: dict, dayfirst: dict[str, bool] | 
         if out.values.get(name) in (None, "") and not any(p[1] == columns.get(name) for p in out.problems):
             out.missing.append(name)
     return out
+
+
+def match_unit(conv: Converted, header: str, matcher) -> None:
+    """Give a row's business unit the list's spelling (``matcher``: the file's unit -> the listed
+    one, ignoring case and spacing, or None); a unit the list lacks is kept as written, with a
+    warning, and the record flagged (``UNLISTED_FLAG``).  Without a matcher (no list yet) nothing changes."""
+    unit = conv.values.get("business_unit")
+    if not unit or matcher is None:
+        return
+    listed = matcher(unit)
+    if listed is not None:
+        conv.values["business_unit"] = listed
+        return
+    conv.problems.append(("warning", header, f"“{unit[:80]}” is not on the list of business units: imported as "
+                                             "written and flagged, for an administrator to add it to the list or "
+                                             "merge it into a listed unit."))
+    conv.missing.append(UNLISTED_FLAG)
 
 
 def external_key(row: dict[str, str], mapping: dict, layout_key: str) -> tuple[str | None, str | None]:

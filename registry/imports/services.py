@@ -44,6 +44,7 @@ from registry.imports.mapping import (
     external_key,
     fit_to,
     load_layouts,
+    match_unit,
     recognise,
     suggest,
 )
@@ -52,6 +53,7 @@ from registry.imports.reader import Table
 from registry.inventory.models import AISystem, SystemDataCategory, SystemPerson, search_text_for
 from registry.inventory.services import reassess, system_snapshot
 from registry.inventory.tiering import NOT_ASSESSED, RULES_VERSION
+from registry.inventory.units import UNLISTED_FLAG, UNLISTED_LABEL, unit_matcher
 from registry.state.cache import refresh_states
 
 CREATE, UPDATE, UNCHANGED, SKIP = "create", "update", "unchanged", "skip"
@@ -114,7 +116,7 @@ class ImportPlan:
             for severity, column, message in r.problems:
                 line(r.row, column, severity, message)
             if r.action in (CREATE, UPDATE) and r.missing:
-                line(r.row, "", "flagged", "Imported without: " + ", ".join(FIELDS[m][0] for m in r.missing))
+                line(r.row, "", "flagged", "Imported without: " + ", ".join(LABELS.get(m, m) for m in r.missing))
         return out.getvalue()
 
 
@@ -227,6 +229,9 @@ def _current(system, name: str):
 def plan_import(session: Session, table: Table, mapping: dict, *, layout: str = "custom") -> ImportPlan:
     orders = date_orders(table.rows, mapping)
     converted = [convert_row(row, mapping, orders) for row in table.rows]
+    matcher, unit_column = unit_matcher(session), (mapping.get("columns") or {}).get("business_unit") or ""
+    for conv in converted:  # the list's spelling, or flagged (one query for the list)
+        match_unit(conv, unit_column, matcher)
     keys = _keys(table, converted, mapping, layout)
     existing = _existing(session, [k for k, _ in keys])
     own_ids = _own_ids(session, table, mapping)
@@ -271,7 +276,8 @@ def _categories(session: Session, ids: list[int]) -> dict[int, list[str]]:
     return found
 
 
-LABELS = {**{name: label for name, (label, _kind, _limit) in FIELDS.items()}, "accountable_owner_id": "Accountable owner"}
+LABELS = {**{name: label for name, (label, _kind, _limit) in FIELDS.items()}, "accountable_owner_id": "Accountable owner",
+          UNLISTED_FLAG: UNLISTED_LABEL}
 
 
 def _owners(session: Session) -> dict[str, int]:
@@ -359,7 +365,10 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
         values["search_text"] = search_text_for(now_is["name"], now_is["purpose"] or "", now_is["business_unit"] or "",
                                                 now_is["vendor_name"])
         values["missing_fields"] = [m for m in (r.current.missing_fields or []) if m not in r.changes
-                                    and not (m == "accountable_owner" and "accountable_owner_id" in r.changes)]
+                                    and not (m == "accountable_owner" and "accountable_owner_id" in r.changes)
+                                    and not (m == UNLISTED_FLAG and "business_unit" in r.changes)]
+        if "business_unit" in r.changes and UNLISTED_FLAG in r.missing:
+            values["missing_fields"].append(UNLISTED_FLAG)
         values["import_values"] = {**(r.current.import_values or {}), **_stored_values(r.values)}
         values.update(updated_at=now, import_source=plan.file_name[:300], import_row=r.row, imported_at=now,
                       version=AISystem.version + 1)
@@ -370,7 +379,7 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
                "system_id": r.system_id, "at": now,
                "summary": f"Imported from {plan.file_name} row {r.row}",
                "after": {"source": plan.file_name, "row": r.row, "external_key": r.key,
-                         "missing": [FIELDS[m][0] for m in r.missing] or None}} for r in creates]
+                         "missing": [LABELS.get(m, m) for m in r.missing] or None}} for r in creates]
     events += [{"action": "system.import_update", "entity_type": "system", "entity_id": str(r.system_id),
                 "system_id": r.system_id, "at": now,
                 "summary": f"Updated from {plan.file_name} row {r.row}: {', '.join(LABELS[k] for k in r.changes)}",

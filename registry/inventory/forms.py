@@ -1,4 +1,4 @@
-"""HTML forms for systems, tier overrides and baseline metrics.
+"""HTML forms for systems, tier overrides, baseline metrics and the admin's list of units.
 
 Forms only collect and lightly check input; ``SystemSchema`` and the services hold the
 rules, and their field errors are attached back to these fields by ``attach_errors``.
@@ -38,6 +38,7 @@ from registry.enums import (
     Tier,
 )
 from registry.inventory.tiering import QUESTIONS
+from registry.inventory.units import MAX_LENGTH as UNIT_MAX_LENGTH
 
 
 def options(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
@@ -99,6 +100,12 @@ class SystemForm(FlaskForm):
     def set_people(self, people: list[tuple[str, str]]) -> None:
         self.accountable_owner.choices = options([("", "Choose a person…")] + people)
         self.technical_owner.choices = options([("", "None named")] + people)
+
+    def set_units(self, names: list[str], current: str | None = None) -> None:
+        """The listed units, and the system's own unit when the list lacks it (an imported one), for
+        the unit's select."""
+        extra = [(current, f"{current} (not on the list)")] if current and current not in names else []
+        self.business_unit.choices = options([("", "Choose a unit…")] + [(n, n) for n in names] + extra)
 
     def payload(self) -> dict:
         return {
@@ -164,6 +171,21 @@ class SystemForm(FlaskForm):
                    or (self.prohibited_practice.data or "none") != "none")
         if weighty and not field.data and self.autonomy.data != "fully_automated":
             raise ValidationError("Say how much its output weighs in those decisions or actions.")
+
+
+class UnitForm(FlaskForm):
+    """Add a unit (also "add to the list" for a unit only systems use), or rename one."""
+
+    name = StringField("Name of the unit", validators=[DataRequired(message="Name the unit."),
+                                                       Length(max=UNIT_MAX_LENGTH)])
+
+
+class MergeForm(FlaskForm):
+    """Merge ``source`` (a listed unit, or one only systems use) into the listed unit ``target``."""
+
+    source = HiddenField(validators=[DataRequired(message="The form is incomplete: reload the page.")])
+    target = SelectField("Merge into", coerce=int, validate_choice=False,
+                         validators=[DataRequired(message="Choose the unit to merge into.")])
 
 
 class TierOverrideForm(FlaskForm):

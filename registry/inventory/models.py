@@ -1,4 +1,5 @@
-"""An AI system record, its data categories, baseline metrics, named people and stage history."""
+"""An AI system record, its data categories, baseline metrics, named people and stage history;
+the organisation units a system belongs to."""
 
 from __future__ import annotations
 
@@ -23,6 +24,18 @@ from registry.enums import (
     Tier,
 )
 from registry.inventory.tiering import RULES_VERSION, override_waits_for_confirmation
+
+
+class OrgUnit(Base):
+    """A business unit on the list an admin manages (``registry.inventory.units``): the vocabulary
+    that a system's ``business_unit`` is chosen from.  Systems keep the unit's name (denormalised,
+    for the filters, the state cache and the exports); renaming or merging a unit rewrites it."""
+
+    __tablename__ = "org_units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AISystem(Base):

@@ -63,6 +63,7 @@ from registry.inventory.tiering import (
     override_waits_for_confirmation,
     system_flags,
 )
+from registry.inventory.units import UNLISTED_FLAG, UNLISTED_LABEL, check_unit, is_listed
 from registry.records import STALE_MESSAGE, flush_or_conflict
 
 PROFILE_FIELDS = (
@@ -107,6 +108,7 @@ FIELD_LABELS = {
     "tier_override_reason": "Override reason",
     "tier_override_status": "Override status",
     "deleted": "Deleted",
+    UNLISTED_FLAG: UNLISTED_LABEL,  # (an imported record's missing_fields)
 }
 
 
@@ -363,10 +365,14 @@ def _check_owner_is_named(actor: User, system: AISystem) -> None:
 
 def create_system(session: Session, actor: User | None, payload: dict, *, now: datetime | None = None) -> AISystem:
     """Register a system from a SystemSchema payload; ``actor`` None is the console or seeder.
-    ``now`` dates the registration (the demo replays past work); default: the clock."""
+    ``now`` dates the registration (the demo replays past work); default: the clock.  A person's
+    business unit must be on the list (``registry.inventory.units``); the console and the seeders
+    put theirs on it first (``ensure_units``)."""
     if actor is not None:
         require(can_create_system(actor), "Your role cannot register systems.")
     data = load_or_raise(SystemSchema(), payload)
+    if actor is not None:  # a person chooses from the list; the console and the seeders name units they list
+        check_unit(session, data["business_unit"])
     system = AISystem(data_links=[])
     if now is not None:
         system.created_at = system.updated_at = now
@@ -412,15 +418,19 @@ def system_for_update(session: Session, system_id: int) -> AISystem:
 def update_system(session: Session, actor: User, system_id: int, payload: dict, *, expected_version: int,
                   now: datetime | None = None) -> AISystem:
     """Change a system's profile; refuse if someone saved it since ``expected_version`` was read.
+    The business unit must be on the list, or be the record's own unchanged (an imported one's).
     A tier override made against a lower tier than the rules now give lapses (re-review required)."""
     system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can edit it.")
     if system.version != expected_version:
         raise Conflict(STALE_MESSAGE)
     data = load_or_raise(SystemSchema(), payload)
+    check_unit(session, data["business_unit"], current=system.business_unit)
     before = system_snapshot(system)
     named_before = system.named_user_ids()
     lapsed = _apply(session, system, data)
+    if UNLISTED_FLAG in (system.missing_fields or []) and is_listed(session, system.business_unit):
+        system.missing_fields = [m for m in system.missing_fields if m != UNLISTED_FLAG]
     _check_owner_is_named(actor, system)
     after = system_snapshot(system)
     old, new = _diff(before, after)

@@ -35,6 +35,7 @@ from registry.db import setting, utcnow
 from registry.errors import ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.services import confirm_tier_override, create_system, override_tier
+from registry.inventory.units import ensure_units
 from registry.seed.demo_dates import as_of_load_day, day_of
 from registry.seed.demo_readiness import READINESS_FILE, DemoReadiness, read_readiness
 from registry.seed.replay import WORK_STARTS, Replay, Strand, moment
@@ -99,6 +100,9 @@ def load_demo(session: Session, path: Path = DEMO_FILE, *, readiness_path: Path 
             session, None, email=entry["email"], name=entry["name"], role=entry["role"],
             password="", password_hash=shared_hash, now=start + timedelta(minutes=n),
         )
+    # The units its systems belong to are on the list before anyone registers a system.
+    ensure_units(session, sorted({entry["business_unit"] for entry in data["systems"]}),
+                 now=start + timedelta(minutes=len(users)))
     store = EvidenceStore(evidence_dir or setting(session, "evidence_dir"), setting(session, "evidence_max_bytes"))
     work = DemoReadiness(session, store, today)
     replay = Replay(start + timedelta(minutes=len(users)))

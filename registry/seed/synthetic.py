@@ -33,12 +33,14 @@ from registry.inventory.models import (
     PROFILE_ROLES,
     AISystem,
     BaselineMetric,
+    OrgUnit,
     StageChange,
     SystemDataCategory,
     SystemPerson,
     search_text_for,
 )
 from registry.inventory.tiering import RULES_VERSION, RiskInputs, assess_tier
+from registry.inventory.units import unit_names
 from registry.seed.synthetic_readiness import seed_readiness_state
 from registry.state.cache import refresh_states
 
@@ -90,6 +92,9 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
     """Insert ``count`` systems in the caller's transaction; return how many."""
     rng = random.Random(seed)
     owners = _owners(session, rng, max(5, count // 40))
+    # The list the system form offers: inserted like the accounts, without an audit event each.
+    listed = set(unit_names(session))
+    bulk_insert(session, OrgUnit, [{"name": unit, "created_at": utcnow()} for unit in UNITS if unit not in listed])
     now = utcnow()
     systems, profiles = [], []
     for i in range(count):

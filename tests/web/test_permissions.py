@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from registry.auth.tokens import create_token
+from registry.inventory.units import add_unit
 from tests.conftest import make_system
 
 ROLES = ["anonymous", "admin", "compliance", "owner", "other_owner", "executive"]
@@ -42,6 +43,11 @@ MATRIX = {
     ("GET", "/admin/users"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
     ("POST", "/admin/users"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
     ("POST", "/admin/users/{user}"): {"anonymous": LOGIN, "admin": 302, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
+    # the list of business units: admins only (a POST without a name is a 422; rename and merge redirect back)
+    ("GET", "/admin/units"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
+    ("POST", "/admin/units"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
+    ("POST", "/admin/units/{unit}/rename"): {"anonymous": LOGIN, "admin": 302, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
+    ("POST", "/admin/units/merge"): {"anonymous": LOGIN, "admin": 302, "compliance": 403, "owner": 403, "other_owner": 403, "executive": 403},
     # readiness: owners draft, only the accountable owner submits, compliance reviews
     ("GET", "/systems/{id}/readiness"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     ("GET", "/systems/{id}/readiness/{key}"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
@@ -92,6 +98,8 @@ FORM_DATA = {
     "/systems/{id}/readiness/{key}/review": {"outcome": "accept", "version": "0"},
     "/systems/{id}/controls/{control}/verify": {"version": "1"},
     "/admin/users/{user}": {"u{user}-role": "owner", "u{user}-active": "y"},
+    "/admin/units/{unit}/rename": {"name": "Matrix unit renamed"},
+    "/admin/units/merge": {"source": "Matrix unit", "target": "{unit_b}"},
 }
 
 CELLS = [(method, route, role, expected) for (method, route), row in MATRIX.items() for role, expected in row.items()]
@@ -111,6 +119,9 @@ def test_role_route_matrix(app, session, people, as_role, method, route, role, e
         _proposed_override(session, system)
     if "{job}" in route:
         ids["job"] = _export_job(session, people["compliance"], system)
+    if route.startswith("/admin/units"):
+        ids["unit"], ids["unit_b"] = (add_unit(session, None, name).id for name in ("Matrix unit", "Matrix unit B"))
+        session.commit()
     if "{token}" in route:
         ids["token"] = create_token(session, None, target, "Matrix").token.id
         session.commit()
@@ -119,7 +130,7 @@ def test_role_route_matrix(app, session, people, as_role, method, route, role, e
     if method == "GET":
         response = browser.get(url)
     else:
-        data = {k.format(user=target.id): v for k, v in FORM_DATA.get(route, {}).items()}
+        data = {k.format(user=target.id): v.format(**ids) for k, v in FORM_DATA.get(route, {}).items()}
         data["csrf_token"] = browser.token("/login" if role == "anonymous" else "/systems")
         if route.endswith(("/delete", "/tier/confirm")):
             data["version"] = str(system.version)
