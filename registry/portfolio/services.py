@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
@@ -64,6 +64,7 @@ class Portfolio:
     blockers: list = field(default_factory=list)  # [{key, label, kind, count}] most systems first
     units: list = field(default_factory=list)  # [{unit, total, production, go, no_go_rec, overdue}]
     attention: dict = field(default_factory=dict)  # ATTENTION key -> n: the executive's headline figures
+    outside_funnel: dict = field(default_factory=dict)  # Stage -> n whose history never reached idea/pilot/production
     options_units: list = field(default_factory=list)
     options_owners: list = field(default_factory=list)
 
@@ -97,6 +98,7 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
                 _count(SystemState.stale_evidence.is_(True)), _count(SystemState.re_review_required.is_(True))]
     columns += [_count(SystemState.furthest_stage.in_(FUNNEL[i:])) for i in range(len(FUNNEL))]
     columns += [_count(attention_condition(key, today)) for key in ATTENTION]
+    columns += [_count(or_(SystemState.system_id.is_(None), SystemState.furthest_stage.is_(None)))]
     rows = session.execute(
         with_filters(select(AISystem.business_unit, AISystem.tier, AISystem.stage, func.count(), *columns)
                      .select_from(AISystem).outerjoin(SystemState, SystemState.system_id == AISystem.id), f)
@@ -123,6 +125,9 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
             reached[i] += values[11 + i]
         for i, key in enumerate(ATTENTION):
             p.attention[key] = p.attention.get(key, 0) + values[11 + len(FUNNEL) + i]
+        outside = values[11 + len(FUNNEL) + len(ATTENTION)]
+        if outside:
+            p.outside_funnel[stage] = p.outside_funnel.get(stage, 0) + outside
         u = units.setdefault(unit, {"unit": unit, "total": 0, "production": 0, "go": 0, "no_go_rec": 0, "overdue": 0})
         u["total"] += n
         u["production"] += n if stage is Stage.PRODUCTION else 0

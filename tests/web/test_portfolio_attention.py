@@ -89,3 +89,15 @@ def test_the_inventory_shows_and_sorts_by_decision_and_recommendation(session, p
     page = executive.get("/systems?sort=-recommendation&per_page=200").get_data(as_text=True)
     shown = [expected[int(i)][1] for i in re.findall(r'<a href="/systems/(\d+)">', page)]
     assert shown == sorted(shown, key=lambda v: order.index(v) if v in order else 9, reverse=True)
+
+
+def test_systems_outside_the_funnel_are_counted_not_dropped(session, people, as_role):
+    from tests.conftest import make_system
+
+    executive = as_role("executive")
+    for stage in ("idea", "pilot", "retired", "retired"):
+        make_system(session, people["owner"], stage=stage)
+    p = portfolio_figures(session, people["executive"], portfolio_filters(MultiDict()), today=utcnow().date())
+    assert p.funnel[0]["reached"] == 2 and p.outside_funnel == {Stage.RETIRED: 2}
+    page = " ".join(executive.get("/portfolio").get_data(as_text=True).split())
+    assert "2 of the 4 systems are not in the funnel" in page and "(2 retired)" in page
