@@ -114,7 +114,7 @@ def test_owner_who_leaves_the_name_empty_sees_the_problem_and_keeps_their_input(
     expect(page.locator("#name-error")).to_have_text("This field is required.")
     name = page.get_by_role("textbox", name="Name", exact=True)
     expect(name).to_have_attribute("aria-invalid", "true")
-    expect(name).to_have_attribute("aria-describedby", "name-error")
+    expect(name).to_have_attribute("aria-describedby", "name-hint name-error")  # the limit, then the error
     expect(name).to_have_value("")
 
     # Everything else they typed or ticked is still there.
