@@ -56,7 +56,10 @@ class SystemForm(FlaskForm):
     purpose = TextAreaField("Purpose", validators=[DataRequired(), Length(max=4000)],
                             description="What the system does and why, in plain words.")
     business_process = StringField("Business process it supports", validators=[DataRequired(), Length(max=300)])
-    business_unit = StringField("Business unit", validators=[DataRequired(), Length(max=300)])
+    # The service says why an unlisted unit is refused (``check_unit``), in its words, for every caller.
+    business_unit = SelectField("Business unit", validators=[DataRequired(message="Choose the unit the system belongs to.")],
+                                validate_choice=False,
+                                description="Its unit is not listed? An administrator adds units.")
     accountable_owner = SelectField("Accountable owner", validators=[DataRequired()],
                                     description="A named person, not a team: answers for the system in production.")
     technical_owner = SelectField("Technical owner", validators=[Optional()])
@@ -102,8 +105,7 @@ class SystemForm(FlaskForm):
         self.technical_owner.choices = options([("", "None named")] + people)
 
     def set_units(self, names: list[str], current: str | None = None) -> None:
-        """The listed units, and the system's own unit when the list lacks it (an imported one), for
-        the unit's select."""
+        """The listed units, and the system's own unit when the list lacks it (an imported one)."""
         extra = [(current, f"{current} (not on the list)")] if current and current not in names else []
         self.business_unit.choices = options([("", "Choose a unit…")] + [(n, n) for n in names] + extra)
 

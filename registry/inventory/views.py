@@ -23,6 +23,7 @@ from registry.inventory.forms import (
 )
 from registry.inventory.queries import ATTENTION, SORTS, InventoryFilters, list_systems
 from registry.inventory.schemas import SystemSchema, flatten_errors
+from registry.inventory.units import unit_names
 from registry.web import bring_states_up_to_date, db_session
 
 bp = Blueprint("inventory", __name__)
@@ -56,6 +57,7 @@ def new():
     session = db_session()
     form = SystemForm()
     form.set_people(services.assignable_people(session))
+    form.set_units(unit_names(session))
     if request.method == "GET":
         form.accountable_owner.data = current_user.email if current_user.role is Role.OWNER else ""
     status = 200
@@ -105,6 +107,7 @@ def edit(system_id: int):
     require(can_edit_system(current_user, system), "Only the system's owners (or an admin) can edit it.")
     form = SystemForm()
     form.set_people(services.assignable_people(session))
+    form.set_units(unit_names(session), system.business_unit)
     status = 200
     if request.method == "GET":
         form.fill(services.system_payload(system))

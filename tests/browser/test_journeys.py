@@ -12,6 +12,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from registry.inventory.units import ensure_units
 from tests.browser.conftest import login
 from tests.conftest import make_system, make_user
 
@@ -47,8 +48,9 @@ def fill_system_form(page: Page, *, name: str | None) -> None:
     expect(page.get_by_role("textbox", name="Business process it supports", exact=True)).to_be_focused()
     page.keyboard.type("Loan underwriting")
     page.keyboard.press("Tab")
-    expect(page.get_by_role("textbox", name="Business unit", exact=True)).to_be_focused()
-    page.keyboard.type("Retail Lending")
+    unit = page.get_by_role("combobox", name="Business unit", exact=True)  # from the list an admin keeps
+    expect(unit).to_be_focused()
+    unit.select_option("Retail Lending")
     page.get_by_role("combobox", name="Kind of system", exact=True).select_option(label="Predictive model")
     page.get_by_role("combobox", name="Lifecycle stage", exact=True).select_option(label="Pilot")
     group(page, "Built or bought").get_by_role("radio", name="Built in-house").check()
@@ -61,7 +63,9 @@ def fill_system_form(page: Page, *, name: str | None) -> None:
         "radio", name=re.compile(r"^One input among others")).check()
 
 
-def test_owner_registers_a_system_and_adds_a_baseline_metric(page, live_server, people):
+def test_owner_registers_a_system_and_adds_a_baseline_metric(page, live_server, people, session):
+    ensure_units(session, ["Retail Lending"])
+    session.commit()
     login(page, live_server, "owner@example.test")
     expect(page.get_by_text("Olu Owner")).to_be_visible()
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Register a system").click()
@@ -102,7 +106,9 @@ def test_owner_registers_a_system_and_adds_a_baseline_metric(page, live_server, 
     )
 
 
-def test_owner_who_leaves_the_name_empty_sees_the_problem_and_keeps_their_input(page, live_server, people):
+def test_owner_who_leaves_the_name_empty_sees_the_problem_and_keeps_their_input(page, live_server, people, session):
+    ensure_units(session, ["Retail Lending"])
+    session.commit()
     login(page, live_server, "owner@example.test")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Register a system").click()
     fill_system_form(page, name=None)
@@ -120,7 +126,7 @@ def test_owner_who_leaves_the_name_empty_sees_the_problem_and_keeps_their_input(
     # Everything else they typed or ticked is still there.
     expect(page.get_by_role("textbox", name="Purpose", exact=True)).to_have_value("Scores loan applications so underwriters review the riskiest first.")
     expect(page.get_by_role("textbox", name="Business process it supports", exact=True)).to_have_value("Loan underwriting")
-    expect(page.get_by_role("textbox", name="Business unit", exact=True)).to_have_value("Retail Lending")
+    expect(page.get_by_role("combobox", name="Business unit", exact=True)).to_have_value("Retail Lending")
     expect(page.get_by_role("combobox", name="Kind of system", exact=True)).to_have_value("predictive_model")
     expect(page.get_by_role("combobox", name="Lifecycle stage", exact=True)).to_have_value("pilot")
     expect(page.get_by_role("combobox", name="Accountable owner", exact=True)).to_have_value("owner@example.test")
