@@ -36,6 +36,13 @@ def _allowed():
     require(can_import(current_user), "Only administrators and compliance officers import inventories.")
 
 
+def _upload(staged_id: str):
+    """The staging area and the caller's own upload ``staged_id`` (anyone else's is a 404)."""
+    _allowed()
+    staging = _staging()
+    return staging, staging.get(staged_id, current_user.id)
+
+
 def _mapping_choices(session) -> list[tuple[str, str]]:
     choices = [("", "Recognise the layout from the file's headers")]
     choices += [(lay.key, f"{lay.name} (shipped)") for lay in load_layouts()]
@@ -77,9 +84,7 @@ def index():
 @bp.get("/imports/<staged_id>")
 @login_required
 def preview(staged_id: str):
-    _allowed()
-    staging = _staging()
-    staged = staging.get(staged_id, current_user.id)
+    staging, staged = _upload(staged_id)
     if staged.status != "staged":
         return render_template("imports/status.html", staged=staged, steps=STEPS,
                                has_report=staging.report(staged) is not None)
@@ -100,9 +105,7 @@ def preview(staged_id: str):
 @bp.route("/imports/<staged_id>/mapping", methods=["GET", "POST"])
 @login_required
 def mapping(staged_id: str):
-    _allowed()
-    staging = _staging()
-    staged = staging.get(staged_id, current_user.id)
+    staging, staged = _upload(staged_id)
     if staged.status != "staged":
         return redirect(url_for("imports.preview", staged_id=staged.id))
     session = db_session()
@@ -142,9 +145,7 @@ def mapping(staged_id: str):
 @login_required
 def problems_csv(staged_id: str):
     """Every problem of the preview, or after a commit the committed plan's (the skipped rows)."""
-    _allowed()
-    staging = _staging()
-    staged = staging.get(staged_id, current_user.id)
+    staging, staged = _upload(staged_id)
     text = staging.report(staged) if staged.status != "staged" else None
     if text is None:
         try:
@@ -166,9 +167,7 @@ def _safe(stem: str) -> str:
 @bp.post("/imports/<staged_id>/commit")
 @login_required
 def commit(staged_id: str):
-    _allowed()
-    staging = _staging()
-    staged = staging.get(staged_id, current_user.id)
+    staging, staged = _upload(staged_id)
     if staged.status != "staged":
         return redirect(url_for("imports.preview", staged_id=staged.id))
     form = CommitForm()
