@@ -190,7 +190,7 @@ def test_every_route_is_in_the_matrix(app):
         for old, new in (("<int:system_id>", "{id}"), ("<int:user_id>", "{user}"), ("<key>", "{key}"),
                          ("<int:control_id>", "{control}"), ("<int:evidence_id>", "{evidence}"),
                          ("<int:decision_id>", "{decision}"), ("<int:job_id>", "{job}"),
-                         ("<int:token_id>", "{token}")):
+                         ("<int:token_id>", "{token}"), ("<int:unit_id>", "{unit}")):
             path = path.replace(old, new)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             routes.add((method, path))
