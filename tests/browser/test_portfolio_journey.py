@@ -50,7 +50,7 @@ def test_executive_filters_follows_a_blocker_and_exports_excel(page, live_server
     assert len(listed) == count and set(listed) <= unit_names
 
     page.go_back()
-    with page.expect_download() as info:
+    with page.expect_download(timeout=45_000) as info:  # a PDF render: seconds, more on a busy machine
         page.get_by_role("link", name="Export Excel").click()
     download = info.value
     assert download.suggested_filename.endswith(".xlsx")

@@ -19,6 +19,8 @@ from tests.browser.conftest import login
 from tests.browser.test_journeys import BLOCKING_IMPACTS, DUPLICATE_IDS_JS
 from tests.conftest import make_system
 
+# The first audit PDF renders with every fallback font loaded (CJK, emoji): seconds, more on a busy CI machine.
+PDF_TIMEOUT_MS = 45_000
 NO_GO = {"verdict": "no_go", "rationale": "Not ready: the five answers are still missing."}
 
 
@@ -37,7 +39,7 @@ def test_compliance_downloads_verifies_and_exports_audit_pdfs(page, live_server,
     first = decided[0]
     login(page, live_server, "compliance@example.test")
     page.goto(f"{live_server}/systems/{first.system_id}/decisions/{first.id}")
-    with page.expect_download() as info:
+    with page.expect_download(timeout=PDF_TIMEOUT_MS) as info:
         page.get_by_role("link", name="Download the audit PDF").click()
     pdf_path = tmp_path / "audit.pdf"
     info.value.save_as(pdf_path)
@@ -77,7 +79,7 @@ def test_compliance_downloads_verifies_and_exports_audit_pdfs(page, live_server,
     bulk.join_threads()
     # the page refreshes itself every 2 s (a reload of our own could race that navigation)
     expect(page.get_by_text("Ready: 2 of 2 PDFs")).to_be_visible(timeout=10_000)
-    with page.expect_download() as info:
+    with page.expect_download(timeout=PDF_TIMEOUT_MS) as info:
         page.get_by_role("link", name="Download the ZIP").click()
     archive = zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes()))
     assert sorted(n for n in archive.namelist() if n.endswith(".pdf")) == sorted(
