@@ -53,5 +53,6 @@ def test_the_admin_adds_renames_and_merges_units_with_csrf(session, people, as_r
     assert sorted(session.scalars(select(OrgUnit.name))) == ["Claims", "Legal & Compliance", "Pricing Team"]
     assert session.scalar(select(AISystem.business_unit).where(AISystem.name == "Typo system")) == "Claims"
     actions = list(session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("org_unit.%"),
-                                                                   AuditEvent.actor_id == people["admin"].id)))
+                                                                   AuditEvent.actor_id == people["admin"].id)
+                                  .order_by(AuditEvent.seq)))
     assert actions == ["org_unit.create", "org_unit.create", "org_unit.rename", "org_unit.merge"]
