@@ -58,15 +58,26 @@ def _current_go(today: date):
             .correlate(AISystem).exists())
 
 
-def attention_condition(key: str, today: date):
-    """The SQL condition on ai_systems of an ``ATTENTION`` figure."""
+def attention_condition(key: str, today: date, joined_state=None):
+    """The SQL condition on ai_systems of an ``ATTENTION`` figure.  ``joined_state``: the state
+    cache table when the query already outer-joins it (the portfolio's grouped count), read
+    directly instead of through a subquery per system."""
+    going = [Verdict.GO, Verdict.CONDITIONAL_GO]
     if key == "production_without_go":
+        if joined_state is not None:
+            s = joined_state  # not a current GO: no decision, not a GO, or expired (NULLs spelled out)
+            return and_(AISystem.stage == Stage.PRODUCTION,
+                        or_(s.decision_verdict.is_(None), s.decision_verdict.not_in(going), s.decision_expires_on < today))
         return and_(AISystem.stage == Stage.PRODUCTION, ~_current_go(today))
     if key == "go_expired":
+        if joined_state is not None:
+            s = joined_state
+            return and_(AISystem.stage.in_([Stage.PILOT, Stage.PRODUCTION]), s.decision_verdict.in_(going),
+                        s.decision_expires_on < today)
         state = aliased(SystemState)
         return and_(AISystem.stage.in_([Stage.PILOT, Stage.PRODUCTION]),
                     select(state.system_id).where(state.system_id == AISystem.id,
-                                                  state.decision_verdict.in_([Verdict.GO, Verdict.CONDITIONAL_GO]),
+                                                  state.decision_verdict.in_(going),
                                                   state.decision_expires_on < today).correlate(AISystem).exists())
     if key == "long_pilot":  # its current stay in pilot began before the cut-off (stage history)
         began = (select(func.max(StageChange.entered_at))

@@ -97,7 +97,7 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
                 _count(and_(SystemState.decision_expires_on >= today, SystemState.decision_expires_on <= soon)),
                 _count(SystemState.stale_evidence.is_(True)), _count(SystemState.re_review_required.is_(True))]
     columns += [_count(SystemState.furthest_stage.in_(FUNNEL[i:])) for i in range(len(FUNNEL))]
-    columns += [_count(attention_condition(key, today)) for key in ATTENTION]
+    columns += [_count(attention_condition(key, today, SystemState)) for key in ATTENTION]
     columns += [_count(or_(SystemState.system_id.is_(None), SystemState.furthest_stage.is_(None)))]
     rows = session.execute(
         with_filters(select(AISystem.business_unit, AISystem.tier, AISystem.stage, func.count(), *columns)
