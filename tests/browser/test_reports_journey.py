@@ -78,7 +78,7 @@ def test_compliance_downloads_verifies_and_exports_audit_pdfs(page, live_server,
     expect(page.locator("progress")).to_have_attribute("max", "2")
     bulk.join_threads()
     # the page refreshes itself every 2 s (a reload of our own could race that navigation)
-    expect(page.get_by_text("Ready: 2 of 2 PDFs")).to_be_visible(timeout=10_000)
+    expect(page.get_by_text("Ready: 2 of 2 PDFs")).to_be_visible(timeout=PDF_TIMEOUT_MS)  # two renders on a background thread
     with page.expect_download(timeout=PDF_TIMEOUT_MS) as info:
         page.get_by_role("link", name="Download the ZIP").click()
     archive = zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes()))
