@@ -33,7 +33,7 @@ from registry.db import evidence_max_age_days
 from registry.decisions.models import Decision, current_decisions
 from registry.enums import ControlStatus, DataCategory
 from registry.exports.writers import Column, Sheet, write_csv, write_xlsx
-from registry.inventory.models import AISystem, SystemDataCategory
+from registry.inventory.models import AISystem, SystemDataCategory, data_touched_text
 from registry.inventory.queries import InventoryFilters, ordered_ids_query
 from registry.inventory.services import FIELD_LABELS, declared_label, eu_class_label, omb_label
 from registry.inventory.tiering import system_flags
@@ -221,14 +221,6 @@ def _data_by_system(session: Session, chunk: list[int]) -> dict[int, list[DataCa
     return {k: sorted(v, key=order.__getitem__) for k, v in found.items()}
 
 
-def data_text(categories: list[DataCategory], missing: list[str] | None) -> str:
-    """The data a system touches: its categories, "None" when it touches none of them, "Not
-    recorded" when an import did not say (an empty list is not an answer then)."""
-    if categories:
-        return ", ".join(c.label for c in categories)
-    return "Not recorded" if "data_categories" in (missing or []) else "None"
-
-
 def system_rows(session: Session, ids: list[int]) -> Iterator[tuple]:
     accountable, technical = aliased(User), aliased(User)
     registry = registry_identity(session)
@@ -259,7 +251,7 @@ def system_rows(session: Session, ids: list[int]) -> Iterator[tuple]:
             yield (
                 r[0], r[1], r[2], r[3].label, r[4].label, r[5].label, r[6].label, r[7], r[8].label,
                 r[9], r[10], r[11], r[12],
-                data_text(data.get(r[0], []), r[41]),
+                data_touched_text(data.get(r[0], []), r[41]),
                 _label(r[13]) or "Undecided", utc_naive(r[14]), r[15], _label(r[16]), blockers_text(r[17]),
                 r[18] if isinstance(r[18], int) and not isinstance(r[18], bool) else _yes_no(r[18]),
                 r[21], r[22], _yes_no(r[19]), utc_naive(r[20]),

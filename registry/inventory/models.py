@@ -38,6 +38,14 @@ class OrgUnit(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+def data_touched_text(categories: list[DataCategory], missing: list[str] | None) -> str:
+    """The data a system touches: its categories, "None" when it touches none of them, "Not
+    recorded" when an import did not say (an empty list is not an answer then)."""
+    if categories:
+        return ", ".join(c.label for c in categories)
+    return "Not recorded" if "data_categories" in (missing or []) else "None"
+
+
 class AISystem(Base):
     __tablename__ = "ai_systems"
     # Narrow indexes that let the inventory count, page and fill its filter menus
@@ -107,6 +115,11 @@ class AISystem(Base):
     # What the last import set, field by field (the file's values): a re-import changes a field only
     # where the file changed since, so an edit made in the registry is not reverted by the same file.
     import_values: Mapped[dict[str, Any] | None]
+
+    @property
+    def data_touched(self) -> str:
+        """The data it touches, as the list and the exports say it (``data_touched_text``)."""
+        return data_touched_text(self.data_categories, self.missing_fields)
 
     @property
     def domain_hints(self) -> list[DecisionDomain]:
