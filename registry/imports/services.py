@@ -50,6 +50,7 @@ from registry.imports.mapping import (
 )
 from registry.imports.models import ImportMapping
 from registry.imports.reader import Table
+from registry.inventory import stages
 from registry.inventory.models import AISystem, SystemDataCategory, SystemPerson, search_text_for
 from registry.inventory.services import reassess, system_snapshot
 from registry.inventory.tiering import NOT_ASSESSED, RULES_VERSION
@@ -344,6 +345,10 @@ def commit_import(session: Session, actor: User | None, plan: ImportPlan, *, onl
         session.execute(SystemPerson.__table__.insert(), people)
     if links:
         session.execute(SystemDataCategory.__table__.insert(), links)
+    # Stage history: a new record entered its stage on import; a changed stage is a move then.
+    stages.record_bulk(session, created=[(sid, row["stage"]) for sid, row in zip(ids, new_rows, strict=True)],
+                       moved=[(r.system_id, Stage(r.changes["stage"][0]), Stage(r.changes["stage"][1]))
+                              for r in updates if "stage" in r.changes], now=now)
     assessed = _assessed_before(session, [r.system_id for r in updates])
     relinked = [r for r in updates if "data_categories" in r.changes]
     for start in range(0, len(relinked), CHUNK):

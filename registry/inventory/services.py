@@ -51,6 +51,7 @@ from registry.inventory.models import (
     search_text_for,
 )
 from registry.inventory.schemas import MetricSchema, SystemSchema, load_or_raise
+from registry.inventory.stages import stage_clock
 from registry.inventory.tiering import (
     FLAGS,
     NOT_ASSESSED,
@@ -424,30 +425,31 @@ def update_system(session: Session, actor: User, system_id: int, payload: dict, 
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can edit it.")
     if system.version != expected_version:
         raise Conflict(STALE_MESSAGE)
-    data = load_or_raise(SystemSchema(), payload)
-    check_unit(session, data["business_unit"], current=system.business_unit)
-    before = system_snapshot(system)
-    named_before = system.named_user_ids()
-    lapsed = _apply(session, system, data)
-    if UNLISTED_FLAG in (system.missing_fields or []) and is_listed(session, system.business_unit):
-        system.missing_fields = [m for m in system.missing_fields if m != UNLISTED_FLAG]
-    _check_owner_is_named(actor, system)
-    after = system_snapshot(system)
-    old, new = _diff(before, after)
-    if old or new:
-        if now is not None:
-            system.updated_at = now
-        flush_or_conflict(session)
-        record_event(session, actor, "system.update", "system", system.id, system_id=system.id,
-                     summary=f"Edited {system.name}", before=old, after=new, at=now)
-        if lapsed:
-            record_event(session, actor, "system.tier_override_lapsed", "system", system.id, system_id=system.id,
-                         summary=lapsed, before={"tier_override": before["tier_override"]},
-                         after={"tier_override": None}, at=now)
-        # A lapse is itself a reason to re-review a decided system (the handler flags it).
-        publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after, at=now,
-                notes=[lapsed] if lapsed else [])
-        announce_newly_named(session, actor, system, named_before, at=now)
+    with stage_clock(session, now):  # a stage change is dated when the edit happened
+        data = load_or_raise(SystemSchema(), payload)
+        check_unit(session, data["business_unit"], current=system.business_unit)
+        before = system_snapshot(system)
+        named_before = system.named_user_ids()
+        lapsed = _apply(session, system, data)
+        if UNLISTED_FLAG in (system.missing_fields or []) and is_listed(session, system.business_unit):
+            system.missing_fields = [m for m in system.missing_fields if m != UNLISTED_FLAG]
+        _check_owner_is_named(actor, system)
+        after = system_snapshot(system)
+        old, new = _diff(before, after)
+        if old or new:
+            if now is not None:
+                system.updated_at = now
+            flush_or_conflict(session)
+            record_event(session, actor, "system.update", "system", system.id, system_id=system.id,
+                         summary=f"Edited {system.name}", before=old, after=new, at=now)
+            if lapsed:
+                record_event(session, actor, "system.tier_override_lapsed", "system", system.id, system_id=system.id,
+                             summary=lapsed, before={"tier_override": before["tier_override"]},
+                             after={"tier_override": None}, at=now)
+            # A lapse is itself a reason to re-review a decided system (the handler flags it).
+            publish(session, "system.profile_changed", actor=actor, system=system, before=before, after=after, at=now,
+                    notes=[lapsed] if lapsed else [])
+            announce_newly_named(session, actor, system, named_before, at=now)
     return system
 
 

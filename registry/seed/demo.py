@@ -32,17 +32,19 @@ from registry.controls.catalogue import load_default_catalogues
 from registry.controls.evidence_store import EvidenceStore
 from registry.controls.models import Framework
 from registry.db import setting, utcnow
+from registry.enums import Stage
 from registry.errors import ValidationFailed
 from registry.inventory.models import AISystem
-from registry.inventory.services import confirm_tier_override, create_system, override_tier
+from registry.inventory.services import confirm_tier_override, create_system, override_tier, update_system
 from registry.inventory.units import ensure_units
 from registry.seed.demo_dates import as_of_load_day, day_of
 from registry.seed.demo_readiness import READINESS_FILE, DemoReadiness, read_readiness
 from registry.seed.replay import WORK_STARTS, Replay, Strand, moment
 
 DEMO_FILE = ROOT / "seed_data" / "demo_portfolio.yaml"
-DEMO_KEYS = {"tier_override", "registered_on"}  # keys of a system entry that only the demo loader reads
+DEMO_KEYS = {"tier_override", "registered_on", "stage_history"}  # keys of a system entry that only the demo loader reads
 OVERRIDE_HOUR = time(11, 0, tzinfo=UTC)  # a tier override given as a bare date was made at 11:00 UTC
+MOVE_HOUR = time(10, 0, tzinfo=UTC)  # a stage move given as a bare date was made at 10:00 UTC
 
 
 def read_demo(path: Path = DEMO_FILE) -> dict:
@@ -108,7 +110,7 @@ def load_demo(session: Session, path: Path = DEMO_FILE, *, readiness_path: Path 
     replay = Replay(start + timedelta(minutes=len(users)))
     for index, (entry, when) in enumerate(zip(data["systems"], registrations, strict=True), start=1):
         work_entry = (readiness[entry["name"]] or {}) if entry["name"] in readiness else None
-        replay.schedule(_register(session, replay, work, users, entry, when, work_entry),
+        replay.schedule(_register(session, replay, work, users, entry, when, work_entry, today),
                         f"Demo system #{index} ({entry['name']})")
     try:
         replay.run()
@@ -121,10 +123,13 @@ def load_demo(session: Session, path: Path = DEMO_FILE, *, readiness_path: Path 
 
 
 def _register(session: Session, replay: Replay, work: DemoReadiness, users: dict[str, User], entry: dict,
-              when: datetime, readiness: dict | None) -> Strand:
-    """One system's strand: registered, its tier overridden if the entry says so, then its readiness work."""
+              when: datetime, readiness: dict | None, today: date) -> Strand:
+    """One system's strand: registered, its tier overridden if the entry says so, then its readiness
+    work, and its later stage moves (``stage_history``)."""
     yield when
-    system = create_system(session, None, {k: v for k, v in entry.items() if k not in DEMO_KEYS}, now=when)
+    profile = {k: v for k, v in entry.items() if k not in DEMO_KEYS}
+    moves = stage_moves(entry, when, today)
+    system = create_system(session, None, {**profile, "stage": moves[0][0] if moves else entry["stage"]}, now=when)
     override = entry.get("tier_override")
     if override:
         on = override.get("on")
@@ -136,6 +141,35 @@ def _register(session: Session, replay: Replay, work: DemoReadiness, users: dict
             confirm_tier_override(session, users[override["confirmed_by"]], system.id, now=when)
     if readiness is not None:
         replay.schedule(_plan(replay, work, system, readiness), f"Demo readiness for “{system.name}”")
+    for _left, stage, on in moves:  # by its accountable owner, through the ordinary edit
+        yield (when := moment(on, MOVE_HOUR))
+        update_system(session, users[entry["accountable_owner"]], system.id, {**profile, "stage": stage},
+                      expected_version=system.version, now=when)
+
+
+def stage_moves(entry: dict, registered: datetime, today: date) -> list[tuple[str, str, date]]:
+    """The entry's ``stage_history`` (the stages it went through before ``stage``, each with the
+    day it left it) as moves (stage left, stage entered, day); the first listed stage is the one
+    it was registered in."""
+    history = entry.get("stage_history") or []
+    what = f"Demo system {entry.get('name')!r}: stage_history"
+    stages = [step.get("stage") for step in history] + [entry["stage"]]
+    unknown = [s for s in stages if s not in Stage.values()]
+    if unknown:
+        raise ValidationFailed(f"{what}: {unknown[0]!r} is not a stage ({', '.join(Stage.values())}).")
+    days = [day_of(step.get("left_on"), f"{what}: left_on") for step in history]
+    after = registered.date()
+    for stage, following, day in zip(stages[:-1], stages[1:], days, strict=True):
+        if stage == following:
+            raise ValidationFailed(f"{what}: it cannot move from {stage!r} to {following!r}, the same stage.")
+        if day <= after:
+            raise ValidationFailed(f"{what}: it left {stage!r} on {day}, not after {after} (its registration or "
+                                   "the move before).")
+        after = day
+    if days and days[-1] >= today:
+        raise ValidationFailed(f"{what}: it left {stages[-2]!r} on {days[-1]}, not before {today}, the day the demo "
+                               "is loaded.")
+    return list(zip(stages[:-1], stages[1:], days, strict=True))
 
 
 def _plan(replay: Replay, work: DemoReadiness, system: AISystem, entry: dict) -> Strand:
