@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -59,7 +60,7 @@ from registry.inventory.tiering import RULES_VERSION
 from registry.reports.bulk import QUEUE_NAME
 from registry.reports.services import RenderLimits, ensure_report, get_decision, issue_missing, list_decisions
 from registry.reports.verify import verify_pdf
-from registry.seed.demo import database_is_empty, load_demo
+from registry.seed.demo import database_is_empty, load_demo, read_demo
 from registry.seed.synthetic import seed_synthetic
 from registry.state.cache import rebuild_all, refresh_due_states
 
@@ -138,7 +139,10 @@ def seed(demo: bool, synthetic: int | None, if_empty: bool) -> None:
                 click.echo(f"Loaded the demo portfolio: {counts['systems']} systems, {counts['users']} accounts.")
 
                 session.commit()
-                issued = issue_missing(session, _report_limits())
+                # The demo's PDFs name its (fictional) organisation unless ORGANISATION_NAME names another.
+                limits = _report_limits()
+                limits = replace(limits, organisation_name=limits.organisation_name or read_demo().get("organisation", ""))
+                issued = issue_missing(session, limits)
                 click.echo(f"Issued the audit PDFs of its {len(issued)} decisions.")
             if synthetic:
                 started = time.perf_counter()

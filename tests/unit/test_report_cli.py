@@ -15,6 +15,7 @@ from registry.enums import Verdict
 from registry.inventory.models import AISystem
 from registry.reports.models import DecisionReport
 from registry.reports.services import ensure_report
+from registry.seed.demo import read_demo
 from tests.conftest import make_system
 
 
@@ -40,6 +41,9 @@ def test_demo_decisions_have_pdfs_and_the_report_commands_work(app, session, tmp
         assert "Owner acknowledgement: pending at issue" in text and "Acknowledged" not in text
         if decision.verdict is Verdict.GO:
             assert rec["verified_controls"] == rec["required_controls"] > 0, decision.id
+        # ORGANISATION_NAME is not set here: the demo's PDFs name its own organisation, and keep it
+        assert reports[decision.id].organisation_name == read_demo()["organisation"] == "Northwind Mobility Group"
+        assert text[:text.index("1. Executive summary")].count("Northwind Mobility Group") >= 1
 
     listed = cli("report", "list")
     assert listed.exit_code == 0

@@ -31,8 +31,8 @@ def test_each_system_shows_its_first_open_item_and_the_count(app, session, demo_
     browser = Browser(app.test_client())
     browser.login(owner.email)
     page = browser.get("/").get_data(as_text=True)
-    rows = {html.unescape(re.search(r'">([^<]+)</a></td>', r).group(1)): r
-            for r in re.findall(r"<tr>\s*<td><a href=\"/systems/\d+\">.*?</tr>", page, re.S)}
+    rows = {html.unescape(re.search(r'">([^<]+)</a></th>', r).group(1)): r
+            for r in re.findall(r"<tr>\s*<th scope=\"row\"><a href=\"/systems/\d+\">.*?</tr>", page, re.S)}
     assert set(rows) == set(expected) and len(expected) >= 2
     assert "Baselines recorded." not in page
     for name, (first, blocking, conditions) in expected.items():

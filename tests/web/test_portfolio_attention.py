@@ -15,10 +15,11 @@ from registry.decisions.models import Decision
 from registry.decisions.services import latest_decision
 from registry.enums import Stage, Verdict
 from registry.inventory.models import AISystem, StageChange
-from registry.inventory.queries import LONG_PILOT_DAYS
+from registry.inventory.queries import ATTENTION, LONG_PILOT_DAYS
 from registry.portfolio.services import portfolio_figures, portfolio_filters
 from registry.state.cache import rebuild_all
 from tests.databases import tampering
+from tests.web.test_portfolio_pages import pdf_text
 
 
 def independent(session, today) -> dict[str, set[int]]:
@@ -67,6 +68,14 @@ def test_the_headline_figures_match_an_independent_computation_and_link_to_their
         listing = executive.get(link.group(1).replace("&amp;", "&") + "&per_page=200").get_data(as_text=True)
         shown = {int(i) for i in re.findall(r'<a href="/systems/(\d+)">', listing)}
         assert shown == ids, key
+    # the board pack leads with the same three figures
+    session.commit()  # release SQLite's lock: the export is audited (a write)
+    response = executive.get("/portfolio.pdf")
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    pdf = " ".join(pdf_text(response.data).split())
+    glance = re.search(r"(?i)what needs attention first(.*?)Decision GO", pdf).group(1)
+    for key, label in ATTENTION.items():
+        assert re.search(rf"{re.escape(label)}[^0-9]*{len(expected[key])} ", glance), (key, glance)
 
 
 def test_the_inventory_shows_and_sorts_by_decision_and_recommendation(session, people, as_role, demo_portfolio):
