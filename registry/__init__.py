@@ -28,21 +28,26 @@ from registry.errors import register_error_handlers
 from registry.exports.views import bp as exports_bp
 from registry.handlers import register_handlers
 from registry.imports.views import bp as imports_bp
+from registry.incidents.views import bp as incidents_bp
 from registry.inventory.stages import register_stage_history
 from registry.inventory.views import bp as inventory_bp
 from registry.main.views import bp as main_bp
+from registry.monitoring.views import bp as monitoring_bp
 from registry.portfolio.views import bp as portfolio_bp
 from registry.readiness.views import bp as readiness_bp
+from registry.reliability.views import bp as reliability_bp
 from registry.reports.views import bp as reports_bp
 from registry.review.views import bp as review_bp
 from registry.state.hooks import register_state_hooks
 from registry.templating import register
+from registry.value.views import bp as value_bp
 from registry.web import close_db_session, db_session
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
 BLUEPRINTS = (main_bp, auth_bp, inventory_bp, readiness_bp, controls_bp, decisions_bp, review_bp, audit_bp, admin_bp,
-              exports_bp, reports_bp, portfolio_bp, imports_bp, api_bp)
+              exports_bp, reports_bp, portfolio_bp, imports_bp, monitoring_bp, incidents_bp, reliability_bp, value_bp,
+              api_bp)
 
 
 class SessionInterface(SecureCookieSessionInterface):

@@ -283,3 +283,63 @@ class Verdict(LabelledEnum):
 
 # Months until a decision must be re-reviewed, by effective tier.
 REVIEW_MONTHS = {"not_assessed": 6, "low": 24, "medium": 12, "high": 6, "unacceptable": 6}
+
+
+# -- after the baseline: drift, incidents, the value case and stopping (issue 16) -------------
+
+class DriftReference(LabelledEnum):
+    BASELINE = ("baseline", "the baseline")
+    TARGET = ("target", "the target")
+
+
+class BandKind(LabelledEnum):
+    ABSOLUTE = ("absolute", "Absolute (in the metric's unit)")
+    RELATIVE = ("relative", "Relative (% of the reference)")
+
+
+class AlertStatus(LabelledEnum):
+    OPEN = ("open", "Open")
+    RESOLVED = ("resolved", "Resolved")
+
+
+class ObservationSource(LabelledEnum):
+    FORM = ("form", "Typed in")
+    CSV = ("csv", "Uploaded CSV")
+    API = ("api", "JSON API")
+    DEMO = ("demo", "Demo data")
+
+
+class Severity(LabelledEnum):
+    CRITICAL = ("critical", "Critical")
+    MAJOR = ("major", "Major")
+    MINOR = ("minor", "Minor")
+
+
+class IncidentStatus(LabelledEnum):
+    OPEN = ("open", "Open")
+    MITIGATED = ("mitigated", "Mitigated")
+    CLOSED = ("closed", "Closed")
+
+
+class FailureMode(LabelledEnum):
+    """The eight production failure modes (shared/seeds/000): the category list for incidents."""
+
+    HALLUCINATION = ("hallucination", "Hallucination")
+    PROMPT_INJECTION = ("prompt_injection", "Prompt injection and jailbreaking")
+    CONTEXT_WINDOW = ("context_window", "Context window limitations")
+    NON_DETERMINISM = ("non_determinism", "Non-determinism")
+    COST_LATENCY = ("cost_latency", "Cost and latency explosions")
+    BIAS_FAIRNESS = ("bias_fairness", "Bias and fairness issues")
+    PRIVACY_LEAKAGE = ("privacy_leakage", "Privacy and data leakage")
+    MULTI_STEP_REASONING = ("multi_step_reasoning", "Multi-step reasoning failures")
+    OTHER = ("other", "Other (none of the eight)")
+
+
+class StopReason(LabelledEnum):
+    """Why a pilot was stopped (shared/seeds/002: when to stop rather than proceed)."""
+
+    DATA_QUALITY = ("data_quality", "Insurmountable data quality issues")
+    COSTS_ABOVE_VALUE = ("costs_above_value", "Costs exceed the business value")
+    ADOPTION = ("adoption", "Stakeholders resist adoption")
+    PERFORMANCE = ("performance", "Performance below the business minimum")
+    OTHER = ("other", "Another reason (given in the note)")

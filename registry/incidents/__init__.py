@@ -1,0 +1,1 @@
+"""Incidents of a system in use: severity, status, who was affected, root cause, lessons, failure mode."""

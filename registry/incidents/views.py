@@ -1,0 +1,18 @@
+"""Pages of incidents (thin: the services do the work)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask_login import current_user, login_required
+
+from registry.inventory import services
+from registry.web import db_session
+
+bp = Blueprint("incidents", __name__)
+
+
+@bp.get("/systems/<int:system_id>/incidents")
+@login_required
+def index(system_id: int):
+    system = services.get_system(db_session(), current_user._get_current_object(), system_id)
+    return render_template("incidents/index.html", system=system)

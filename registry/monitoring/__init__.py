@@ -1,0 +1,1 @@
+"""After the baseline: observations of each baseline metric, its drift rule and drift alerts."""

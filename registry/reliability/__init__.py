@@ -1,0 +1,1 @@
+"""Agent reliability: evaluation trials, pass@1 and pass^k, the release gate, compounded step success."""

@@ -1,0 +1,40 @@
+"""Evaluation trials of a system (task, trial, passed) and its release gate on pass^k."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from registry.db import Base, utcnow
+
+
+class EvalTrial(Base):
+    """One trial of one evaluation task; (system, task, trial) is unique, so an upload sent twice
+    changes nothing and a corrected one replaces the outcome."""
+
+    __tablename__ = "eval_trials"
+    __table_args__ = (UniqueConstraint("system_id", "task_id", "trial", name="uq_eval_trials_system_task_trial"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"))
+    task_id: Mapped[str] = mapped_column(String(200))
+    trial: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class ReliabilityGate(Base):
+    """The release gate: pass^k must reach ``threshold`` (0–1) for the chosen ``k`` (1–8).  Also
+    the per-step success rates of the workflow, for its compounded success (optional)."""
+
+    __tablename__ = "reliability_gates"
+
+    system_id: Mapped[int] = mapped_column(ForeignKey("ai_systems.id", ondelete="CASCADE"), primary_key=True)
+    k: Mapped[int | None] = mapped_column(Integer)  # None: no gate set (step rates only)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    step_rates: Mapped[list] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
