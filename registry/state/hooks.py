@@ -21,14 +21,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from registry.auth.models import User
 from registry.controls.models import Control, ControlAssessment, Evidence, Framework
 from registry.decisions.models import Decision
+from registry.incidents.models import Incident
 from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory
+from registry.monitoring.models import DriftAlert
 from registry.readiness.models import ReadinessAnswer
+from registry.reliability.models import EvalTrial, ReliabilityGate
 from registry.state import cache
+from registry.value.models import PilotStop, ValueCase
 
 PENDING = "state.pending"
 BUSY = "state.refreshing"
 SKIP = "state.skip"  # session.info flag for bulk loaders that rebuild at the end
-BY_SYSTEM_ID = (SystemDataCategory, BaselineMetric, ReadinessAnswer, ControlAssessment, Decision)
+# After the baseline: an open drift alert, an incident, the trials and gate, the value case and a
+# stop change the rules' facts too (observations do not: only the alerts they open do).
+BY_SYSTEM_ID = (SystemDataCategory, BaselineMetric, ReadinessAnswer, ControlAssessment, Decision, DriftAlert, Incident,
+                EvalTrial, ReliabilityGate, ValueCase, PilotStop)
 
 
 def _pending(session: Session) -> dict:
