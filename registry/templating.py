@@ -83,6 +83,8 @@ def fix_url(system_id: int, target: str) -> str:
         return url_for("inventory.show", system_id=system_id) + "#metrics"
     if kind == "decisions":
         return url_for("decisions.index", system_id=system_id)
+    if kind in ("monitoring", "incidents", "reliability", "value"):  # after the baseline: each its own tab
+        return url_for(f"{kind}.index", system_id=system_id)
     return url_for("inventory.edit", system_id=system_id)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 
-from registry.enums import AnswerStatus, ControlStatus, Question, Tier, Verdict
+from registry.enums import AnswerStatus, ControlStatus, Question, Severity, Tier, Verdict
 
 BLOCKING = "blocking"
 CONDITION = "condition"
@@ -56,6 +56,38 @@ class ControlFact:
 
 
 @dataclass(frozen=True)
+class DriftFact:
+    """An open drift alert of one of the system's metrics (``registry.monitoring``)."""
+
+    metric_id: int
+    summary: str
+
+
+@dataclass(frozen=True)
+class IncidentFact:
+    """An open critical or major incident (``registry.incidents``)."""
+
+    incident_id: int
+    severity: Severity
+    title: str
+    occurred_on: date
+
+
+@dataclass(frozen=True)
+class GateFact:
+    """The release gate (pass^k ≥ threshold) and the measured curve, k = 1..8 (None: not enough trials)."""
+
+    k: int
+    threshold: float
+    curve: tuple[tuple[int, float | None], ...]
+    tasks: int
+
+    @property
+    def measured(self) -> float | None:
+        return dict(self.curve).get(self.k)
+
+
+@dataclass(frozen=True)
 class ReadinessFacts:
     tier: Tier
     owner_active: bool
@@ -65,6 +97,12 @@ class ReadinessFacts:
     today: date
     decision_expires_on: date | None = None  # of the latest recorded decision
     re_review_reasons: list[str] = field(default_factory=list)
+    # After the baseline (issue 16): open drift alerts, open critical/major incidents, the release
+    # gate with its measured curve, and what the value case lacks for production at this tier.
+    drift_alerts: tuple[DriftFact, ...] = ()
+    incidents: tuple[IncidentFact, ...] = ()
+    gate: GateFact | None = None
+    value_gaps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,6 +216,30 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
         add("controls_unverified", f"Verify {unverified} required control{'s' if unverified != 1 else ''}{by}: "
             f"{'they are' if unverified != 1 else 'it is'} done but not yet verified by a compliance officer "
             "who is not named on the system.", "controls", CONDITION)
+    for alert in facts.drift_alerts:
+        add("drift_alert", f"Drift alert open: {alert.summary.rstrip('.')}. Resolve it with a note once the metric "
+            "is back in its band or the cause is handled.", "monitoring")
+    for incident in facts.incidents:
+        when = incident.occurred_on.isoformat()
+        if incident.severity is Severity.CRITICAL:
+            add("incident_critical", f"Critical incident of {when} is open: “{_short(incident.title)}”. Mitigate "
+                "or close it before GO.", "incidents")
+        else:
+            add("incident_major", f"Major incident of {when} is open: “{_short(incident.title)}”. Mitigate or "
+                "close it; while it is open the system is at best CONDITIONAL GO.", "incidents", CONDITION)
+    if facts.gate is not None:
+        gate, measured = facts.gate, facts.gate.measured
+        shown = ", ".join(f"pass^{k} {_pct(v)}" for k, v in gate.curve)
+        if measured is None:
+            add("reliability_gate", f"Release gate pass^{gate.k} ≥ {_pct(gate.threshold)} cannot be checked: "
+                f"not enough trials (every task needs at least {gate.k}; {gate.tasks} task"
+                f"{'s' if gate.tasks != 1 else ''} recorded). Measured: {shown or 'nothing'}.", "reliability")
+        elif measured < gate.threshold - 1e-12:
+            add("reliability_gate", f"Release gate not met: pass^{gate.k} is {_pct(measured)} against "
+                f"{_pct(gate.threshold)} over {gate.tasks} tasks. Measured: {shown}.", "reliability")
+    if facts.value_gaps:
+        add("value_case", "The value case lacks what production needs at this tier: "
+            + "; ".join(facts.value_gaps) + ".", "value")
     if not for_new_decision:
         if facts.decision_expires_on is not None and facts.decision_expires_on < facts.today:
             add("review_overdue", f"The re-review date {facts.decision_expires_on.isoformat()} has passed: "
@@ -192,6 +254,10 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
     else:
         verdict = Verdict.GO
     return Recommendation(verdict, out, verified_count(facts.controls), len(facts.controls))
+
+
+def _pct(value: float | None) -> str:
+    return "not enough trials" if value is None else f"{value * 100:.1f}%".replace(".0%", "%")
 
 
 def _done_as(control: ControlFact) -> str:

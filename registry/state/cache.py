@@ -39,6 +39,11 @@ RULE_LABELS = {
     "review_overdue": "Re-review date passed",
     "material_change": "Re-review required after a material change",
     "controls_unverified": "Required controls not yet verified",
+    "drift_alert": "Open drift alert",
+    "incident_critical": "Open critical incident",
+    "incident_major": "Open major incident",
+    "reliability_gate": "Release gate (pass^k) not met",
+    "value_case": "Value case lacks run budget or maintenance team",
 }
 BATCH = 500
 
@@ -104,7 +109,8 @@ def state_row(loaded: SystemFacts, controls: dict[int, CatalogueControl], max_ag
     facts, decision, system_id = loaded.facts, loaded.decision, loaded.system_id
     # Systems with identical facts get identical results: in bulk, compute each once.
     memo_key = (facts.today, facts.tier, facts.owner_active, facts.measured_baselines > 0, tuple(facts.answers),
-                loaded.profile_key, loaded.own_controls, facts.decision_expires_on, tuple(facts.re_review_reasons))
+                loaded.profile_key, loaded.own_controls, facts.decision_expires_on, tuple(facts.re_review_reasons),
+                facts.drift_alerts, facts.incidents, facts.gate, facts.value_gaps)
     memo = memo_cache.get(memo_key)
     if memo is None:
         rec = recommend(facts)

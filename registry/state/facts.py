@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
@@ -27,11 +27,22 @@ from registry.controls.models import ControlAssessment, Evidence
 from registry.controls.staleness import is_stale, waiver_lapsed
 from registry.db import evidence_max_age_days, utcnow
 from registry.decisions.models import Decision, current_decisions
-from registry.decisions.recommendation import AnswerFact, ControlFact, ReadinessFacts
-from registry.enums import ControlStatus, Tier, Verdict
+from registry.decisions.recommendation import (
+    AnswerFact,
+    ControlFact,
+    DriftFact,
+    GateFact,
+    IncidentFact,
+    ReadinessFacts,
+)
+from registry.enums import AlertStatus, ControlStatus, IncidentStatus, Severity, Tier, Verdict
+from registry.incidents.models import Incident
 from registry.inventory.models import AISystem, BaselineMetric, SystemDataCategory, SystemPerson
 from registry.inventory.tiering import system_flags
+from registry.monitoring.models import DriftAlert
 from registry.readiness.models import ReadinessAnswer
+from registry.reliability.models import EvalTrial, ReliabilityGate
+from registry.reliability.passk import TaskTally, curve
 
 
 @dataclass(frozen=True)
@@ -148,6 +159,7 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
             .where(ControlAssessment.system_id.in_(ids), Evidence.removed_at.is_(None))):
         sid, cid = by_assessment[aid]
         evidence[sid][cid].append(collected_on)
+    after = _after_the_baseline(session, ids)
     current = current_decisions(ids)
     decisions = {d.system_id: CurrentDecision(d.id, d.verdict, d.decided_at, d.expires_on) for d in session.execute(
         select(Decision.id, Decision.system_id, Decision.verdict, Decision.decided_at, Decision.expires_on)
@@ -188,7 +200,51 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
             today=today,
             decision_expires_on=decision.expires_on if decision else None,
             re_review_reasons=list(s.re_review_reasons or []) if s.re_review_required_at else [],
+            drift_alerts=after.drift.get(s.id, ()),
+            incidents=after.incidents.get(s.id, ()),
+            gate=after.gates.get(s.id),
         )
         out[s.id] = SystemFacts(s.id, s.deleted_at is None, facts, decision, [c.id for c in profile.required],
                                 evidence_dates, due_dates, profile.key, tuple(sorted(own, key=lambda o: o[0])))
     return out
+
+
+@dataclass
+class AfterBaseline:
+    drift: dict[int, tuple[DriftFact, ...]]
+    incidents: dict[int, tuple[IncidentFact, ...]]
+    gates: dict[int, GateFact]
+
+
+def _after_the_baseline(session: Session, ids: list[int]) -> AfterBaseline:
+    """Open drift alerts, open critical and major incidents, and each gated system's pass^k curve
+    (trials tallied per task in SQL), for ``ids`` in four queries."""
+    drift: dict[int, list[DriftFact]] = defaultdict(list)
+    for sid, metric_id, summary in session.execute(
+            select(DriftAlert.system_id, DriftAlert.metric_id, DriftAlert.summary)
+            .where(DriftAlert.system_id.in_(ids), DriftAlert.status == AlertStatus.OPEN)
+            .order_by(DriftAlert.system_id, DriftAlert.opened_at, DriftAlert.id)):
+        drift[sid].append(DriftFact(metric_id, summary))
+    incidents: dict[int, list[IncidentFact]] = defaultdict(list)
+    for sid, iid, severity, title, occurred_on in session.execute(
+            select(Incident.system_id, Incident.id, Incident.severity, Incident.title, Incident.occurred_on)
+            .where(Incident.system_id.in_(ids), Incident.status == IncidentStatus.OPEN,
+                   Incident.severity.in_([Severity.CRITICAL, Severity.MAJOR]))
+            .order_by(Incident.system_id, Incident.occurred_on, Incident.id)):
+        incidents[sid].append(IncidentFact(iid, Severity(severity), title, occurred_on))
+    gated = {sid: (k, threshold) for sid, k, threshold in session.execute(
+        select(ReliabilityGate.system_id, ReliabilityGate.k, ReliabilityGate.threshold)
+        .where(ReliabilityGate.system_id.in_(ids), ReliabilityGate.k.is_not(None),
+               ReliabilityGate.threshold.is_not(None)))}
+    tallies: dict[int, list[TaskTally]] = defaultdict(list)
+    if gated:
+        for sid, task_id, n, c in session.execute(
+                select(EvalTrial.system_id, EvalTrial.task_id, func.count(),
+                       func.sum(case((EvalTrial.passed, 1), else_=0)))
+                .where(EvalTrial.system_id.in_(list(gated)))
+                .group_by(EvalTrial.system_id, EvalTrial.task_id)
+                .order_by(EvalTrial.system_id, EvalTrial.task_id)):
+            tallies[sid].append(TaskTally(task_id, int(n), int(c or 0)))
+    gates = {sid: GateFact(k, threshold, tuple(curve(tallies.get(sid, []))), len(tallies.get(sid, [])))
+             for sid, (k, threshold) in gated.items()}
+    return AfterBaseline({k: tuple(v) for k, v in drift.items()}, {k: tuple(v) for k, v in incidents.items()}, gates)

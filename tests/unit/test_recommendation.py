@@ -12,8 +12,16 @@ from datetime import date
 
 import pytest
 
-from registry.decisions.recommendation import AnswerFact, ControlFact, ReadinessFacts, recommend
-from registry.enums import AnswerStatus, ControlStatus, Question, Tier, Verdict
+from registry.decisions.recommendation import (
+    AnswerFact,
+    ControlFact,
+    DriftFact,
+    GateFact,
+    IncidentFact,
+    ReadinessFacts,
+    recommend,
+)
+from registry.enums import AnswerStatus, ControlStatus, Question, Severity, Tier, Verdict
 
 TODAY = date(2026, 11, 23)
 LATER = date(2027, 1, 31)
@@ -111,6 +119,21 @@ CASES = {
         ["no_owner", "no_baseline"] + ["answer_not_accepted"] * 5
         + ["control_not_started", "control_not_implemented", "stale_evidence", "review_overdue", "material_change"]),
     "unacceptable even with everything else in order": (facts(Tier.UNACCEPTABLE), Verdict.NO_GO, ["unacceptable_tier"]),
+    # after the baseline (issue 16)
+    "open drift alert": (facts(drift_alerts=(DriftFact(7, "Precision 70 % is below the band 88–100 %"),)),
+                         Verdict.NO_GO, ["drift_alert"]),
+    "open critical incident": (facts(incidents=(IncidentFact(1, Severity.CRITICAL, "Refunds promised", EARLIER),)),
+                               Verdict.NO_GO, ["incident_critical"]),
+    "open major incident: at best conditional": (
+        facts(incidents=(IncidentFact(2, Severity.MAJOR, "Wrong tracking answers", EARLIER),)),
+        Verdict.CONDITIONAL_GO, ["incident_major"]),
+    "gate met exactly": (facts(gate=GateFact(2, 0.3, ((1, 0.6), (2, 0.3), (3, 0.1)), 1)), Verdict.GO, []),
+    "gate not met": (facts(gate=GateFact(3, 0.3, ((1, 0.6), (2, 0.3), (3, 0.1)), 1)), Verdict.NO_GO,
+                     ["reliability_gate"]),
+    "gate without enough trials": (facts(gate=GateFact(8, 0.5, ((1, 0.6), (8, None)), 1)), Verdict.NO_GO,
+                                   ["reliability_gate"]),
+    "value case lacks the run budget": (facts(value_gaps=("no budgeted annual run cost",)), Verdict.NO_GO,
+                                        ["value_case"]),
 }
 
 
@@ -164,3 +187,25 @@ def test_n_of_m_required_controls_verified():
                                                                                       current=0, verified=False)])
     result = recommend(given)
     assert (result.verified_controls, result.required_controls) == (2, 5)
+
+
+def test_the_gate_blocker_shows_the_measured_curve_and_never_a_number_without_trials():
+    curve = ((1, 0.92), (2, 0.85), (8, 0.41))
+    missed = recommend(facts(gate=GateFact(8, 0.9, curve, 40))).blockers[0]
+    assert missed.target == "reliability"
+    assert "pass^8 is 41% against 90% over 40 tasks" in missed.message
+    assert "pass^1 92%, pass^2 85%, pass^8 41%" in missed.message
+    short = recommend(facts(gate=GateFact(8, 0.9, ((1, 0.5), (8, None)), 3))).blockers[0]
+    assert "not enough trials" in short.message and "pass^8 not enough trials" in short.message
+    assert "%" not in short.message.split("Measured:")[1].split("pass^8")[1]
+
+
+def test_incidents_and_drift_name_what_is_open_and_where_to_fix_it():
+    result = recommend(facts(drift_alerts=(DriftFact(7, "Precision 70 % is below the band 88–100 %."),),
+                             incidents=(IncidentFact(1, Severity.CRITICAL, "Refunds promised", EARLIER),
+                                        IncidentFact(2, Severity.MAJOR, "Wrong answers", EARLIER))))
+    by_rule = {b.rule: b for b in result.blockers}
+    assert by_rule["drift_alert"].message.startswith("Drift alert open: Precision 70 % is below the band 88–100 %.")
+    assert by_rule["drift_alert"].target == "monitoring" and by_rule["incident_critical"].target == "incidents"
+    assert "2026-10-01" in by_rule["incident_critical"].message and "Refunds promised" in by_rule["incident_critical"].message
+    assert not by_rule["incident_major"].blocking and result.verdict is Verdict.NO_GO
