@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, case, func, or_, select, true
@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 from registry.controls.models import Control, ControlAssessment
 from registry.controls.services import VERIFIABLE
 from registry.decisions.models import Decision, current_decisions
-from registry.enums import AnswerStatus, Question, Tier, Verdict
+from registry.enums import AlertStatus, AnswerStatus, IncidentStatus, Question, Severity, Tier, Verdict
+from registry.incidents.models import Incident
 from registry.inventory.determination import determination, disagreement_clause
 from registry.inventory.models import AISystem, SystemPerson, overrides_pending, systems_naming
+from registry.monitoring.models import DriftAlert
 from registry.readiness.models import ReadinessAnswer
 
 LIMIT = 100
@@ -215,6 +217,29 @@ class QueueTotals:
         return {"answers": self.answers, "verify": self.to_verify, "due": self.due, "overdue": self.overdue}[key]
 
 
+def after_the_baseline(session: Session, actor, *scope) -> list:
+    """Systems with an open drift alert or an open critical or major incident (each blocks GO or
+    limits it), the most alerts and critical incidents first: one grouped statement each."""
+    alerts = (select(DriftAlert.system_id, func.count().label("n"), func.min(DriftAlert.opened_at).label("since"))
+              .where(DriftAlert.status == AlertStatus.OPEN).group_by(DriftAlert.system_id).subquery("alerts"))
+    open_incidents = (select(Incident.system_id,
+                             func.count(case((Incident.severity == Severity.CRITICAL, 1))).label("critical"),
+                             func.count(case((Incident.severity == Severity.MAJOR, 1))).label("major"))
+                      .where(Incident.status == IncidentStatus.OPEN,
+                             Incident.severity.in_([Severity.CRITICAL, Severity.MAJOR]))
+                      .group_by(Incident.system_id).subquery("incidents"))
+    n_alerts = func.coalesce(alerts.c.n, 0)
+    critical, major = func.coalesce(open_incidents.c.critical, 0), func.coalesce(open_incidents.c.major, 0)
+    return session.execute(
+        select(AISystem.id, AISystem.name, AISystem.tier, AISystem.stage, n_alerts.label("alerts"),
+               alerts.c.since, critical.label("critical"), major.label("major"))
+        .outerjoin(alerts, alerts.c.system_id == AISystem.id)
+        .outerjoin(open_incidents, open_incidents.c.system_id == AISystem.id)
+        .where(_live(), _not_named(actor.id), *scope, or_(n_alerts > 0, critical > 0, major > 0))
+        .order_by(critical.desc(), n_alerts.desc(), alerts.c.since, AISystem.name).limit(LIMIT)
+    ).all()
+
+
 @dataclass
 class SystemQueue:
     filters: QueueFilters
@@ -226,6 +251,7 @@ class SystemQueue:
     changed: list  # decided systems that changed materially since
     overrides: list
     disagreements: list
+    monitoring: list = field(default_factory=list)  # open drift alerts and critical/major incidents
 
 
 def queue_by_system(session: Session, actor, today: date, filters: QueueFilters = QueueFilters()) -> SystemQueue:
@@ -285,6 +311,7 @@ def queue_by_system(session: Session, actor, today: date, filters: QueueFilters 
         changed=sorted((r for r in decided if r.re_review_required_at is not None),
                        key=lambda r: r.re_review_required_at)[:LIMIT],
         overrides=_overrides(session, actor, *scope), disagreements=_disagreements(session, actor, *scope),
+        monitoring=after_the_baseline(session, actor, *scope),
     )
 
 

@@ -6,7 +6,7 @@ ORM objects, so a wrong join or a wrong CASE in the SQL shows up as a difference
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,8 +16,10 @@ from registry.controls.services import add_evidence, assess_control, control_row
 from registry.db import utcnow
 from registry.decisions.models import Decision
 from registry.decisions.services import record_decision
-from registry.enums import AnswerStatus, ControlStatus, Question
+from registry.enums import AnswerStatus, ControlStatus, IncidentStatus, Question, Severity
+from registry.incidents.models import Incident
 from registry.inventory.models import AISystem
+from registry.monitoring.models import DriftAlert
 from registry.readiness.models import ReadinessAnswer
 from registry.readiness.services import save_answer, submit_answer
 from registry.review.services import QueueFilters, queue_by_system
@@ -345,3 +347,34 @@ def test_the_status_and_evidence_forms_are_open_only_while_there_is_none(session
     add_evidence(session, people["owner"], system.id, control.id, {"description": "e", "url": "https://e.test"})
     session.commit()
     assert '<details class="panel" > <summary>Attach evidence</summary>' in text_of(owner.get(url))
+
+
+def test_open_drift_alerts_and_serious_incidents_have_their_section(session, people, as_role):
+    officer = as_role("compliance")
+    drifting, burning, quiet, settled = (make_system(session, people["owner"], name=n)
+                                         for n in ("Drifting model", "Burning agent", "Quiet model", "Settled bot"))
+    metric = measured_metric(session, people["owner"], drifting)
+    now = utcnow()
+    session.add_all([
+        DriftAlert(metric_id=metric.id, system_id=drifting.id, opened_at=now - timedelta(days=3), last_value=1.0,
+                   last_observed_at=now, summary="Precision below its band"),
+        Incident(system_id=burning.id, occurred_on=date(2026, 11, 1), severity=Severity.CRITICAL, title="Leak",
+                 description="PII in answers"),
+        Incident(system_id=burning.id, occurred_on=date(2026, 11, 2), severity=Severity.MAJOR, title="Slow",
+                 description="Timeouts"),
+        Incident(system_id=quiet.id, occurred_on=date(2026, 11, 2), severity=Severity.MINOR, title="Typo",
+                 description="A typo"),
+        Incident(system_id=settled.id, occurred_on=date(2026, 11, 2), severity=Severity.CRITICAL, title="Old",
+                 description="Fixed", status=IncidentStatus.CLOSED),
+    ])
+    session.commit()
+    rows = {r.name: r for r in queue_by_system(session, people["compliance"], utcnow().date()).monitoring}
+    assert set(rows) == {"Drifting model", "Burning agent"}
+    assert (rows["Burning agent"].critical, rows["Burning agent"].major, rows["Burning agent"].alerts) == (1, 1, 0)
+    assert (rows["Drifting model"].alerts, rows["Drifting model"].critical) == (1, 0)
+    assert list(rows) == ["Burning agent", "Drifting model"]  # critical incidents first
+    page = text_of(officer.get("/review"))
+    section = page[page.index('id="monitoring"'):page.index('id="changed"')]
+    assert "1 open drift alert" in section and "1 open critical incident" in section
+    assert "1 open major incident" in section and "Quiet model" not in section and "Settled bot" not in section
+    assert f'href="/systems/{drifting.id}/monitoring"' in section and f'href="/systems/{burning.id}/incidents"' in section
