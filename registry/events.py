@@ -22,6 +22,8 @@ EVENTS: dict[str, str] = {
     "system.people_named": "people were newly named on a system (they may no longer review or verify it): "
                            "actor, system, user_ids, at",
     "metric.changed": "a baseline metric was edited or deleted: actor, system, metric_id, change ('changed'|'deleted')",
+    "monitoring.drift_alert_opened": "a metric left its drift band for the rule's run of observations and a drift "
+                                     "alert opened: actor, system_id, alert_id, summary, at",
 }
 
 Handler = Callable[..., None]

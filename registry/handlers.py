@@ -7,7 +7,7 @@ code point downward only: inventory and readiness announce; readiness, controls 
 from __future__ import annotations
 
 from registry.controls.services import clear_verifications_by
-from registry.decisions.services import flag_material_change
+from registry.decisions.services import flag_drift_alert, flag_material_change
 from registry.events import subscribe
 from registry.readiness.services import reopen_for_metric
 
@@ -15,6 +15,7 @@ HANDLERS = (
     ("system.profile_changed", flag_material_change),
     ("system.people_named", clear_verifications_by),
     ("metric.changed", reopen_for_metric),
+    ("monitoring.drift_alert_opened", flag_drift_alert),
 )
 
 

@@ -452,6 +452,21 @@ def flag_material_change(session: Session, actor, system: AISystem, before: dict
     return reasons
 
 
+def flag_drift_alert(session: Session, actor, system_id: int, alert_id: int, summary: str,
+                     at: datetime | None = None) -> list[str]:
+    """Mark a system in production "re-review required" when a drift alert opens after a recorded
+    decision (the handler of monitoring's ``monitoring.drift_alert_opened`` event): the decision
+    was taken on measurements the system no longer meets."""
+    system = session.get(AISystem, system_id)
+    if system is None or system.deleted_at is not None or Stage(system.stage) is not Stage.PRODUCTION:
+        return []
+    if not session.scalar(select(func.count(Decision.id)).where(Decision.system_id == system.id)):
+        return []
+    reasons = [f"Drift alert #{alert_id}: {summary}"]
+    flag_re_review(session, actor, system, reasons, at=at)
+    return reasons
+
+
 def changes_since(decision: Decision, system: AISystem) -> list[tuple[str, str, str]]:
     """(field, at the decision, now) for every profile field that differs from the decision's snapshot."""
     then = decision.snapshot.get("system", {})
