@@ -20,6 +20,7 @@ KEY_ENUMS = {
     "verdict": enums.Verdict, "recommended": enums.Verdict, "recommendation": enums.Verdict,
     "status": enums.ControlStatus, "direction": enums.MetricDirection, "decision_role": enums.DecisionRole,
     "prohibited_practice": enums.ProhibitedPractice, "role": enums.Role,
+    "stop_reason": enums.StopReason, "stage_before": enums.Stage,
 }
 
 

@@ -66,6 +66,14 @@ def can_confirm_tier_override(user, system) -> bool:
     return can_override_tier(user, system) and user.id != system.tier_override_by_id
 
 
+def can_stop_pilot(user, system) -> bool:
+    """Stop a pilot (the system is retired, its record kept): a compliance officer or an admin, or the
+    system's accountable owner.  Stopping is the cautious way, so no separation of duties applies."""
+    if has_role(user, {Role.ADMIN, Role.COMPLIANCE}):
+        return True
+    return has_role(user, {Role.OWNER}) and user.is_active and user.id == system.accountable_owner_id
+
+
 def can_delete_system(user) -> bool:
     return has_role(user, DELETE_SYSTEM)
 

@@ -417,12 +417,14 @@ def system_for_update(session: Session, system_id: int) -> AISystem:
 
 
 def update_system(session: Session, actor: User, system_id: int, payload: dict, *, expected_version: int,
-                  now: datetime | None = None) -> AISystem:
+                  now: datetime | None = None, permitted: bool = False) -> AISystem:
     """Change a system's profile; refuse if someone saved it since ``expected_version`` was read.
     The business unit must be on the list, or be the record's own unchanged (an imported one's).
-    A tier override made against a lower tier than the rules now give lapses (re-review required)."""
+    A tier override made against a lower tier than the rules now give lapses (re-review required).
+    ``permitted``: a service above has checked its own, narrower permission for this one change
+    (``registry.value.services.stop_pilot`` retiring a pilot for a compliance officer)."""
     system = system_for_update(session, system_id)
-    require(can_edit_system(actor, system), "Only the system's owners (or an admin) can edit it.")
+    require(permitted or can_edit_system(actor, system), "Only the system's owners (or an admin) can edit it.")
     if system.version != expected_version:
         raise Conflict(STALE_MESSAGE)
     with stage_clock(session, now):  # a stage change is dated when the edit happened

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Float, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from registry.auth.models import User
 from registry.db import Base, enum_column, utcnow
 from registry.enums import Stage, StopReason
 
@@ -33,6 +34,11 @@ class ValueCase(Base):
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
+    updated_by: Mapped[User | None] = relationship(lazy="joined")
+
+    # A save based on a stale copy fails at the UPDATE (StaleDataError → Conflict), as for answers.
+    __mapper_args__ = {"version_id_col": version}
+
 
 class PilotStop(Base):
     """A pilot stopped: why, what was learnt, by whom; the system was retired then (its record kept)."""
@@ -47,3 +53,5 @@ class PilotStop(Base):
     stage_before: Mapped[Stage] = mapped_column(enum_column(Stage))
     stopped_at: Mapped[datetime] = mapped_column(default=utcnow)
     stopped_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    stopped_by: Mapped[User | None] = relationship(lazy="joined")

@@ -22,7 +22,8 @@ OPTIONAL_IMPORTS = {"weasyprint", "weasyprint.text.fonts"}
 # Shared by every domain: the schema (models) and the pure rule modules, which import only the
 # foundation, models and other rule modules.
 RULE_MODULES = {"registry.inventory.tiering", "registry.readiness.questions", "registry.controls.applicability",
-                "registry.controls.staleness", "registry.decisions.recommendation", "registry.reliability.passk"}
+                "registry.controls.staleness", "registry.decisions.recommendation", "registry.reliability.passk",
+                "registry.value.rules"}
 FOUNDATION = {"registry.config", "registry.db", "registry.enums", "registry.errors", "registry.events",
               "registry.records", "registry.templating", "registry.migrate", "registry.models"}
 # Domains from the bottom up: a module may import its own domain and any lower one.
