@@ -66,6 +66,23 @@ def can_confirm_tier_override(user, system) -> bool:
     return can_override_tier(user, system) and user.id != system.tier_override_by_id
 
 
+def can_report_incident(user, system) -> bool:
+    """Report and update a system's incidents: its owners, compliance officers and admins (an
+    incident is a fact to record, not a review, so being named on the system does not stop it)."""
+    return has_role(user, {Role.ADMIN, Role.COMPLIANCE}) or can_edit_system(user, system)
+
+
+def can_record_trials(user, system) -> bool:
+    """Upload a system's evaluation trials and its workflow's step rates: as for incidents."""
+    return can_report_incident(user, system)
+
+
+def can_set_reliability_gate(user, system) -> bool:
+    """Set or clear the pass^k release gate, which can block GO: admins, and compliance officers who
+    are not named on the system (whoever wants the GO does not set the bar for it)."""
+    return has_role(user, {Role.ADMIN}) or can_review(user, system)
+
+
 def can_stop_pilot(user, system) -> bool:
     """Stop a pilot (the system is retired, its record kept): a compliance officer or an admin, or the
     system's accountable owner.  Stopping is the cautious way, so no separation of duties applies."""

@@ -24,6 +24,11 @@ MATRIX = {
     ("GET", "/systems/{id}/history"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     ("GET", "/systems/{id}/monitoring"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     ("GET", "/systems/{id}/incidents"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    # incidents: the system's owners, compliance officers and admins report and update them; everyone reads
+    ("GET", "/systems/{id}/incidents/new"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/incidents/new"): {"anonymous": LOGIN, "admin": 422, "compliance": 422, "owner": 422, "other_owner": 403, "executive": 403},
+    ("GET", "/systems/{id}/incidents/{incident}"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    ("POST", "/systems/{id}/incidents/{incident}"): {"anonymous": LOGIN, "admin": 422, "compliance": 422, "owner": 422, "other_owner": 403, "executive": 403},
     ("GET", "/systems/{id}/reliability"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     ("GET", "/systems/{id}/value"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     ("GET", "/systems/new"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 200, "other_owner": 200, "executive": 403},
@@ -121,6 +126,8 @@ def test_role_route_matrix(app, session, people, as_role, method, route, role, e
         ids["decision"] = _decision(session, people["compliance"], system)
     if route.endswith("/tier/confirm"):
         _proposed_override(session, system)
+    if "{incident}" in route:
+        ids["incident"] = _incident(session, system)
     if "{job}" in route:
         ids["job"] = _export_job(session, people["compliance"], system)
     if route.startswith("/admin/units"):
@@ -165,6 +172,15 @@ def _decision(session, officer, system) -> int:
     return decision.id
 
 
+def _incident(session, system) -> int:
+    from registry.incidents.services import report_incident
+
+    incident = report_incident(session, None, system.id, {"title": "Matrix", "occurred_on": "2026-11-01",
+                                                          "severity": "minor", "description": "Matrix test."})
+    session.commit()
+    return incident.id
+
+
 def _proposed_override(session, system) -> None:
     from registry.inventory.services import override_tier
     from tests.conftest import make_user
@@ -194,7 +210,8 @@ def test_every_route_is_in_the_matrix(app):
         for old, new in (("<int:system_id>", "{id}"), ("<int:user_id>", "{user}"), ("<key>", "{key}"),
                          ("<int:control_id>", "{control}"), ("<int:evidence_id>", "{evidence}"),
                          ("<int:decision_id>", "{decision}"), ("<int:job_id>", "{job}"),
-                         ("<int:token_id>", "{token}"), ("<int:unit_id>", "{unit}")):
+                         ("<int:token_id>", "{token}"), ("<int:unit_id>", "{unit}"),
+                         ("<int:incident_id>", "{incident}")):
             path = path.replace(old, new)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             routes.add((method, path))
