@@ -747,3 +747,138 @@ def import_file():
                 "message": message, "counts": counts, "result": result, "notes": list(plan.notes),
                 "problems": problems[:MAX_PROBLEMS], "problems_total": len(problems)})
 
+
+
+# -- observations and drift (issue 16) --
+
+from registry.enums import ObservationSource  # noqa: E402
+from registry.monitoring import services as monitoring  # noqa: E402
+from registry.monitoring.drift import band_for  # noqa: E402
+from registry.monitoring.models import DriftRule  # noqa: E402
+from registry.monitoring.schemas import (  # noqa: E402
+    DriftAlertListSchema,
+    DriftRuleRecordSchema,
+    DriftRuleSchema,
+    ObservationBatchSchema,
+    ObservationPageSchema,
+    ObservationQuerySchema,
+    RecordCountsSchema,
+    ResolveSchema,
+)
+from registry.monitoring.schemas import DriftAlertRecordSchema as _AlertRecord  # noqa: E402
+
+OBSERVATIONS_NOTE = ("All or nothing: every observation is checked first and a 422 names each bad one "
+                     "(`observations.<index>.<field>`). Idempotent on (metric, observed_at): the same value again is "
+                     "unchanged, another value corrects it. Drift is judged for the metrics touched.")
+
+
+def _observation_batch(system_id: int | None):
+    user, session = _user(), db_session()
+    body = load_or_raise(ObservationBatchSchema(), _body())
+    result = monitoring.record_observations(session, user, system_id, body["observations"], ObservationSource.API)
+    session.commit()
+    return _ok(result)
+
+
+@bp.post("/systems/<int:system_id>/observations")
+@op(summary="Record observations of a system's metrics (up to 10,000; metric by id or name)", tag="Monitoring",
+    body=ObservationBatchSchema, response=RecordCountsSchema, description=OBSERVATIONS_NOTE)
+def record_observations(system_id: int):
+    inventory.get_system(db_session(), _user(), system_id)
+    return _observation_batch(system_id)
+
+
+@bp.post("/observations")
+@op(summary="Record observations of several systems' metrics at once (monitoring jobs; metric by id)",
+    tag="Monitoring", body=ObservationBatchSchema, response=RecordCountsSchema,
+    description=OBSERVATIONS_NOTE + " Metrics of systems the token's user may not edit are refused as unknown.")
+def record_observations_bulk():
+    return _observation_batch(None)
+
+
+@bp.get("/systems/<int:system_id>/observations")
+@op(summary="A system's observations, oldest recorded first, a page at a time", tag="Monitoring",
+    query=ObservationQuerySchema, response=ObservationPageSchema)
+def observations(system_id: int):
+    args = _query(ObservationQuerySchema())
+    session = db_session()
+    inventory.get_system(session, _user(), system_id)
+    items, cursor = monitoring.observations_page(session, system_id, metric_id=args.get("metric_id"),
+                                                 since=args.get("since"), after_id=args.get("after_id"),
+                                                 limit=args["limit"])
+    return _ok({"items": [{"id": o.id, "metric_id": o.metric_id, "value": o.value, "observed_at": o.observed_at,
+                           "note": o.note, "source": o.source.value, "recorded_at": o.recorded_at} for o in items],
+                "next_after_id": cursor})
+
+
+def _rule_record(rule: DriftRule, metric) -> dict:
+    band = band_for(rule, metric)
+    return {"metric_id": rule.metric_id, "reference": rule.reference.value, "band_kind": rule.band_kind.value,
+            "below": rule.below, "above": rule.above, "min_observations": rule.min_observations,
+            "consecutive": rule.consecutive, "low": band.low if band else None, "high": band.high if band else None,
+            "summary": monitoring.rule_text(rule, metric), "updated_at": rule.updated_at}
+
+
+@bp.get("/systems/<int:system_id>/metrics/<int:metric_id>/drift-rule")
+@op(summary="A metric's drift rule (404 when none is set)", tag="Monitoring", response=DriftRuleRecordSchema)
+def drift_rule(system_id: int, metric_id: int):
+    session = db_session()
+    metric = _metric(inventory.get_system(session, _user(), system_id), metric_id)
+    rule = session.get(DriftRule, metric_id)
+    if rule is None:
+        raise NotFound("No drift rule is set for this metric.")
+    return _ok(_rule_record(rule, metric))
+
+
+@bp.put("/systems/<int:system_id>/metrics/<int:metric_id>/drift-rule")
+@op(summary="Set or replace a metric's drift rule (the metric is judged against it at once)", tag="Monitoring",
+    body=DriftRuleSchema, response=DriftRuleRecordSchema)
+def set_drift_rule(system_id: int, metric_id: int):
+    user, session = _user(), db_session()
+    metric = _metric(inventory.get_system(session, user, system_id), metric_id)
+    rule = monitoring.set_drift_rule(session, user, system_id, metric_id, _body())
+    session.commit()
+    return _ok(_rule_record(rule, metric))
+
+
+@bp.delete("/systems/<int:system_id>/metrics/<int:metric_id>/drift-rule")
+@op(summary="Remove a metric's drift rule (its open alerts stay until resolved)", tag="Monitoring", status=204)
+def delete_drift_rule(system_id: int, metric_id: int):
+    user, session = _user(), db_session()
+    _metric(inventory.get_system(session, user, system_id), metric_id)
+    if not monitoring.delete_drift_rule(session, user, system_id, metric_id):
+        raise NotFound("No drift rule is set for this metric.")
+    session.commit()
+    return "", 204
+
+
+def _alert_record(alert) -> dict:
+    return {"id": alert.id, "metric_id": alert.metric_id, "status": alert.status.value, "opened_at": alert.opened_at,
+            "breaches": alert.breaches, "last_value": alert.last_value, "last_observed_at": alert.last_observed_at,
+            "summary": alert.summary, "resolved_at": alert.resolved_at,
+            "resolved_by": resolver.email if (resolver := alert_resolver(alert)) else None,
+            "resolution_note": alert.resolution_note}
+
+
+def alert_resolver(alert) -> User | None:
+    return db_session().get(User, alert.resolved_by_id) if alert.resolved_by_id else None
+
+
+@bp.get("/systems/<int:system_id>/drift-alerts")
+@op(summary="A system's drift alerts, open ones first", tag="Monitoring", response=DriftAlertListSchema)
+def drift_alerts(system_id: int):
+    session = db_session()
+    inventory.get_system(session, _user(), system_id)
+    return _ok({"items": [_alert_record(a) for a in monitoring.alerts_for(session, system_id)]})
+
+
+@bp.post("/systems/<int:system_id>/drift-alerts/<int:alert_id>/resolve")
+@op(summary="Resolve a drift alert with a note (its owners, compliance officers, admins)", tag="Monitoring",
+    body=ResolveSchema, response=_AlertRecord)
+def resolve_drift_alert(system_id: int, alert_id: int):
+    user, session = _user(), db_session()
+    inventory.get_system(session, user, system_id)
+    data = load_or_raise(ResolveSchema(), _body())
+    alert = monitoring.resolve_alert(session, user, system_id, alert_id, data["note"])
+    session.commit()
+    return _ok(_alert_record(alert))

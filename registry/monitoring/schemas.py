@@ -146,6 +146,7 @@ class ResolveSchema(Schema):
         unknown = RAISE
 
     note = fields.String(required=True, validate=validate.Length(min=1, max=4000),
+                         error_messages={"required": "Write what was found and done (required)."},
                          metadata={"description": "What was found and done (required; audited)."})
 
 

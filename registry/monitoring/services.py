@@ -116,7 +116,7 @@ def validate_rows(session: Session, actor, system_id: int | None, rows: list, *,
     else:
         ids = {d["metric_id"] for d in loaded if d and d.get("metric_id") is not None}
         owners = dict(session.execute(select(BaselineMetric.id, BaselineMetric.system_id)
-                                      .where(BaselineMetric.id.in_(ids)))) if ids else {}
+                                      .where(BaselineMetric.id.in_(ids))).all()) if ids else {}
         systems = _systems(session, set(owners.values())) if owners else {}
     if actor is not None:
         refused = [s for s in systems.values() if not can_edit_system(actor, s)]
@@ -211,7 +211,7 @@ def record_observations(session: Session, actor: User | None, system_id: int | N
         record_event(session, actor, e["action"], e["entity_type"], e["entity_id"], system_id=e["system_id"],
                      summary=e["summary"], after=e["after"], at=now)
     else:
-        record_events_bulk(session, actor, events, checkpoint="observations")
+        record_events_bulk(session, actor, events, checkpoint="bulk")
     changed = {r["metric_id"] for r in inserts} | {row_metric[c["_id"]] for c in corrections}
     outcome = drift.evaluate(session, changed, actor=actor, now=now)
     totals = {k: sum(t[k] for t in counts.values()) for k in ("created", "unchanged", "corrected")}

@@ -14,6 +14,7 @@ from registry.controls.services import add_evidence, control_rows
 from registry.decisions.services import record_decision
 from registry.inventory.services import add_metric
 from tests.api.conftest import error_of
+from tests.api.test_monitoring_api import drift_alert
 from tests.conftest import make_system
 
 ROLES = ["anonymous", "admin", "compliance", "owner", "other_owner", "executive"]
@@ -62,6 +63,21 @@ MATRIX = {
     # a file of a layout nobody saved: past the permission check, the mapping is what is missing
     ("POST", "/api/v1/imports"): ("file", None, {"admin": 422, "compliance": 422, "owner": 403, "other_owner": 403,
                                                   "executive": 403}),
+    # observations and drift (issue 16): editors record and set rules; owners, compliance and admins resolve
+    ("POST", "/api/v1/systems/{id}/observations"): ({"observations": [
+        {"metric_id": "{metric}", "value": 91, "observed_at": "2026-10-01"}]}, None, EDITORS_OK),
+    ("POST", "/api/v1/observations"): ({"observations": [
+        {"metric_id": "{metric}", "value": 91, "observed_at": "2026-10-01"}]}, None,
+        {**EDITORS_OK, "compliance": 422, "other_owner": 422, "executive": 422}),  # not theirs: an unknown metric
+    ("GET", "/api/v1/systems/{id}/observations"): (None, None, ALL),
+    ("GET", "/api/v1/systems/{id}/metrics/{metric}/drift-rule"): (None, None, ALL),
+    ("PUT", "/api/v1/systems/{id}/metrics/{metric}/drift-rule"): ({"reference": "baseline", "band_kind": "absolute",
+                                                                   "below": 2}, None, EDITORS_OK),
+    ("DELETE", "/api/v1/systems/{id}/metrics/{metric}/drift-rule"): (None, None,
+                                                                     {**EDITORS_OK, "admin": 204, "owner": 204}),
+    ("GET", "/api/v1/systems/{id}/drift-alerts"): (None, None, ALL),
+    ("POST", "/api/v1/systems/{id}/drift-alerts/{alert}/resolve"): ({"note": "Checked: label noise."}, None, {
+        "admin": 200, "compliance": 200, "owner": 200, "other_owner": 403, "executive": 403}),
     ("GET", "/api/v1/openapi.json"): (None, None, {**ALL, "anonymous": 200}),
     ("GET", "/api/v1/docs"): (None, None, {**ALL, "anonymous": 200}),
 }
@@ -78,9 +94,10 @@ def _world(app, session, people) -> tuple[dict, dict]:
     add_evidence(session, people["owner"], system.id, control.id, {"description": "Matrix"}, stored=stored)
     decision = record_decision(session, people["compliance"], system.id,
                                {"verdict": "no_go", "rationale": "Not ready: matrix."})
+    alert = drift_alert(session, system, metric)
     session.commit()
     ids = {"id": system.id, "metric": metric.id, "control": control.id, "decision": decision.id,
-           "question": "outcome"}
+           "question": "outcome", "alert": alert.id}
     return ids, {}
 
 
@@ -102,11 +119,22 @@ def test_api_role_route_matrix(app, session, people, api_as, method, route, role
         response = api.request(method, url, headers=headers, content_type="multipart/form-data",
                                data={"file": (io.BytesIO(b"Colour,Flavour\nred,sweet\n"), "odd.csv")})
     else:
-        response = api.request(method, url, body, headers=headers)
+        response = api.request(method, url, _fill(body, ids), headers=headers)
     want = expected.get(role, 401)
     assert response.status_code == want, response.get_data(as_text=True)[:400]
     if want >= 400:
         assert error_of(response)["code"]
+
+
+def _fill(body, ids):
+    """The body with "{metric}"-style placeholders replaced by the world's ids."""
+    if isinstance(body, dict):
+        return {k: _fill(v, ids) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_fill(v, ids) for v in body]
+    if isinstance(body, str) and body.startswith("{") and body.endswith("}") and body[1:-1] in ids:
+        return ids[body[1:-1]]
+    return body
 
 
 def test_every_api_route_is_in_the_matrix(app):
@@ -116,7 +144,8 @@ def test_every_api_route_is_in_the_matrix(app):
             continue
         path = rule.rule
         for old, new in (("<int:system_id>", "{id}"), ("<int:metric_id>", "{metric}"),
-                         ("<int:control_id>", "{control}"), ("<int:decision_id>", "{decision}")):
+                         ("<int:control_id>", "{control}"), ("<int:decision_id>", "{decision}"),
+                         ("<int:alert_id>", "{alert}")):
             path = path.replace(old, new)
         path = path.split("<any(")[0] + "{question}" + path.split(":question>")[1] if "<any(" in path else path
         routes |= {(m, path) for m in rule.methods - {"HEAD", "OPTIONS"}}
