@@ -31,6 +31,9 @@ MATRIX = {
     ("POST", "/systems/{id}/incidents/{incident}"): {"anonymous": LOGIN, "admin": 422, "compliance": 422, "owner": 422, "other_owner": 403, "executive": 403},
     ("GET", "/systems/{id}/reliability"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     ("GET", "/systems/{id}/value"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    # the value case: whoever edits the system; stopping a pilot: compliance, admins, the accountable owner (empty forms: 422)
+    ("POST", "/systems/{id}/value"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/value/stop"): {"anonymous": LOGIN, "admin": 422, "compliance": 422, "owner": 422, "other_owner": 403, "executive": 403},
     ("GET", "/systems/new"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 200, "other_owner": 200, "executive": 403},
     ("POST", "/systems/new"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 422, "executive": 403},
     ("GET", "/systems/{id}/edit"): {"anonymous": LOGIN, "admin": 200, "compliance": 403, "owner": 200, "other_owner": 403, "executive": 403},
