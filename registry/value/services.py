@@ -136,10 +136,10 @@ def save_value_case(session: Session, actor: User | None, system_id: int, payloa
 
 def check_stoppable(session: Session, system: AISystem) -> None:
     """A stop is for a pilot: say why this one cannot be stopped."""
-    if system.stage is Stage.PILOT:
+    if system.stage == Stage.PILOT:
         return
     stops = stops_for(session, system.id)
-    if stops and system.stage is Stage.RETIRED:
+    if stops and system.stage == Stage.RETIRED:
         last = stops[0]
         who = last.stopped_by.label if last.stopped_by else "the registry"
         raise Conflict(f"This pilot was already stopped on {last.stopped_at:%d %b %Y} by {who} "
