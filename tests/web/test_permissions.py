@@ -30,6 +30,11 @@ MATRIX = {
     ("GET", "/systems/{id}/incidents/{incident}"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     ("POST", "/systems/{id}/incidents/{incident}"): {"anonymous": LOGIN, "admin": 422, "compliance": 422, "owner": 422, "other_owner": 403, "executive": 403},
     ("GET", "/systems/{id}/reliability"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    # reliability: owners, compliance officers and admins record trials and step rates (no file: 422; no steps:
+    # nothing to change, back to the page); the gate, which can block GO, is for compliance (not named) and admins
+    ("POST", "/systems/{id}/reliability/trials"): {"anonymous": LOGIN, "admin": 422, "compliance": 422, "owner": 422, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/reliability/steps"): {"anonymous": LOGIN, "admin": 302, "compliance": 302, "owner": 302, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/reliability/gate"): {"anonymous": LOGIN, "admin": 422, "compliance": 422, "owner": 403, "other_owner": 403, "executive": 403},
     ("GET", "/systems/{id}/value"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     # the value case: whoever edits the system; stopping a pilot: compliance, admins, the accountable owner (empty forms: 422)
     ("POST", "/systems/{id}/value"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
