@@ -78,6 +78,11 @@ MATRIX = {
     ("GET", "/api/v1/systems/{id}/drift-alerts"): (None, None, ALL),
     ("POST", "/api/v1/systems/{id}/drift-alerts/{alert}/resolve"): ({"note": "Checked: label noise."}, None, {
         "admin": 200, "compliance": 200, "owner": 200, "other_owner": 403, "executive": 403}),
+    # the value case (issue 16): whoever edits the system; a stop: compliance, admins, the accountable owner
+    ("GET", "/api/v1/systems/{id}/value-case"): (None, None, ALL),
+    ("PUT", "/api/v1/systems/{id}/value-case"): ({"maintenance_team": "Claims ML team"}, "value", EDITORS_OK),
+    ("POST", "/api/v1/systems/{id}/stop"): ({}, None, {"admin": 422, "compliance": 422, "owner": 422,
+                                                      "other_owner": 403, "executive": 403}),
     ("GET", "/api/v1/openapi.json"): (None, None, {**ALL, "anonymous": 200}),
     ("GET", "/api/v1/docs"): (None, None, {**ALL, "anonymous": 200}),
 }
@@ -113,7 +118,8 @@ def test_api_role_route_matrix(app, session, people, api_as, method, route, role
         etag_url = {"system": f"/api/v1/systems/{ids['id']}",
                     "metric": f"/api/v1/systems/{ids['id']}/metrics/{ids['metric']}",
                     "answer": f"/api/v1/systems/{ids['id']}/readiness/outcome",
-                    "control": f"/api/v1/systems/{ids['id']}/controls/{ids['control']}"}[match]
+                    "control": f"/api/v1/systems/{ids['id']}/controls/{ids['control']}",
+                    "value": f"/api/v1/systems/{ids['id']}/value-case"}[match]
         headers["If-Match"] = reader.get(etag_url).headers["ETag"]
     if body == "file":
         response = api.request(method, url, headers=headers, content_type="multipart/form-data",
