@@ -964,3 +964,123 @@ def resolve_drift_alert(system_id: int, alert_id: int):
     session.commit()
     return _ok(_alert_record(alert))
 
+
+# -- incidents and reliability (issue 16) --
+
+from registry.auth.permissions import (  # noqa: E402
+    can_record_trials,
+    can_report_incident,
+    can_set_reliability_gate,
+)
+from registry.incidents import services as incidents  # noqa: E402
+from registry.incidents.schemas import (  # noqa: E402
+    IncidentListSchema,
+    IncidentQuerySchema,
+    IncidentRecordSchema,
+    IncidentSchema,
+)
+from registry.reliability import services as reliability  # noqa: E402
+from registry.reliability.schemas import (  # noqa: E402
+    GateSchema,
+    ReliabilitySummarySchema,
+    TrialBatchSchema,
+    TrialUploadSchema,
+)
+
+
+def _incident_response(session, incident, status: int = 200, location: str | None = None):
+    created_by = incidents.creators(session, [incident]).get(incident.created_by_id)
+    return _ok(incidents.incident_record(incident, created_by), status, tag=records.etag(incident.version),
+               location=location)
+
+
+@bp.get("/systems/<int:system_id>/incidents")
+@op(summary="A system's incidents, open critical and major first (filter by status and severity)", tag="Incidents",
+    query=IncidentQuerySchema, response=IncidentListSchema)
+def incident_list(system_id: int):
+    args = _query(IncidentQuerySchema())
+    session = db_session()
+    found = inventory.get_system(session, _user(), system_id)
+    found_incidents = incidents.list_incidents(session, found.id, status=args.get("status"),
+                                               severity=args.get("severity"))
+    people = incidents.creators(session, found_incidents)
+    return _ok({"items": [incidents.incident_record(i, people.get(i.created_by_id)) for i in found_incidents]})
+
+
+@bp.post("/systems/<int:system_id>/incidents")
+@op(summary="Report an incident (the system's owners, compliance officers, admins)", tag="Incidents",
+    body=IncidentSchema, response=IncidentRecordSchema, status=201, etag=True,
+    description="A past incident may be reported already mitigated, or closed with its root cause and lessons.")
+def report_incident(system_id: int):
+    user, session = _user(), db_session()
+    found = inventory.get_system(session, user, system_id)
+    require(can_report_incident(user, found), incidents.NOT_ALLOWED)
+    incident = incidents.report_incident(session, user, system_id, _body())
+    session.commit()
+    return _incident_response(session, incident, 201,
+                              url_for(".incident", system_id=system_id, incident_id=incident.id))
+
+
+@bp.get("/systems/<int:system_id>/incidents/<int:incident_id>")
+@op(summary="An incident", tag="Incidents", response=IncidentRecordSchema, etag=True)
+def incident(system_id: int, incident_id: int):
+    session = db_session()
+    found = inventory.get_system(session, _user(), system_id)
+    return _incident_response(session, incidents.get_incident(session, found.id, incident_id))
+
+
+@bp.put("/systems/<int:system_id>/incidents/<int:incident_id>")
+@op(summary="Change an incident (every field): open → mitigated → closed (root cause and lessons required), or "
+            "reopen", tag="Incidents", body=IncidentSchema, response=IncidentRecordSchema, etag=True, if_match=True)
+def update_incident(system_id: int, incident_id: int):
+    user, session = _user(), db_session()
+    found = inventory.get_system(session, user, system_id)
+    require(can_report_incident(user, found), incidents.NOT_ALLOWED)
+    current = incidents.get_incident(session, found.id, incident_id)
+    _require_match(records.etag(current.version))
+    updated = incidents.update_incident(session, user, system_id, incident_id, _body(),
+                                        expected_version=current.version)
+    session.commit()
+    return _incident_response(session, updated)
+
+
+@bp.post("/systems/<int:system_id>/trials")
+@op(summary="Record evaluation trials (task id, trial number, passed), up to 10,000 at a time", tag="Reliability",
+    body=TrialBatchSchema, response=TrialUploadSchema,
+    description="All or nothing: a bad row refuses the batch, and `fields` names each (\"row 1\" is the first "
+                "item). Idempotent: a trial sent again with the same outcome is unchanged, with another it is "
+                "corrected.")
+def record_trials(system_id: int):
+    user, session = _user(), db_session()
+    found = inventory.get_system(session, user, system_id)
+    require(can_record_trials(user, found),
+            "Only the system's owners, compliance officers and admins can record its evaluation trials.")
+    data = load_or_raise(TrialBatchSchema(), _body())
+    result = reliability.record_trials(session, user, system_id, data["trials"], source="API")
+    session.commit()
+    return _ok({"received": result.received, "added": result.added, "corrected": result.corrected,
+                "unchanged": result.unchanged})
+
+
+@bp.get("/systems/<int:system_id>/reliability")
+@op(summary="A system's reliability: pass@1 and pass^k (k = 1..8) per task and overall, the release gate's "
+            "status, the compounded success of its workflow's steps", tag="Reliability",
+    response=ReliabilitySummarySchema)
+def reliability_summary(system_id: int):
+    session = db_session()
+    found = inventory.get_system(session, _user(), system_id)
+    return _ok(reliability.reliability_summary(session, found.id).record())
+
+
+@bp.put("/systems/<int:system_id>/reliability/gate")
+@op(summary="Set the release gate, pass^k ≥ threshold (compliance officers not named on the system, admins); "
+            "k and threshold null remove it", tag="Reliability", body=GateSchema, response=ReliabilitySummarySchema)
+def set_reliability_gate(system_id: int):
+    user, session = _user(), db_session()
+    found = inventory.get_system(session, user, system_id)
+    require(can_set_reliability_gate(user, found),
+            "Only compliance officers who are not named on the system, and admins, set its release gate.")
+    data = load_or_raise(GateSchema(), _body())
+    reliability.set_gate(session, user, system_id, data["k"], data["threshold"])
+    session.commit()
+    return _ok(reliability.reliability_summary(session, found.id).record())

@@ -12,6 +12,7 @@ import pytest
 
 from registry.controls.services import add_evidence, control_rows
 from registry.decisions.services import record_decision
+from registry.incidents.services import report_incident
 from registry.inventory.services import add_metric
 from tests.api.conftest import error_of
 from tests.api.test_monitoring_api import drift_alert
@@ -21,6 +22,7 @@ ROLES = ["anonymous", "admin", "compliance", "owner", "other_owner", "executive"
 ALL = dict.fromkeys(ROLES[1:], 200)
 EDITORS_OK = {"admin": 200, "owner": 200, "compliance": 403, "other_owner": 403, "executive": 403}
 EDITORS_422 = {"admin": 422, "owner": 422, "compliance": 403, "other_owner": 403, "executive": 403}
+INCIDENT_422 = {"admin": 422, "owner": 422, "compliance": 422, "other_owner": 403, "executive": 403}
 
 # (method, route) -> (body, If-Match key or None, expected status per role; anonymous is always 401)
 MATRIX = {
@@ -83,6 +85,17 @@ MATRIX = {
     ("PUT", "/api/v1/systems/{id}/value-case"): ({"maintenance_team": "Claims ML team"}, "value", EDITORS_OK),
     ("POST", "/api/v1/systems/{id}/stop"): ({}, None, {"admin": 422, "compliance": 422, "owner": 422,
                                                       "other_owner": 403, "executive": 403}),
+    # incidents and reliability (issue 16): owners, compliance, admins report incidents and record trials; the
+    # gate, which can block GO, is for compliance officers not named on the system and admins
+    ("GET", "/api/v1/systems/{id}/incidents"): (None, None, ALL),
+    ("POST", "/api/v1/systems/{id}/incidents"): ({}, None, INCIDENT_422),
+    ("GET", "/api/v1/systems/{id}/incidents/{incident}"): (None, None, ALL),
+    ("PUT", "/api/v1/systems/{id}/incidents/{incident}"): ({}, "incident", INCIDENT_422),
+    ("POST", "/api/v1/systems/{id}/trials"): ({"trials": [{"task_id": "refund", "trial": 1, "passed": True}]}, None,
+                                              {**INCIDENT_422, "admin": 200, "compliance": 200, "owner": 200}),
+    ("GET", "/api/v1/systems/{id}/reliability"): (None, None, ALL),
+    ("PUT", "/api/v1/systems/{id}/reliability/gate"): ({"k": 2, "threshold": 0.5}, None, {
+        "admin": 200, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 403}),
     ("GET", "/api/v1/openapi.json"): (None, None, {**ALL, "anonymous": 200}),
     ("GET", "/api/v1/docs"): (None, None, {**ALL, "anonymous": 200}),
 }
@@ -100,9 +113,11 @@ def _world(app, session, people) -> tuple[dict, dict]:
     decision = record_decision(session, people["compliance"], system.id,
                                {"verdict": "no_go", "rationale": "Not ready: matrix."})
     alert = drift_alert(session, system, metric)
+    incident = report_incident(session, None, system.id, {"title": "Matrix", "occurred_on": "2026-11-01",
+                                                          "severity": "minor", "description": "Matrix test."})
     session.commit()
     ids = {"id": system.id, "metric": metric.id, "control": control.id, "decision": decision.id,
-           "question": "outcome", "alert": alert.id}
+           "question": "outcome", "alert": alert.id, "incident": incident.id}
     return ids, {}
 
 
@@ -119,7 +134,8 @@ def test_api_role_route_matrix(app, session, people, api_as, method, route, role
                     "metric": f"/api/v1/systems/{ids['id']}/metrics/{ids['metric']}",
                     "answer": f"/api/v1/systems/{ids['id']}/readiness/outcome",
                     "control": f"/api/v1/systems/{ids['id']}/controls/{ids['control']}",
-                    "value": f"/api/v1/systems/{ids['id']}/value-case"}[match]
+                    "value": f"/api/v1/systems/{ids['id']}/value-case",
+                    "incident": f"/api/v1/systems/{ids['id']}/incidents/{ids['incident']}"}[match]
         headers["If-Match"] = reader.get(etag_url).headers["ETag"]
     if body == "file":
         response = api.request(method, url, headers=headers, content_type="multipart/form-data",
@@ -151,7 +167,7 @@ def test_every_api_route_is_in_the_matrix(app):
         path = rule.rule
         for old, new in (("<int:system_id>", "{id}"), ("<int:metric_id>", "{metric}"),
                          ("<int:control_id>", "{control}"), ("<int:decision_id>", "{decision}"),
-                         ("<int:alert_id>", "{alert}")):
+                         ("<int:alert_id>", "{alert}"), ("<int:incident_id>", "{incident}")):
             path = path.replace(old, new)
         path = path.split("<any(")[0] + "{question}" + path.split(":question>")[1] if "<any(" in path else path
         routes |= {(m, path) for m in rule.methods - {"HEAD", "OPTIONS"}}
