@@ -177,3 +177,13 @@ def test_stops_by_reason_counts_and_lists_them(session, people):
     only = select(AISystem.id).where(AISystem.id == systems[1].id)
     assert services.stops_by_reason(session, only).counts[StopReason.ADOPTION] == 1
     assert services.stops_by_reason(session, only).total == 1
+
+
+def test_the_seeder_stops_a_pilot_without_a_person_on_the_day_it_says(session, people):
+    system = make_system(session, people["owner"])
+    when = datetime(2026, 10, 2, 10, 0, tzinfo=UTC)
+    stop = _stop(session, None, system, reason="costs_above_value", now=when)
+    session.commit()
+    assert stop.stopped_by_id is None and stop.stopped_at.replace(tzinfo=UTC) == when
+    assert session.get(AISystem, system.id).stage == Stage.RETIRED
+    assert _actions(session, system.id)[-1] == "system.stop"
