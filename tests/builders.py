@@ -11,6 +11,7 @@ from registry.db import utcnow
 from registry.enums import Question
 from registry.inventory.services import add_metric
 from registry.readiness.services import review_answer, save_answer, submit_answer
+from registry.value.models import ValueCase
 
 
 def measured_metric(session, owner, system):
@@ -50,10 +51,25 @@ def accept_all_answers(session, people, system, *, metric=None) -> None:
     session.commit()
 
 
+def budgeted_value_case(session, system, *, run_cost: float = 24_000.0) -> ValueCase:
+    """A value case with a budgeted run cost, its funder and a maintenance team: what GO needs of a
+    medium or high tier system besides its answers and controls (``registry.value.rules``)."""
+    case = session.get(ValueCase, system.id) or ValueCase(system_id=system.id)
+    case.currency, case.expected_annual_value, case.value_basis = "EUR", 250_000.0, "Pilot: 1.2 FTE of manual triage saved"
+    case.annual_run_cost, case.run_funded_by = run_cost, "Claims operations budget"
+    case.annual_maintenance_cost, case.maintenance_team = 60_000.0, "Claims ML platform team"
+    session.add(case)
+    session.flush()
+    return case
+
+
 def implement_all_controls(session, owner, system, store: EvidenceStore | None = None, *, collected_on: date | None = None,
-                           except_refs: tuple[str, ...] = (), verifier=None) -> list:
+                           except_refs: tuple[str, ...] = (), verifier=None, value_case: bool = True) -> list:
     """Every required control implemented, each with one piece of evidence (a link, or a file with
-    ``store``), and verified by ``verifier`` (a compliance officer not named on it) when given."""
+    ``store``), and verified by ``verifier`` (a compliance officer not named on it) when given; and,
+    unless ``value_case`` is False, a budgeted value case (``budgeted_value_case``)."""
+    if value_case:
+        budgeted_value_case(session, system)
     rows = [r for r in control_rows(session, system) if r.required and r.control.ref not in except_refs]
     for row in rows:
         assess_control(session, owner, system.id, row.control.id, {"status": "implemented"})

@@ -238,8 +238,8 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
             add("reliability_gate", f"Release gate not met: pass^{gate.k} is {_pct(measured)} against "
                 f"{_pct(gate.threshold)} over {gate.tasks} tasks. Measured: {shown}.", "reliability")
     if facts.value_gaps:
-        add("value_case", "The value case lacks what production needs at this tier: "
-            + "; ".join(facts.value_gaps) + ".", "value")
+        add("value_case", f"The value case is not ready for production at {facts.tier.label.lower()} tier: "
+            + " ".join(facts.value_gaps), "value")
     if not for_new_decision:
         if facts.decision_expires_on is not None and facts.decision_expires_on < facts.today:
             add("review_overdue", f"The re-review date {facts.decision_expires_on.isoformat()} has passed: "

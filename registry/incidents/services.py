@@ -100,7 +100,7 @@ def report_incident(session: Session, actor: User | None, system_id: int, payloa
     ``now`` dates the report for the demo, which replays past work; its audit event too."""
     system = system_for_update(session, system_id)
     _check_actor(actor, system)
-    data = load_or_raise(IncidentSchema(), payload)
+    data = load_or_raise(IncidentSchema(now=now), payload)
     _check_date(data, now)
     at = now or utcnow()
     incident = Incident(system_id=system.id, created_at=at, updated_at=at, version=1,
@@ -135,7 +135,7 @@ def update_incident(session: Session, actor: User | None, system_id: int, incide
     if expected_version is not None and incident.version != expected_version:
         raise Conflict(STALE)
     _check_transition(incident.status, payload.get("status", IncidentStatus.OPEN.value))  # before the details
-    data = load_or_raise(IncidentSchema(), payload)
+    data = load_or_raise(IncidentSchema(now=now), payload)
     _check_date(data, now)
     old_status, new_status = incident.status, IncidentStatus(data["status"])
     before = snapshot(incident)

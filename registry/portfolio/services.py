@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from registry.auth.models import User
 from registry.auth.permissions import can_see_portfolio, require
 from registry.db import utcnow
-from registry.enums import FUNNEL, Kind, Stage, Tier, Verdict
+from registry.enums import FUNNEL, FailureMode, IncidentStatus, Kind, Severity, Stage, Tier, Verdict
+from registry.incidents.models import Incident
 from registry.inventory.models import AISystem, StageChange
 from registry.inventory.queries import (
     ATTENTION,
@@ -67,6 +68,8 @@ class Portfolio:
     outside_funnel: dict = field(default_factory=dict)  # Stage -> n whose history never reached idea/pilot/production
     options_units: list = field(default_factory=list)
     options_owners: list = field(default_factory=list)
+    # after the baseline: which failure modes actually happen ([{mode, total, open, critical}], most first)
+    incidents_by_mode: list = field(default_factory=list)
 
     @property
     def undecided(self) -> int:
@@ -169,6 +172,9 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
     p.pilots_reached, p.pilots_to_production = reached[1], reached[2]
     p.pilot_to_production = (p.pilots_to_production / p.pilots_reached) if p.pilots_reached else None
 
+    # 5b. incidents by failure mode (the eight production failure modes; None: not classified yet)
+    p.incidents_by_mode = incidents_by_mode(session, f)
+
     # 6. filter menus
     p.options_units = list(session.scalars(select(AISystem.business_unit).where(AISystem.deleted_at.is_(None))
                                            .distinct().order_by(AISystem.business_unit)))
@@ -177,6 +183,27 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
         .where(exists().where(AISystem.accountable_owner_id == User.id, AISystem.deleted_at.is_(None)))
         .order_by(User.name))]
     return p
+
+
+def incidents_by_mode(session: Session, f: InventoryFilters) -> list[dict]:
+    """Incidents of the filtered systems by failure mode: how many, how many open, how many critical."""
+    rows = session.execute(with_filters(
+        select(Incident.failure_mode, func.count(), _count(Incident.status == IncidentStatus.OPEN),
+               _count(Incident.severity == Severity.CRITICAL))
+        .select_from(Incident).join(AISystem, AISystem.id == Incident.system_id), f)
+        .group_by(Incident.failure_mode)).all()
+    out = [{"mode": FailureMode(mode) if mode else None, "total": n, "open": int(o), "critical": int(c)}
+           for mode, n, o, c in rows]
+    return sorted(out, key=lambda r: (-r["total"], r["mode"] is None, r["mode"].label if r["mode"] else ""))
+
+
+def after_baseline_counts(p: Portfolio) -> dict[str, int]:
+    """Systems held back by what followed the baseline (from the blocker counts already read)."""
+    counts = {b["key"]: b["count"] for b in p.blockers}
+    return {rule: counts.get(f"rule:{rule}", 0) for rule in AFTER_BASELINE_RULES}
+
+
+AFTER_BASELINE_RULES = ("drift_alert", "incident_critical", "reliability_gate", "value_case")
 
 
 def _median_days(session: Session, f: InventoryFilters) -> dict:

@@ -11,6 +11,7 @@ from registry.db import utcnow
 from registry.inventory.queries import ATTENTION
 from registry.portfolio.services import (
     PDF_MAX_SYSTEMS,
+    after_baseline_counts,
     describe_filters,
     pdf_systems,
     portfolio_figures,
@@ -39,7 +40,7 @@ def index():
     filters = portfolio_filters(request.args)
     figures = portfolio_figures(db_session(), actor, filters, today=today)
     return render_template("portfolio/index.html", p=figures, f=filters, pdf_max=PDF_MAX_SYSTEMS,
-                           attention_labels=ATTENTION)
+                           attention_labels=ATTENTION, after_counts=after_baseline_counts(figures))
 
 
 @bp.get("/portfolio.pdf")

@@ -32,17 +32,19 @@ from registry.controls.catalogue import load_default_catalogues
 from registry.controls.evidence_store import EvidenceStore
 from registry.controls.models import Framework
 from registry.db import setting, utcnow
-from registry.enums import Stage
+from registry.enums import Role, Stage
 from registry.errors import ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.services import confirm_tier_override, create_system, override_tier, update_system
 from registry.inventory.units import ensure_units
+from registry.seed import demo_after
+from registry.seed.demo_after import AFTER_KEYS
 from registry.seed.demo_dates import as_of_load_day, day_of
 from registry.seed.demo_readiness import READINESS_FILE, DemoReadiness, read_readiness
 from registry.seed.replay import WORK_STARTS, Replay, Strand, moment
 
 DEMO_FILE = ROOT / "seed_data" / "demo_portfolio.yaml"
-DEMO_KEYS = {"tier_override", "registered_on", "stage_history"}  # keys of a system entry that only the demo loader reads
+DEMO_KEYS = {"tier_override", "registered_on", "stage_history"} | AFTER_KEYS  # keys of a system entry that only the demo loader reads
 OVERRIDE_HOUR = time(11, 0, tzinfo=UTC)  # a tier override given as a bare date was made at 11:00 UTC
 MOVE_HOUR = time(10, 0, tzinfo=UTC)  # a stage move given as a bare date was made at 10:00 UTC
 
@@ -126,7 +128,7 @@ def _register(session: Session, replay: Replay, work: DemoReadiness, users: dict
               when: datetime, readiness: dict | None, today: date) -> Strand:
     """One system's strand: registered, its tier overridden if the entry says so, then its readiness
     work, and its later stage moves (``stage_history``)."""
-    yield when
+    yield (registered := when)
     profile = {k: v for k, v in entry.items() if k not in DEMO_KEYS}
     moves = stage_moves(entry, when, today)
     system = create_system(session, None, {**profile, "stage": moves[0][0] if moves else entry["stage"]}, now=when)
@@ -141,6 +143,9 @@ def _register(session: Session, replay: Replay, work: DemoReadiness, users: dict
             confirm_tier_override(session, users[override["confirmed_by"]], system.id, now=when)
     if readiness is not None:
         replay.schedule(_plan(replay, work, system, readiness), f"Demo readiness for “{system.name}”")
+    compliance = next(u for u in users.values() if u.role is Role.COMPLIANCE)
+    for strand in demo_after.strands(session, users, compliance, entry, system, registered):
+        replay.schedule(strand, f"Demo system {entry['name']!r} after its baseline")
     for _left, stage, on in moves:  # by its accountable owner, through the ordinary edit
         yield (when := moment(on, MOVE_HOUR))
         update_system(session, users[entry["accountable_owner"]], system.id, {**profile, "stage": stage},

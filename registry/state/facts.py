@@ -43,6 +43,8 @@ from registry.monitoring.models import DriftAlert
 from registry.readiness.models import ReadinessAnswer
 from registry.reliability.models import EvalTrial, ReliabilityGate
 from registry.reliability.passk import TaskTally, curve
+from registry.value.models import ValueCase
+from registry.value.rules import value_case_gaps
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,7 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
             drift_alerts=after.drift.get(s.id, ()),
             incidents=after.incidents.get(s.id, ()),
             gate=after.gates.get(s.id),
+            value_gaps=tuple(value_case_gaps(after.value_cases.get(s.id), tier)),
         )
         out[s.id] = SystemFacts(s.id, s.deleted_at is None, facts, decision, [c.id for c in profile.required],
                                 evidence_dates, due_dates, profile.key, tuple(sorted(own, key=lambda o: o[0])))
@@ -214,11 +217,12 @@ class AfterBaseline:
     drift: dict[int, tuple[DriftFact, ...]]
     incidents: dict[int, tuple[IncidentFact, ...]]
     gates: dict[int, GateFact]
+    value_cases: dict[int, ValueCase]
 
 
 def _after_the_baseline(session: Session, ids: list[int]) -> AfterBaseline:
-    """Open drift alerts, open critical and major incidents, and each gated system's pass^k curve
-    (trials tallied per task in SQL), for ``ids`` in four queries."""
+    """Open drift alerts, open critical and major incidents, each gated system's pass^k curve (trials
+    tallied per task in SQL) and the value cases, for ``ids`` in five queries."""
     drift: dict[int, list[DriftFact]] = defaultdict(list)
     for sid, metric_id, summary in session.execute(
             select(DriftAlert.system_id, DriftAlert.metric_id, DriftAlert.summary)
@@ -247,4 +251,6 @@ def _after_the_baseline(session: Session, ids: list[int]) -> AfterBaseline:
             tallies[sid].append(TaskTally(task_id, int(n), int(c or 0)))
     gates = {sid: GateFact(k, threshold, tuple(curve(tallies.get(sid, []))), len(tallies.get(sid, [])))
              for sid, (k, threshold) in gated.items()}
-    return AfterBaseline({k: tuple(v) for k, v in drift.items()}, {k: tuple(v) for k, v in incidents.items()}, gates)
+    value_cases = {c.system_id: c for c in session.scalars(select(ValueCase).where(ValueCase.system_id.in_(ids)))}
+    return AfterBaseline({k: tuple(v) for k, v in drift.items()}, {k: tuple(v) for k, v in incidents.items()}, gates,
+                         value_cases)

@@ -78,17 +78,23 @@ def test_demo_stage_moves_are_dated_on_their_day_and_the_funnel_medians_show(ses
         entry = demo[system.name]
         history = entry.get("stage_history") or []
         recorded = _stays(session, system.id)
-        assert [r[1].value for r in recorded] == [step["stage"] for step in history] + [entry["stage"]]
+        stopped = ["retired"] if entry.get("stop") else []  # a stopped pilot is retired, its record kept
+        assert [r[1].value for r in recorded] == [step["stage"] for step in history] + [entry["stage"]] + stopped
         for step, (_, _, _, left, days) in zip(history, recorded, strict=False):
             assert left.date() == step["left_on"] + shift
             stays.setdefault(Stage(step["stage"]), []).append(days)
+        if entry.get("stop"):  # the stop ended its last stay (in pilot) on the stop's day
+            stays.setdefault(Stage(entry["stage"]), []).append(recorded[-2][4])
+            assert recorded[-2][3].date() == entry["stop"]["date"] + shift
         moved += len(history)
         for (_, _, _, left, _), (_, _, entered, _, _) in zip(recorded, recorded[1:], strict=False):
             assert left == entered
     assert moved >= 10
     # Each move is an ordinary audited edit by the accountable owner, dated when it happened.
     edits = session.scalars(select(AuditEvent).where(AuditEvent.action == "system.update")).all()
-    assert sum(1 for e in edits if "stage" in (e.data.get("after") or {})) == moved
+    stops = sum(1 for entry in demo.values() if entry.get("stop"))
+    assert stops == 2
+    assert sum(1 for e in edits if "stage" in (e.data.get("after") or {})) == moved + stops
     funnel = {step["stage"]: step["median_days"] for step in portfolio_figures(session, people["executive"], portfolio_filters(MultiDict())).funnel}
     for stage, days in stays.items():
         assert funnel[stage] == round(statistics.median(days), 1)
