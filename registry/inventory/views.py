@@ -24,6 +24,7 @@ from registry.inventory.forms import (
 from registry.inventory.queries import ATTENTION, SORTS, InventoryFilters, list_systems
 from registry.inventory.schemas import SystemSchema, flatten_errors
 from registry.inventory.units import unit_names
+from registry.monitoring.services import metric_counts
 from registry.web import bring_states_up_to_date, db_session
 
 bp = Blueprint("inventory", __name__)
@@ -96,6 +97,7 @@ def show(system_id: int):
         metric_form=MetricForm(),
         confirm_form=ConfirmForm(version=system.version),
         can_edit=can_edit_system(current_user, system),
+        monitoring=metric_counts(session, system.id),
     )
 
 

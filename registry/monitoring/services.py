@@ -8,6 +8,8 @@ alerts they open go through the ORM, so the state hooks refresh the systems' cac
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -371,3 +373,50 @@ def resolve_alert(session: Session, actor: User | None, system_id: int, alert_id
                  before={"status": "Open", "alert": alert.summary}, after={"status": "Resolved", "note": data["note"]},
                  at=now)
     return alert
+
+
+# -- CSV upload ----------------------------------------------------------------------------------
+
+CSV_COLUMNS = ("metric", "value", "observed_at", "note")
+MAX_CSV_BYTES = 5 * 1024 * 1024
+
+
+def read_observations_csv(data: bytes) -> list[dict]:
+    """The rows of an uploaded CSV (columns metric, value, observed_at, note; headers in any case and
+    order) as observation payloads; a file that is not such a CSV is a ValidationFailed."""
+    def refuse(message: str):
+        raise ValidationFailed(message, errors={"file": [message]})
+
+    if not data:
+        refuse("The file is empty.")
+    if len(data) > MAX_CSV_BYTES:
+        refuse("The file is larger than 5 MB: split it.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        refuse("The file is not UTF-8 text: save it as CSV (UTF-8).")
+    if "\x00" in text:
+        refuse("The file is not a CSV (it holds binary data).")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    header = [h.strip().casefold().replace(" ", "_") for h in next(reader, [])]
+    missing = [c for c in CSV_COLUMNS[:3] if c not in header]
+    unknown = [h for h in header if h and h not in CSV_COLUMNS]
+    if missing or unknown or len(set(header)) != len(header):
+        refuse("The first line must name the columns metric, value, observed_at and (optionally) note"
+               + (f"; missing: {', '.join(missing)}" if missing else "")
+               + (f"; not known: {', '.join(unknown)}" if unknown else "") + ".")
+    lines = list(reader)
+    while lines and not any(c.strip() for c in lines[-1]):
+        lines.pop()  # trailing empty lines; one in the middle is a row to fix (its line number stays true)
+    rows = []
+    for cells in lines:
+        record = dict(zip(header, (c.strip() for c in cells), strict=False))
+        rows.append({"metric": record.get("metric", ""), "value": record.get("value") or None,
+                     "observed_at": record.get("observed_at", ""), "note": record.get("note", "")})
+    if not rows:
+        refuse("The file has a header but no rows.")
+    return rows

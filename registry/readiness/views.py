@@ -11,6 +11,7 @@ from registry.enums import AnswerStatus, Question
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services as inventory
 from registry.inventory.forms import attach_errors
+from registry.monitoring import services as monitoring
 from registry.readiness import services
 from registry.readiness.forms import ERROR_FIELDS, FORMS, ReviewForm, SubmitForm
 from registry.readiness.questions import PROMPTS, describe, missing_parts
@@ -71,7 +72,17 @@ def _render_question(session, system, question, form, *, status=200, submit_form
         can_edit=can_edit_system(current_user, system),
         can_submit=current_user.id == system.accountable_owner_id,
         can_review=can_review(current_user, system), tab="readiness",
+        drift_rules=_drift_rules(session, system) if question is Question.DRIFT else None,
     ), status
+
+
+def _drift_rules(session, system) -> list[tuple]:
+    """(metric, the rule in words or None, open alerts) per metric: the drift answer links to these
+    structured rules on the monitoring tab instead of restating thresholds."""
+    rules = monitoring.rules_for(session, system.id)
+    counts = monitoring.metric_counts(session, system.id)
+    return [(m, monitoring.rule_text(rules[m.id], m) if m.id in rules else None, counts.get(m.id, (0, 0))[1])
+            for m in system.metrics]
 
 
 def _question_form(session, system, question, answer=None, ctx=None):

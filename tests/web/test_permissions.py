@@ -23,6 +23,12 @@ MATRIX = {
     ("GET", "/systems/{id}"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     ("GET", "/systems/{id}/history"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     ("GET", "/systems/{id}/monitoring"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
+    # observations and drift: editors record and set rules (an empty form is a 422); owners, compliance, admins resolve
+    ("POST", "/systems/{id}/monitoring/observations"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/monitoring/upload"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/monitoring/rule"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/monitoring/rule/delete"): {"anonymous": LOGIN, "admin": 422, "compliance": 403, "owner": 422, "other_owner": 403, "executive": 403},
+    ("POST", "/systems/{id}/monitoring/resolve"): {"anonymous": LOGIN, "admin": 422, "compliance": 422, "owner": 422, "other_owner": 403, "executive": 403},
     ("GET", "/systems/{id}/incidents"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 200, "executive": 200},
     # incidents: the system's owners, compliance officers and admins report and update them; everyone reads
     ("GET", "/systems/{id}/incidents/new"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 200, "other_owner": 403, "executive": 403},
