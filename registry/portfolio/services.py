@@ -32,6 +32,7 @@ from registry.inventory.queries import (
 from registry.reports.services import pdf_environment
 from registry.state.cache import group_labels
 from registry.state.models import BlockerCount, BlockerDimCount, SystemBlocker, SystemState
+from registry.value.services import StopSummary, stops_by_reason, value_totals
 
 TOP_BLOCKERS = 10
 PDF_MAX_SYSTEMS = 300  # the portfolio PDF lists at most this many systems (~3 s to render); beyond, Excel
@@ -70,6 +71,8 @@ class Portfolio:
     options_owners: list = field(default_factory=list)
     # after the baseline: which failure modes actually happen ([{mode, total, open, critical}], most first)
     incidents_by_mode: list = field(default_factory=list)
+    value: dict = field(default_factory=dict)  # Stage -> value.services.StageTotals (production, pilot)
+    stops: StopSummary | None = None  # pilots stopped, by reason
 
     @property
     def undecided(self) -> int:
@@ -174,6 +177,10 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
 
     # 5b. incidents by failure mode (the eight production failure modes; None: not classified yet)
     p.incidents_by_mode = incidents_by_mode(session, f)
+    # 5c. what AI is worth and costs (value cases by stage and currency) and the pilots stopped
+    scope = filtered_ids_query(f) if f.active() else None
+    p.value = value_totals(session, scope)
+    p.stops = stops_by_reason(session, scope, limit=STOPS_SHOWN)
 
     # 6. filter menus
     p.options_units = list(session.scalars(select(AISystem.business_unit).where(AISystem.deleted_at.is_(None))
@@ -203,6 +210,7 @@ def after_baseline_counts(p: Portfolio) -> dict[str, int]:
     return {rule: counts.get(f"rule:{rule}", 0) for rule in AFTER_BASELINE_RULES}
 
 
+STOPS_SHOWN = 5  # the newest stopped pilots listed with their lessons
 AFTER_BASELINE_RULES = ("drift_alert", "incident_critical", "reliability_gate", "value_case")
 
 
