@@ -855,8 +855,8 @@ OBSERVATIONS_NOTE = ("All or nothing: every observation is checked first and a 4
 
 def _observation_batch(system_id: int | None):
     user, session = _user(), db_session()
-    body = load_or_raise(ObservationBatchSchema(), _body())
-    result = monitoring.record_observations(session, user, system_id, body["observations"], ObservationSource.API)
+    rows = ObservationBatchSchema.rows_of(_body())
+    result = monitoring.record_observations(session, user, system_id, rows, ObservationSource.API)
     session.commit()
     return _ok(result)
 

@@ -108,7 +108,7 @@ def validate_rows(session: Session, actor, system_id: int | None, rows: list, *,
     loaded, errors = [], {}
     for index, raw in enumerate(rows):
         try:
-            loaded.append(schema.load(raw if isinstance(raw, dict) else {"": raw}))
+            loaded.append(schema.load_row(raw if isinstance(raw, dict) else {"": raw}))
         except ValidationError as err:
             loaded.append(None)
             messages = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}

@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from marshmallow import ValidationError
 from sqlalchemy import func, select
 
 from registry.audit.models import AuditEvent
@@ -15,6 +18,7 @@ from registry.errors import PermissionDenied, ValidationFailed
 from registry.inventory.models import AISystem
 from registry.inventory.services import add_metric
 from registry.monitoring.models import DriftAlert, Observation
+from registry.monitoring.schemas import ObservationSchema
 from registry.monitoring.services import record_observations, resolve_alert, set_drift_rule
 from tests.conftest import make_system
 
@@ -147,3 +151,28 @@ def test_a_rule_that_says_nothing_is_refused(session, people, world, payload, fi
     with pytest.raises(ValidationFailed) as caught:
         set_drift_rule(session, people["owner"], system.id, metric.id, payload)
     assert field in caught.value.errors
+
+
+ROW = st.fixed_dictionaries({"value": st.one_of(st.floats(allow_nan=True), st.integers(), st.text(max_size=3),
+                                                 st.booleans()),
+                             "observed_at": st.one_of(st.sampled_from(["2026-10-01", "2026-10-01T08:00:00Z",
+                                                                       "1999-12-31", "2099-01-01", "soon", ""]),
+                                                      st.integers())},
+                            optional={"metric_id": st.one_of(st.integers(-1, 2**32), st.booleans(), st.text(max_size=2)),
+                                      "metric": st.text(max_size=3), "note": st.text(max_size=3),
+                                      "extra": st.integers()})
+
+
+@settings(max_examples=300, deadline=None)
+@given(ROW)
+def test_the_fast_row_check_never_accepts_what_the_schema_refuses(raw):
+    schema = ObservationSchema(now=NOW)
+    try:
+        expected = schema.load(raw)
+    except ValidationError:
+        expected = None
+    try:
+        got = schema.load_row(raw)
+    except ValidationError:
+        got = None
+    assert got == expected
