@@ -24,6 +24,7 @@ from registry.auth.permissions import can_acknowledge_decision, can_record_decis
 from registry.controls.services import control_rows
 from registry.controls.staleness import is_stale
 from registry.db import evidence_max_age_days, utcnow
+from registry.decisions.after_baseline import after_baseline_snapshot
 from registry.decisions.models import Decision, DecisionAcknowledgement, current_decisions
 from registry.decisions.recommendation import ReadinessFacts, Recommendation, recommend
 from registry.enums import (
@@ -53,8 +54,9 @@ from registry.state.facts import load_facts
 from registry.state.standing import cached_recommendation
 
 # 2 adds audit_trail; 3 the EU AI Act class and OMB flag; 4 the verified count (N of M required
-# controls), the override's confirmation and the previous decision's owner acknowledgement
-SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/4"
+# controls), the override's confirmation and the previous decision's owner acknowledgement; 5 what followed the baseline
+# (observations and drift, incidents, pass^k against the gate, the value case and stops)
+SNAPSHOT_SCHEMA = "readiness-registry/decision-snapshot/5"
 # Profile changes that call a recorded decision into question (keys of ``system_snapshot``).
 MATERIAL_FIELDS = {"accountable_owner": "Accountable owner", "tier": "Risk tier", "computed_tier": "Tier from the rules", "data_categories": "Data touched",
                    "autonomy": "Autonomy", "kind": "Kind", "affects": "Affects",
@@ -224,6 +226,7 @@ def build_snapshot(session: Session, state: SystemReadiness, now: datetime | Non
         "answers": answers,
         "metrics": [{"id": m.id, **metric_snapshot(m)} for m in system.metrics],
         "controls": controls,
+        "after_baseline": after_baseline_snapshot(session, system),
         "recommendation": {"verdict": rec.verdict.value, "label": rec.verdict.label,
                            "blockers": [{"rule": b.rule, "severity": b.severity, "message": b.message}
                                         for b in rec.blockers],

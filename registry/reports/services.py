@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from importlib.metadata import version
+from types import SimpleNamespace
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -30,6 +32,8 @@ from registry.decisions.models import Decision
 from registry.decisions.services import snapshot_hash
 from registry.errors import Conflict, DomainError, NotFound
 from registry.inventory.models import AISystem
+from registry.monitoring.chart import build_chart
+from registry.monitoring.drift import Band
 from registry.reports.charts import metric_rows
 from registry.reports.models import DecisionReport
 from registry.reports.render import RenderedPdf, RenderError, render_pdf
@@ -164,6 +168,23 @@ def _evidence_index(controls: list[dict]) -> list[dict]:
     return index
 
 
+def drift_charts(after: dict | None) -> list:
+    """(metric, chart, band) per observed metric of a snapshot, drawn with the monitoring page's
+    chart (``registry.monitoring.chart``) from the snapshot's points alone."""
+    out = []
+    for m in (after or {}).get("monitoring", []):
+        if not m["points"]:
+            continue
+        band = Band(m["band"]["low"], m["band"]["high"]) if m.get("band") else None
+        points = [(datetime.fromisoformat(p["at"]), p["value"]) for p in m["points"]]
+        breaches = {datetime.fromisoformat(p["at"]) for p in m["points"] if p["breach"]}
+        chart = build_chart(points, unit=m["unit"], baseline=m["baseline"], target=m["target"], band=band,
+                            breaches=breaches)
+        metric = SimpleNamespace(name=m["metric"], unit=m["unit"], baseline_value=m["baseline"], target_value=m["target"])
+        out.append((metric, chart, band, m))
+    return out
+
+
 def report_html(decision_id: int, snapshot: dict, snapshot_sha256: str, doc_id: str,
                 organisation_name: str = "") -> str:
     """The report as HTML, from the snapshot and the organisation name it is issued under alone."""
@@ -175,6 +196,7 @@ def report_html(decision_id: int, snapshot: dict, snapshot_sha256: str, doc_id: 
         functions=_controls_by_function(snap["controls"]), evidence=evidence, organisation=organisation_name,
         blocker_groups=summarise_blockers(snap),
         metric_rows=metric_rows(snap.get("metrics", [])), created=decision.get("decided_at"),
+        after=snap.get("after_baseline"), drift_charts=drift_charts(snap.get("after_baseline")),
         author=decision.get("decided_by") or "Readiness Registry", lang="en",
     )
 
