@@ -281,6 +281,6 @@ def portfolio_pdf_html(p: Portfolio, systems: list, total: int, *, author: str, 
     ``organisation_name`` (ORGANISATION_NAME) heads it and its footer when set."""
     return pdf_environment().get_template("portfolio/pdf.html").render(
         p=p, systems=systems, total=total, cap=PDF_MAX_SYSTEMS, filters_text=filters_text, author=author,
-        organisation=organisation_name, attention_labels=ATTENTION,
+        organisation=organisation_name, attention_labels=ATTENTION, after_counts=after_baseline_counts(p),
         created=created.isoformat(timespec="seconds"), generated=created, lang="en",
         Stage=Stage, Tier=Tier, Verdict=Verdict)

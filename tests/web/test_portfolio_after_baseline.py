@@ -16,6 +16,7 @@ from registry.inventory.models import AISystem
 from registry.monitoring.models import DriftAlert
 from registry.portfolio.services import after_baseline_counts, portfolio_figures, portfolio_filters
 from registry.value.models import PilotStop, ValueCase
+from tests.web.test_portfolio_pages import pdf_text
 
 
 def _text(html: str) -> str:
@@ -62,3 +63,16 @@ def test_the_portfolio_shows_what_followed_the_baseline(session, people, as_role
     assert "Costs exceed the business value" in section
     production = p.value[Stage.PRODUCTION].by_currency["EUR"]
     assert f"EUR {production.sums['expected_annual_value']:,.0f}" in section
+
+
+def test_the_board_pack_pdf_carries_the_same_figures(session, people, as_role, demo_portfolio):
+    executive = as_role("executive")
+    p = portfolio_figures(session, people["executive"], portfolio_filters(MultiDict()))
+    held = after_baseline_counts(p)
+    session.commit()
+    text = " ".join(pdf_text(executive.get("/portfolio.pdf").data).split())
+    assert f"With an open drift alert {held['drift_alert']}" in text
+    assert f"With an open critical incident {held['incident_critical']}" in text
+    assert "Hallucination 2 0 0" in text and "Pilots stopped: 2" in text
+    production = p.value[Stage.PRODUCTION].by_currency["EUR"]
+    assert f"EUR {production.sums['annual_run_cost']:,.0f}" in text
