@@ -98,3 +98,12 @@ def build_chart(points: list[tuple[datetime, float]], *, unit: str, baseline: fl
         chart.band_bottom = round(y_of(band.low), 1) if band.low is not None else bottom
     chart.y_ticks = [(round(y_of(v), 1), format_number(v)) for v in _nice_ticks(low, high)]
     return chart
+
+
+def chart_from_snapshot(entry: dict, **kw) -> Chart:
+    """The chart of one ``monitoring_snapshot`` entry (the audit PDF draws it from the decision's snapshot)."""
+    points = [(datetime.fromisoformat(at), value) for at, value, _breach in entry.get("observations", [])]
+    breaches = {datetime.fromisoformat(at) for at, _value, breach in entry.get("observations", []) if breach}
+    band = Band(*entry["band"]) if entry.get("band") else None
+    return build_chart(points, unit=entry.get("unit", ""), baseline=entry.get("baseline"), target=entry.get("target"),
+                       band=band, breaches=breaches, **kw)

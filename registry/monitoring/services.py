@@ -420,3 +420,33 @@ def read_observations_csv(data: bytes) -> list[dict]:
     if not rows:
         refuse("The file has a header but no rows.")
     return rows
+
+
+# -- for the decision snapshot and the audit PDF -------------------------------------------------
+
+SNAPSHOT_POINTS = 200  # the latest observations of each metric a snapshot keeps
+
+
+def monitoring_snapshot(session: Session, system: AISystem) -> list[dict]:
+    """Each metric's monitoring as plain data (JSON-safe) for a decision's frozen snapshot: its rule in
+    words and its band, its latest observations with the breaches marked, its open alerts.  The audit
+    PDF draws the chart from this (``registry.monitoring.chart.chart_from_snapshot``), never from
+    the live tables."""
+    rules = rules_for(session, system.id)
+    data = series(session, system.id)
+    alerts = [a for a in alerts_for(session, system.id) if AlertStatus(a.status) is AlertStatus.OPEN]
+    out = []
+    for metric in system.metrics:
+        rule = rules.get(metric.id)
+        points = data.get(metric.id, [])
+        band = drift.band_for(rule, metric) if rule else None
+        breaches = {b.observed_at for b in drift.breaches_in(points, band, rule.min_observations)} if band else set()
+        kept = points[-SNAPSHOT_POINTS:]
+        out.append({
+            "metric_id": metric.id, "name": metric.name, "unit": metric.unit, "baseline": metric.baseline_value,
+            "target": metric.target_value, "rule": rule_text(rule, metric) if rule else None,
+            "band": [band.low, band.high] if band else None, "observations_total": len(points),
+            "observations": [[at.isoformat(), value, at in breaches] for at, value in kept],
+            "open_alerts": [a.summary for a in alerts if a.metric_id == metric.id],
+        })
+    return out

@@ -10,11 +10,18 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from registry.enums import AlertStatus, ObservationSource
+from registry.inventory.models import AISystem
 from registry.inventory.services import add_metric
 from registry.monitoring import drift
+from registry.monitoring.chart import build_chart, chart_from_snapshot
 from registry.monitoring.drift import Band, band_around, breaches_in, judge
 from registry.monitoring.models import DriftAlert
-from registry.monitoring.services import record_observations, resolve_alert, set_drift_rule
+from registry.monitoring.services import (
+    monitoring_snapshot,
+    record_observations,
+    resolve_alert,
+    set_drift_rule,
+)
 from tests.conftest import make_system
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -157,3 +164,16 @@ def test_recompute_all_is_idempotent(session, metric):
     outcome = drift.recompute_all(session)
     session.commit()
     assert not outcome.opened and not outcome.updated and len(_alerts(session, metric)) == 1
+
+
+def test_the_snapshot_draws_the_same_chart(session, metric):
+    set_drift_rule(session, None, metric.system_id, metric.id, {"reference": "baseline", "band_kind": "absolute",
+                                                                 "below": 4, "above": 8})
+    session.commit()
+    _send(session, metric, [91, 70, 95])
+    (entry,) = monitoring_snapshot(session, session.get(AISystem, metric.system_id))
+    assert entry["band"] == [88, 100] and [o[2] for o in entry["observations"]] == [False, True, False]
+    drawn = chart_from_snapshot(entry)
+    live = build_chart(_points([91, 70, 95]), unit="%", baseline=92, target=95, band=Band(88, 100),
+                       breaches={T0 + timedelta(days=1)})
+    assert drawn.points == live.points and len(drawn.breaches) == 1 and drawn.band_top == live.band_top
