@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from registry.enums import ObservationSource
+from registry.inventory.models import AISystem
 from registry.inventory.services import add_metric
+from registry.monitoring.chart import chart_from_snapshot
 from registry.monitoring.models import DriftAlert, Observation
-from registry.monitoring.services import record_observations, set_drift_rule
+from registry.monitoring.services import monitoring_snapshot, record_observations, set_drift_rule
 from tests.conftest import make_system
 
 
@@ -152,3 +154,17 @@ def test_drift_question_links_to_the_structured_rules(session, as_role, world):
     html = as_role("owner").get(f"/systems/{system.id}/readiness/drift").get_data(as_text=True)
     assert "Drift rules of the baseline metrics" in html and "Set drift rules" in html
     assert "Within 88 – no upper bound %" in html and f'href="/systems/{system.id}/monitoring"' in html
+
+
+def test_the_chart_macro_draws_a_snapshot_entry(app, session, world):
+    system, metric = world
+    set_drift_rule(session, None, system.id, metric.id, {"reference": "baseline", "band_kind": "absolute",
+                                                         "below": 4, "above": 8})
+    record_observations(session, None, system.id, [{"metric_id": metric.id, "value": v, "observed_at": f"2026-10-0{d}"}
+                                                   for d, v in ((1, 91), (2, 70))], ObservationSource.DEMO)
+    (entry,) = monitoring_snapshot(session, session.get(AISystem, system.id))
+    session.rollback()
+    with app.test_request_context():
+        macro = app.jinja_env.get_template("monitoring/_chart.html").module.drift_chart
+        svg = str(macro("snap", entry, chart_from_snapshot(entry), entry["band"]))
+    assert "Baseline 92%; target 95%; band 88 to 100." in svg and svg.count('class="breach"') == 1
