@@ -1,5 +1,6 @@
 """What followed the baseline, frozen into a decision's snapshot (and so into its audit PDF): each
-metric's recent observations with its drift rule, band, breaches and alerts; the incidents; the
+metric's recent observations with its drift rule, band, breaches and alerts
+(``registry.monitoring.services.monitoring_snapshot``); the incidents; the
 evaluation trials' pass^k curve against the release gate; the value case and any stop.
 
 JSON-ready, labels not ids, like the rest of the snapshot (``registry.decisions.services.build_snapshot``).
@@ -10,49 +11,18 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.enums import AlertStatus, FailureMode, IncidentStatus, Severity
+from registry.enums import FailureMode, IncidentStatus, Severity
 from registry.incidents.models import Incident
 from registry.inventory.models import AISystem
-from registry.monitoring import drift
-from registry.monitoring.services import alerts_for, rule_text, rules_for, series
+from registry.monitoring.services import monitoring_snapshot
 from registry.reliability.services import reliability_summary
 from registry.value.rules import value_case_gaps
 from registry.value.services import stops_for, value_case_for, value_snapshot
 
-POINTS_KEPT = 120  # the newest observations of each metric kept in the snapshot (the chart's points)
-
 
 def after_baseline_snapshot(session: Session, system: AISystem) -> dict:
-    return {"monitoring": _monitoring(session, system), "incidents": _incidents(session, system.id),
+    return {"monitoring": monitoring_snapshot(session, system), "incidents": _incidents(session, system.id),
             "reliability": _reliability(session, system.id), "value": _value(session, system)}
-
-
-def _monitoring(session: Session, system: AISystem) -> list[dict]:
-    observed, rules = series(session, system.id), rules_for(session, system.id)
-    alerts = {}
-    for alert in alerts_for(session, system.id):
-        alerts.setdefault(alert.metric_id, []).append({
-            "status": AlertStatus(alert.status).label, "opened_at": alert.opened_at.isoformat(timespec="seconds"),
-            "summary": alert.summary, "breaches": alert.breaches,
-            "resolved_at": alert.resolved_at.isoformat(timespec="seconds") if alert.resolved_at else None,
-            "resolution_note": alert.resolution_note or None})
-    out = []
-    for metric in system.metrics:
-        points, rule = observed.get(metric.id, []), rules.get(metric.id)
-        band = drift.band_for(rule, metric) if rule else None
-        breached = ({b.observed_at for b in drift.breaches_in(points, band, rule.min_observations)}
-                    if band is not None else set())
-        kept = points[-POINTS_KEPT:]
-        out.append({
-            "metric": metric.name, "unit": metric.unit, "baseline": metric.baseline_value, "target": metric.target_value,
-            "observations": len(points),
-            "points": [{"at": at.isoformat(timespec="seconds"), "value": value, "breach": at in breached}
-                       for at, value in kept],
-            "rule": rule_text(rule, metric) if rule else None,
-            "band": {"low": band.low, "high": band.high} if band else None,
-            "alerts": alerts.get(metric.id, []),
-        })
-    return out
 
 
 def _incidents(session: Session, system_id: int) -> list[dict]:

@@ -429,12 +429,13 @@ SNAPSHOT_POINTS = 200  # the latest observations of each metric a snapshot keeps
 
 def monitoring_snapshot(session: Session, system: AISystem) -> list[dict]:
     """Each metric's monitoring as plain data (JSON-safe) for a decision's frozen snapshot: its rule in
-    words and its band, its latest observations with the breaches marked, its open alerts.  The audit
+    words and its band, its latest observations with the breaches marked, its alerts (open and
+    resolved, with the resolution note).  The audit
     PDF draws the chart from this (``registry.monitoring.chart.chart_from_snapshot``), never from
     the live tables."""
     rules = rules_for(session, system.id)
     data = series(session, system.id)
-    alerts = [a for a in alerts_for(session, system.id) if AlertStatus(a.status) is AlertStatus.OPEN]
+    alerts = alerts_for(session, system.id)  # open and resolved: what was found and done is on the record
     out = []
     for metric in system.metrics:
         rule = rules.get(metric.id)
@@ -447,6 +448,10 @@ def monitoring_snapshot(session: Session, system: AISystem) -> list[dict]:
             "target": metric.target_value, "rule": rule_text(rule, metric) if rule else None,
             "band": [band.low, band.high] if band else None, "observations_total": len(points),
             "observations": [[at.isoformat(), value, at in breaches] for at, value in kept],
-            "open_alerts": [a.summary for a in alerts if a.metric_id == metric.id],
+            "alerts": [{"status": AlertStatus(a.status).label, "opened_at": a.opened_at.isoformat(timespec="seconds"),
+                        "summary": a.summary, "breaches": a.breaches,
+                        "resolved_at": a.resolved_at.isoformat(timespec="seconds") if a.resolved_at else None,
+                        "resolution_note": a.resolution_note or None}
+                       for a in alerts if a.metric_id == metric.id],
         })
     return out

@@ -13,10 +13,8 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from importlib.metadata import version
-from types import SimpleNamespace
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
@@ -32,8 +30,7 @@ from registry.decisions.models import Decision
 from registry.decisions.services import snapshot_hash
 from registry.errors import Conflict, DomainError, NotFound
 from registry.inventory.models import AISystem
-from registry.monitoring.chart import build_chart
-from registry.monitoring.drift import Band
+from registry.monitoring.chart import chart_from_snapshot
 from registry.reports.charts import metric_rows
 from registry.reports.models import DecisionReport
 from registry.reports.render import RenderedPdf, RenderError, render_pdf
@@ -169,20 +166,9 @@ def _evidence_index(controls: list[dict]) -> list[dict]:
 
 
 def drift_charts(after: dict | None) -> list:
-    """(metric, chart, band) per observed metric of a snapshot, drawn with the monitoring page's
-    chart (``registry.monitoring.chart``) from the snapshot's points alone."""
-    out = []
-    for m in (after or {}).get("monitoring", []):
-        if not m["points"]:
-            continue
-        band = Band(m["band"]["low"], m["band"]["high"]) if m.get("band") else None
-        points = [(datetime.fromisoformat(p["at"]), p["value"]) for p in m["points"]]
-        breaches = {datetime.fromisoformat(p["at"]) for p in m["points"] if p["breach"]}
-        chart = build_chart(points, unit=m["unit"], baseline=m["baseline"], target=m["target"], band=band,
-                            breaches=breaches)
-        metric = SimpleNamespace(name=m["metric"], unit=m["unit"], baseline_value=m["baseline"], target_value=m["target"])
-        out.append((metric, chart, band, m))
-    return out
+    """(entry, chart) per observed metric of a snapshot, drawn by the monitoring page's chart from
+    the snapshot alone (``registry.monitoring.chart.chart_from_snapshot``)."""
+    return [(m, chart_from_snapshot(m)) for m in (after or {}).get("monitoring", []) if m.get("observations")]
 
 
 def report_html(decision_id: int, snapshot: dict, snapshot_sha256: str, doc_id: str,

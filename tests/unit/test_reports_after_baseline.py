@@ -46,9 +46,9 @@ def test_the_snapshot_and_the_pdf_carry_observations_incidents_reliability_and_v
 
     after = decision.snapshot["after_baseline"]
     (monitored,) = after["monitoring"]
-    assert [p["value"] for p in monitored["points"]] == values
-    assert [p["breach"] for p in monitored["points"]] == [False, False, True, True, True]
-    assert monitored["band"] == {"low": 85.0, "high": None} and monitored["alerts"][0]["status"] == "Open"
+    assert [value for _at, value, _breach in monitored["observations"]] == values
+    assert [breach for _at, _value, breach in monitored["observations"]] == [False, False, True, True, True]
+    assert monitored["band"] == [85.0, None] and monitored["alerts"][0]["status"] == "Open"
     assert after["incidents"][0]["title"] == "Leaked a claimant's address"
     assert after["incidents"][0]["failure_mode"] == "Privacy and data leakage"
     # 3 of 4 trials: pass^2 = C(3,2)/C(4,2) = 0.5, below the gate of 80%
@@ -56,8 +56,8 @@ def test_the_snapshot_and_the_pdf_carry_observations_incidents_reliability_and_v
     assert curve[1] == 0.75 and curve[2] == 0.5 and curve[5] is None
     assert after["reliability"]["gate"]["status"] == "not_met"
 
-    (metric_ns, chart, band, _m), = drift_charts(after)
-    assert len(chart.points) == 5 and len(chart.breaches) == 3 and band.low == 85.0
+    ((_entry, chart),) = drift_charts(after)
+    assert len(chart.points) == 5 and len(chart.breaches) == 3
     html = report_html(decision.id, decision.snapshot, decision.snapshot_sha256, "RR-TEST")
     svg = html[html.index('class="chart drift-chart"'):]
     svg = svg[:svg.index("</svg>")]
