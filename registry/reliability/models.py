@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint, case, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db import Base, utcnow
+from registry.reliability.passk import TaskTally
 
 
 class EvalTrial(Base):
@@ -38,3 +39,18 @@ class ReliabilityGate(Base):
     step_rates: Mapped[list] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+def trial_tallies(session: Session, system_ids: list[int]) -> dict[int, list[TaskTally]]:
+    """Each system's trials counted per task in SQL (n trials, c passed), tasks in order: the one
+    count the release-gate rule (``registry.state.facts``) and the reliability page both read."""
+    out: dict[int, list[TaskTally]] = {i: [] for i in system_ids}
+    rows = session.execute(
+        select(EvalTrial.system_id, EvalTrial.task_id, func.count(),
+               func.sum(case((EvalTrial.passed.is_(True), 1), else_=0), type_=Integer))
+        .where(EvalTrial.system_id.in_(system_ids))
+        .group_by(EvalTrial.system_id, EvalTrial.task_id)
+        .order_by(EvalTrial.system_id, EvalTrial.task_id))
+    for system_id, task, n, c in rows:
+        out[system_id].append(TaskTally(task, int(n), int(c or 0)))
+    return out

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, case, func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from registry.audit.services import record_event
@@ -29,7 +29,7 @@ from registry.db import utcnow
 from registry.errors import ValidationFailed
 from registry.inventory.services import system_for_update
 from registry.reliability import passk
-from registry.reliability.models import EvalTrial, ReliabilityGate
+from registry.reliability.models import EvalTrial, ReliabilityGate, trial_tallies
 from registry.reliability.schemas import MAX_STEPS, MAX_TRIALS
 from registry.state.cache import refresh_states
 
@@ -349,17 +349,8 @@ def set_step_rates(session: Session, actor: User | None, system_id: int, rates: 
 # -- the summary -------------------------------------------------------------------------------
 
 def tallies_for(session: Session, system_ids: list[int]) -> dict[int, list[passk.TaskTally]]:
-    """Each system's trials counted per task in SQL (n trials, c passed), tasks in order."""
-    out: dict[int, list[passk.TaskTally]] = {i: [] for i in system_ids}
-    rows = session.execute(
-        select(EvalTrial.system_id, EvalTrial.task_id, func.count(),
-               func.sum(case((EvalTrial.passed.is_(True), 1), else_=0), type_=Integer))
-        .where(EvalTrial.system_id.in_(system_ids))
-        .group_by(EvalTrial.system_id, EvalTrial.task_id)
-        .order_by(EvalTrial.system_id, EvalTrial.task_id))
-    for system_id, task, n, c in rows:
-        out[system_id].append(passk.TaskTally(task, int(n), int(c or 0)))
-    return out
+    """Each system's trials counted per task (``registry.reliability.models.trial_tallies``)."""
+    return trial_tallies(session, system_ids)
 
 
 @dataclass(frozen=True)

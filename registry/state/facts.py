@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
@@ -41,8 +41,8 @@ from registry.inventory.models import AISystem, BaselineMetric, SystemDataCatego
 from registry.inventory.tiering import system_flags
 from registry.monitoring.models import DriftAlert
 from registry.readiness.models import ReadinessAnswer
-from registry.reliability.models import EvalTrial, ReliabilityGate
-from registry.reliability.passk import TaskTally, curve
+from registry.reliability.models import ReliabilityGate, trial_tallies
+from registry.reliability.passk import curve
 from registry.value.models import ValueCase
 from registry.value.rules import value_case_gaps
 
@@ -240,15 +240,7 @@ def _after_the_baseline(session: Session, ids: list[int]) -> AfterBaseline:
         select(ReliabilityGate.system_id, ReliabilityGate.k, ReliabilityGate.threshold)
         .where(ReliabilityGate.system_id.in_(ids), ReliabilityGate.k.is_not(None),
                ReliabilityGate.threshold.is_not(None)))}
-    tallies: dict[int, list[TaskTally]] = defaultdict(list)
-    if gated:
-        for sid, task_id, n, c in session.execute(
-                select(EvalTrial.system_id, EvalTrial.task_id, func.count(),
-                       func.sum(case((EvalTrial.passed, 1), else_=0)))
-                .where(EvalTrial.system_id.in_(list(gated)))
-                .group_by(EvalTrial.system_id, EvalTrial.task_id)
-                .order_by(EvalTrial.system_id, EvalTrial.task_id)):
-            tallies[sid].append(TaskTally(task_id, int(n), int(c or 0)))
+    tallies = trial_tallies(session, list(gated)) if gated else {}
     gates = {sid: GateFact(k, threshold, tuple(curve(tallies.get(sid, []))), len(tallies.get(sid, [])))
              for sid, (k, threshold) in gated.items()}
     value_cases = {c.system_id: c for c in session.scalars(select(ValueCase).where(ValueCase.system_id.in_(ids)))}
