@@ -11,7 +11,7 @@ from registry.auth.forms import LoginForm, LogoutForm, TokenCreateForm, TokenRev
 from registry.auth.services import authenticate, record_logout
 from registry.auth.tokens import create_token, list_tokens, revoke_token
 from registry.errors import RateLimited, ValidationFailed
-from registry.inventory.forms import attach_errors
+from registry.inventory.forms import refuse
 from registry.web import actor, client_address, db_session
 
 bp = Blueprint("auth", __name__)
@@ -89,10 +89,7 @@ def tokens():
         try:
             created = create_token(session, user, user, form.name.data, expires_on=form.expires_on.data)
         except ValidationFailed as err:
-            session.rollback()
-            attach_errors(form, err.errors)
-            if not err.errors:
-                form.form_errors.append(err.message)
+            refuse(session, form, err)
             status = 422
         else:
             session.commit()

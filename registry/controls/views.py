@@ -13,7 +13,7 @@ from registry.decisions.services import assess_system
 from registry.enums import ControlStatus
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services as inventory
-from registry.inventory.forms import ConfirmForm, attach_errors
+from registry.inventory.forms import ConfirmForm, attach_errors, refuse
 from registry.web import db_session, record_export
 
 bp = Blueprint("controls", __name__)
@@ -148,10 +148,7 @@ def show(system_id: int, control_id: int):
         services.assess_control(session, _actor(), system_id, control_id, form.payload(),
                                 expected_version=form.expected_version())
     except (ValidationFailed, Conflict) as err:
-        session.rollback()
-        attach_errors(form, err.errors)
-        if not err.errors:
-            form.form_errors.append(err.message)
+        refuse(session, form, err)
         return _render_control(session, system, control_id, form=form, status=err.status)
     session.commit()
     flash("Control status saved.", "success")

@@ -17,7 +17,7 @@ from registry.decisions import services
 from registry.decisions.forms import DecisionForm
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services as inventory
-from registry.inventory.forms import ConfirmForm, attach_errors
+from registry.inventory.forms import ConfirmForm, refuse
 from registry.reports.services import RenderLimits, ReportUnavailable, document_id, ensure_report, report_for
 from registry.web import db_session, record_export
 
@@ -66,10 +66,7 @@ def index(system_id: int):
         decision = services.record_decision(session, _actor(), system_id, form.payload(),
                                             expected_basis=form.basis.data)
     except (ValidationFailed, Conflict) as err:
-        session.rollback()
-        attach_errors(form, err.errors)
-        if not err.errors:
-            form.form_errors.append(err.message)
+        refuse(session, form, err)
         if isinstance(err, Conflict):
             form.basis.data = None  # the re-rendered page carries the current fingerprint
             return _render(session, system, DecisionForm(formdata=None, verdict=form.verdict.data,

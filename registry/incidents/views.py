@@ -14,7 +14,7 @@ from registry.errors import BadRequest, Conflict, ValidationFailed
 from registry.incidents import services
 from registry.incidents.forms import IncidentForm
 from registry.inventory import services as inventory
-from registry.inventory.forms import attach_errors
+from registry.inventory.forms import attach_errors, refuse
 from registry.web import db_session
 
 bp = Blueprint("incidents", __name__)
@@ -95,10 +95,7 @@ def show(system_id: int, incident_id: int):
                 services.update_incident(session, _actor(), system_id, incident_id, form.payload(),
                                          expected_version=form.expected_version())
             except (ValidationFailed, Conflict) as err:
-                session.rollback()
-                attach_errors(form, err.errors)
-                if not err.errors:
-                    form.form_errors.append(err.message)
+                refuse(session, form, err)
                 status = err.status
             else:
                 session.commit()

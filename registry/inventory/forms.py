@@ -249,6 +249,16 @@ _FIELD_ALIASES = {"risk.prohibited_practice": "prohibited_practice", "risk.decis
                   "risk.legal_effect": "legal_effect", "baseline_value": "baseline", "target_value": "target"}
 
 
+def refuse(session, form: FlaskForm, err) -> int:
+    """A service refused the form's change (``DomainError``): undo the transaction, show its reasons
+    on the fields (or above the form when it names none) and return the status to answer with."""
+    session.rollback()
+    attach_errors(form, err.errors)
+    if not err.errors:
+        form.form_errors.append(err.message)
+    return err.status
+
+
 def attach_errors(form: FlaskForm, errors: dict[str, list[str]]) -> None:
     """Put service/schema errors on the matching form fields; others become form errors."""
     for key, messages in errors.items():

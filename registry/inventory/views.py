@@ -20,6 +20,7 @@ from registry.inventory.forms import (
     SystemForm,
     TierOverrideForm,
     attach_errors,
+    refuse,
 )
 from registry.inventory.queries import ATTENTION, SORTS, InventoryFilters, list_systems
 from registry.inventory.schemas import SystemSchema, flatten_errors
@@ -66,10 +67,7 @@ def new():
         try:
             system = services.create_system(session, _actor(), form.payload())
         except ValidationFailed as err:
-            session.rollback()
-            attach_errors(form, err.errors)
-            if not err.errors:
-                form.form_errors.append(err.message)
+            refuse(session, form, err)
             status = 422
         else:
             session.commit()
@@ -122,10 +120,7 @@ def edit(system_id: int):
         try:
             services.update_system(session, _actor(), system_id, form.payload(), expected_version=expected)
         except ValidationFailed as err:
-            session.rollback()
-            attach_errors(form, err.errors)
-            if not err.errors:
-                form.form_errors.append(err.message)
+            refuse(session, form, err)
             status = 422
         except Conflict as err:
             session.rollback()

@@ -9,7 +9,7 @@ from registry.auth.permissions import can_edit_system
 from registry.enums import ObservationSource
 from registry.errors import NotFound, ValidationFailed
 from registry.inventory import services as inventory
-from registry.inventory.forms import ConfirmForm, attach_errors, options
+from registry.inventory.forms import ConfirmForm, attach_errors, options, refuse
 from registry.monitoring import services
 from registry.monitoring.chart import build_chart
 from registry.monitoring.drift import band_for, breaches_in
@@ -162,10 +162,7 @@ def set_rule(system_id: int):
     try:
         services.set_drift_rule(session, actor(), system_id, metric_id, form.payload())
     except ValidationFailed as err:
-        session.rollback()
-        attach_errors(form, err.errors)
-        if not err.errors:
-            form.form_errors.append(err.message)
+        refuse(session, form, err)
         return _render(session, system, status=422, rule_forms={metric_id: form})
     session.commit()
     flash("Drift rule saved; the metric's observations were judged against it.", "success")

@@ -10,7 +10,7 @@ from registry.decisions.services import assess_system
 from registry.enums import Stage
 from registry.errors import Conflict, ValidationFailed
 from registry.inventory import services as inventory
-from registry.inventory.forms import attach_errors
+from registry.inventory.forms import attach_errors, refuse
 from registry.value import services
 from registry.value.forms import StopForm, ValueCaseForm
 from registry.value.rules import value_case_gaps
@@ -63,10 +63,7 @@ def save(system_id: int):
     try:
         services.save_value_case(session, actor(), system_id, form.payload(), expected_version=form.expected_version())
     except (ValidationFailed, Conflict) as err:
-        session.rollback()
-        attach_errors(form, err.errors)
-        if not err.errors:
-            form.form_errors.append(err.message)
+        refuse(session, form, err)
         return _render(session, system, form=form, status=err.status)
     session.commit()
     flash("Value case saved.", "success")
