@@ -123,6 +123,18 @@ def judge(breaches: Sequence[Breach], consecutive: int, *, open_since: datetime 
     return None
 
 
+def band_words(band: Band, unit: str) -> str:
+    """The band as people say it: "88–100 %", "at least 26.35 %", "at most 12.8 %"."""
+    unit = f" {unit}" if unit else ""
+    if band.low is not None and band.high is not None:
+        return f"{format_number(band.low)}–{format_number(band.high)}{unit}"
+    if band.low is not None:
+        return f"at least {format_number(band.low)}{unit}"
+    if band.high is not None:
+        return f"at most {format_number(band.high)}{unit}"
+    return "any value"
+
+
 def summary_text(metric: BaselineMetric, band: Band | None, verdict: Verdict) -> str:
     """e.g. "Fraud precision 70 % is below the band 88–100 % (5 breaches in a row since 2026-10-02)"."""
     unit = metric.unit or ""
@@ -138,9 +150,12 @@ def summary_text(metric: BaselineMetric, band: Band | None, verdict: Verdict) ->
     else:
         below = band.low is not None and verdict.last_value < band.low
         side = "below" if below else "above"
-        low = "…" if band.low is None else format_number(band.low)
-        high = "…" if band.high is None else format_number(band.high)
-        where = f"{side} the band {low}–{high} {unit}".rstrip()
+        bounded = band.low is not None and band.high is not None
+        if bounded:
+            where = f"{side} the band {band_words(band, unit)}"
+        else:  # one-sided: a floor or a ceiling
+            limit = band.low if band.low is not None else band.high
+            where = f"{side} its {'floor' if band.low is not None else 'ceiling'} of {measure(limit)}"
     count = f"{verdict.breaches} breach{'es' if verdict.breaches != 1 else ''}"
     if verdict.in_a_row and verdict.breaches > 1:
         count += " in a row"

@@ -280,9 +280,7 @@ def rule_text(rule: DriftRule, metric: BaselineMetric) -> str:
         band_text = f"{ref_label} {sides} (the {ref_label} is not recorded, so the rule cannot be applied yet)"
     else:
         band = drift.band_for(rule, metric)
-        low = "no lower bound" if band.low is None else format_number(band.low)
-        high = "no upper bound" if band.high is None else format_number(band.high)
-        band_text = f"within {low} – {high} {metric.unit} ({ref_label} {format_number(reference)} {sides})"
+        band_text = f"band: {drift.band_words(band, metric.unit)} ({ref_label} {format_number(reference)} {sides})"
     run = ("every breach opens an alert" if rule.consecutive == 1
            else f"an alert after {rule.consecutive} breaches in a row")
     counted = "" if rule.min_observations <= 1 else f", once {rule.min_observations} observations exist"

@@ -91,7 +91,7 @@ def test_rule_then_breaches_open_an_alert_that_needs_a_note(api_as, world):
     result = api.post(f"/api/v1/systems/{system.id}/observations", _batch(metric, 2, value=70)).get_json()
     assert result["alerts_opened"] == 1
     (alert,) = api.get(f"/api/v1/systems/{system.id}/drift-alerts").get_json()["items"]
-    assert alert["status"] == "open" and alert["breaches"] == 2 and "below the band" in alert["summary"]
+    assert alert["status"] == "open" and alert["breaches"] == 2 and "is below its floor of 85.5 %" in alert["summary"]
     resolve = f"/api/v1/systems/{system.id}/drift-alerts/{alert['id']}/resolve"
     assert api.post(resolve, {}).status_code == 422
     assert api.post(resolve, {"note": "  "}).status_code == 422

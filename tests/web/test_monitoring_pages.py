@@ -51,7 +51,7 @@ def test_chart_has_a_point_per_observation_and_marks_breaches(session, as_role, 
     assert 'class="band"' in svg and 'class="baseline"' in svg and 'class="target"' in svg
     assert "var(" not in svg and "<script" not in svg
     assert "2026-10-02 70 (breach)" in svg
-    assert "Within 88 – 100 %" in html  # the rule in words
+    assert "Band: 88–100 %" in html  # the rule in words
     assert "Resolve alert" not in html  # an executive may not resolve
 
 
@@ -105,7 +105,7 @@ def test_rule_form_relative_in_per_cent(session, as_role, world):
         f"m{metric.id}-consecutive": "2"}, token_from=f"/systems/{system.id}/monitoring")
     assert response.status_code == 303
     page = as_role("owner").get(f"/systems/{system.id}/monitoring").get_data(as_text=True)
-    assert "Within 90.25 – no upper bound %" in page and "after 2 breaches in a row, once 3 observations" in page
+    assert "Band: at least 90.25 %" in page and "after 2 breaches in a row, once 3 observations" in page
     empty = as_role("owner").post(f"/systems/{system.id}/monitoring/rule", {
         "metric_id": metric.id, f"m{metric.id}-reference": "baseline", f"m{metric.id}-band_kind": "absolute",
         f"m{metric.id}-min_observations": "1", f"m{metric.id}-consecutive": "1"},
@@ -153,7 +153,7 @@ def test_drift_question_links_to_the_structured_rules(session, as_role, world):
     session.commit()
     html = as_role("owner").get(f"/systems/{system.id}/readiness/drift").get_data(as_text=True)
     assert "Drift rules of the baseline metrics" in html and "Set drift rules" in html
-    assert "Within 88 – no upper bound %" in html and f'href="/systems/{system.id}/monitoring"' in html
+    assert "Band: at least 88 %" in html and f'href="/systems/{system.id}/monitoring"' in html
 
 
 def test_the_chart_macro_draws_a_snapshot_entry(app, session, world):
