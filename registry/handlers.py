@@ -9,12 +9,14 @@ from __future__ import annotations
 from registry.controls.services import clear_verifications_by
 from registry.decisions.services import flag_drift_alert, flag_material_change
 from registry.events import subscribe
+from registry.monitoring.drift import rejudge_metric
 from registry.readiness.services import reopen_for_metric
 
 HANDLERS = (
     ("system.profile_changed", flag_material_change),
     ("system.people_named", clear_verifications_by),
     ("metric.changed", reopen_for_metric),
+    ("metric.changed", rejudge_metric),
     ("monitoring.drift_alert_opened", flag_drift_alert),
 )
 

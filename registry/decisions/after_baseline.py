@@ -8,11 +8,10 @@ JSON-ready, labels not ids, like the rest of the snapshot (``registry.decisions.
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.enums import FailureMode, IncidentStatus, Severity
-from registry.incidents.models import Incident
+from registry.incidents.services import list_incidents
 from registry.inventory.models import AISystem
 from registry.monitoring.services import monitoring_snapshot
 from registry.reliability.services import reliability_summary
@@ -26,10 +25,7 @@ def after_baseline_snapshot(session: Session, system: AISystem) -> dict:
 
 
 def _incidents(session: Session, system_id: int) -> list[dict]:
-    rank = {Severity.CRITICAL: 0, Severity.MAJOR: 1, Severity.MINOR: 2}
-    incidents = sorted(session.scalars(select(Incident).where(Incident.system_id == system_id)),
-                       key=lambda i: (i.status is not IncidentStatus.OPEN, rank[Severity(i.severity)],
-                                      -i.occurred_on.toordinal()))
+    incidents = list_incidents(session, system_id)  # in the incidents page's order
     return [{"occurred_on": i.occurred_on.isoformat(), "severity": Severity(i.severity).label,
              "status": IncidentStatus(i.status).label, "title": i.title, "description": i.description,
              "affected": i.affected or None,

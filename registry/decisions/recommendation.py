@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 from registry.enums import AnswerStatus, ControlStatus, Question, Severity, Tier, Verdict
+from registry.reliability.passk import meets
 
 BLOCKING = "blocking"
 CONDITION = "condition"
@@ -234,7 +235,7 @@ def recommend(facts: ReadinessFacts, *, for_new_decision: bool = False) -> Recom
             add("reliability_gate", f"Release gate pass^{gate.k} ≥ {_pct(gate.threshold)} cannot be checked: "
                 f"not enough trials (every task needs at least {gate.k}; {gate.tasks} task"
                 f"{'s' if gate.tasks != 1 else ''} recorded). Measured: {shown or 'nothing'}.", "reliability")
-        elif measured < gate.threshold - 1e-12:
+        elif not meets(measured, gate.threshold):
             add("reliability_gate", f"Release gate not met: pass^{gate.k} is {_pct(measured)} against "
                 f"{_pct(gate.threshold)} over {gate.tasks} tasks. Measured: {shown}.", "reliability")
     if facts.value_gaps:

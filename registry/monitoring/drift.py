@@ -271,3 +271,10 @@ def _evaluate_chunk(session: Session, chunk: list[int] | None, outcome: Outcome,
 def recompute_all(session: Session, *, now: datetime | None = None) -> Outcome:
     """Judge every metric that has a rule (after a bulk load, or a change of the rules' arithmetic)."""
     return evaluate(session, None, now=now)
+
+
+def rejudge_metric(session: Session, actor, system, metric_id: int, change: str) -> None:
+    """A baseline or target moved, so the band around it moved: judge the metric again now rather
+    than at its next observation (the handler of inventory's ``metric.changed`` event)."""
+    if change != "deleted":
+        evaluate(session, [metric_id], actor=actor)

@@ -165,6 +165,13 @@ def record_observations(session: Session, actor: User | None, system_id: int | N
     checked = validate_rows(session, actor, system_id, rows, now=now, prefix=prefix, first=first)
     at = now or utcnow()
     actor_id = actor.id if actor is not None else None
+    # Writers to the same systems take turns (PostgreSQL row locks, in id order; SQLite's writer holds
+    # the database): a retried batch arriving while the first still runs finds its rows, not a
+    # unique-key error, and two batches never open two alerts on one metric.
+    locked = sorted({r.metric.system_id for r in checked})
+    for start in range(0, len(locked), CHUNK):
+        session.execute(select(AISystem.id).where(AISystem.id.in_(locked[start:start + CHUNK]))
+                        .order_by(AISystem.id).with_for_update())
     existing: dict[tuple[int, datetime], tuple[int, float]] = {}
     metric_ids = sorted({r.metric.id for r in checked})
     low, high = min(r.observed_at for r in checked), max(r.observed_at for r in checked)
@@ -246,14 +253,15 @@ def series(session: Session, system_id: int) -> dict[int, list[tuple[datetime, f
     return out
 
 
-def metric_counts(session: Session, system_id: int) -> dict[int, tuple[int, int]]:
-    """{metric_id: (observations, open alerts)} of a system: two aggregate queries."""
+def metric_counts(session: Session, system_id: int) -> dict[int, tuple[int, int, bool]]:
+    """{metric_id: (observations, open alerts, has a drift rule)} of a system: three aggregate queries."""
     observed = dict(session.execute(select(Observation.metric_id, func.count(Observation.id))
                                     .where(Observation.system_id == system_id).group_by(Observation.metric_id)).all())
     alerts = dict(session.execute(select(DriftAlert.metric_id, func.count(DriftAlert.id))
                                   .where(DriftAlert.system_id == system_id, DriftAlert.status == AlertStatus.OPEN)
                                   .group_by(DriftAlert.metric_id)).all())
-    return {m: (observed.get(m, 0), alerts.get(m, 0)) for m in set(observed) | set(alerts)}
+    ruled = set(session.scalars(select(DriftRule.metric_id).where(DriftRule.system_id == system_id)))
+    return {m: (observed.get(m, 0), alerts.get(m, 0), m in ruled) for m in set(observed) | set(alerts) | ruled}
 
 
 # -- drift rules ---------------------------------------------------------------------------------
@@ -399,7 +407,11 @@ def read_observations_csv(data: bytes) -> list[dict]:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        table = list(csv.reader(io.StringIO(text), dialect))
+    except csv.Error as err:  # e.g. a field larger than the csv module allows
+        refuse(f"The file cannot be read as CSV: {err}.")
+    reader = iter(table)
     header = [h.strip().casefold().replace(" ", "_") for h in next(reader, [])]
     missing = [c for c in CSV_COLUMNS[:3] if c not in header]
     unknown = [h for h in header if h and h not in CSV_COLUMNS]

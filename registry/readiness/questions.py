@@ -45,6 +45,7 @@ class AnswerContext:
     metrics: dict[int, Any] = field(default_factory=dict)  # id -> BaselineMetric
     people: dict[int, Any] = field(default_factory=dict)  # id -> User
     today: date = field(default_factory=date.today)
+    drift_rules: int = 0  # how many of the metrics have a structured drift rule (registry.monitoring)
 
 
 def _blank(value) -> bool:
@@ -78,13 +79,19 @@ def missing_parts(question: Question, content: dict, ctx: AnswerContext) -> list
             elif not person.is_active:
                 missing.append(f"The {label.lower()}, {person.name}, no longer has an active account: name someone else.")
     elif question is Question.DRIFT:
+        # A metric's structured drift rule (its band, on the Monitoring tab) is the threshold: the
+        # answer links to the rules rather than restating them, and names who watches and how often.
         signals = content.get("signals") or []
         if not signals:
-            missing.append("Name at least one drift signal with its threshold, check frequency and who is alerted.")
+            missing.append("Name at least one drift signal with how often it is checked and who is alerted"
+                           + (" (the drift rules on the Monitoring tab give the thresholds)." if ctx.drift_rules
+                              else ", and its threshold (or set a drift rule on a metric's Monitoring tab)."))
         for n, signal in enumerate(signals, start=1):
             name = signal.get("signal") or f"signal {n}"
-            for key, label in (("signal", "what is watched"), ("threshold", "the threshold"),
-                               ("frequency", "how often it is checked"), ("alerted", "who is alerted")):
+            parts = (("signal", "what is watched"), ("frequency", "how often it is checked"), ("alerted", "who is alerted"))
+            if not ctx.drift_rules:
+                parts += (("threshold", "the threshold (or set a drift rule on the Monitoring tab)"),)
+            for key, label in parts:
                 if _blank(signal.get(key)):
                     missing.append(f"Drift signal “{name}”: say {label}.")
     elif question is Question.HUMAN_WORKFLOW:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.audit.services import record_event
@@ -23,6 +23,7 @@ from registry.errors import Conflict, ValidationFailed
 from registry.inventory.models import OWNERSHIP_ROLES, AISystem, set_named_people
 from registry.inventory.schemas import load_or_raise
 from registry.inventory.services import announce_newly_named, system_for_update
+from registry.monitoring.models import DriftRule
 from registry.readiness.models import ReadinessAnswer
 from registry.readiness.questions import OWNER_ROLES, AnswerContext, describe, missing_parts
 from registry.readiness.schemas import SCHEMAS, ReviewSchema
@@ -47,8 +48,9 @@ def context_for(session: Session, system: AISystem, answers: dict[Question, Read
     if ownership:
         ids |= {v for k, v in ownership.content.items() if k in OWNER_ROLES and isinstance(v, int)}
     people = {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    rules = session.scalar(select(func.count()).select_from(DriftRule).where(DriftRule.system_id == system.id))
     return AnswerContext(metrics={m.id: m for m in system.metrics}, people=people,
-                         today=today or utcnow().date())
+                         today=today or utcnow().date(), drift_rules=rules or 0)
 
 
 def _answer(session: Session, system: AISystem, question: Question) -> ReadinessAnswer | None:

@@ -81,7 +81,7 @@ def _drift_rules(session, system) -> list[tuple]:
     structured rules on the monitoring tab instead of restating thresholds."""
     rules = monitoring.rules_for(session, system.id)
     counts = monitoring.metric_counts(session, system.id)
-    return [(m, monitoring.rule_text(rules[m.id], m) if m.id in rules else None, counts.get(m.id, (0, 0))[1])
+    return [(m, monitoring.rule_text(rules[m.id], m) if m.id in rules else None, counts.get(m.id, (0, 0, False))[1])
             for m in system.metrics]
 
 

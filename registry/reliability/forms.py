@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import DecimalField, SelectField, StringField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation
 
 from registry.inventory.forms import options
 from registry.reliability.passk import MAX_K
@@ -18,13 +18,19 @@ class TrialsForm(FlaskForm):
                                                  "At most 10,000 trials per file.")
 
 
+def finite(_form, field) -> None:
+    """Decimal accepts NaN and infinities (and "sNaN", which no comparison survives): refuse them first."""
+    if field.data is not None and not field.data.is_finite():
+        raise StopValidation("A number, e.g. 80.")
+
+
 class GateForm(FlaskForm):
     k = SelectField("k: tries that must all succeed", choices=options([(str(k), f"pass^{k}") for k in
                                                                        range(1, MAX_K + 1)]),
                     validators=[InputRequired()])
     threshold = DecimalField("Threshold (%)", places=None,
                              validators=[InputRequired(message="Give the threshold, e.g. 80."),
-                                         NumberRange(0, 100, message="Between 0 and 100.")],
+                                         finite, NumberRange(0, 100, message="Between 0 and 100.")],
                              description="GO is blocked while pass^k is below it, or while some task has fewer "
                                          "than k trials.")
 

@@ -72,7 +72,13 @@ def compounded(step_rates: Sequence[float]) -> float | None:
     return prod(step_rates)
 
 
+def meets(measured: float | None, threshold: float) -> bool:
+    """The release gate's one comparison: a measured pass^k reaches the threshold (not enough
+    trials never does); a hair of float rounding is not a miss."""
+    return measured is not None and measured >= threshold - 1e-12
+
+
 def gate_met(tasks: Sequence[TaskTally], k: int, threshold: float) -> tuple[bool, float | None]:
     """Whether pass^k reaches the threshold, and the measured figure (None: not enough trials)."""
     measured = pass_hat_k(tasks, k)
-    return (measured is not None and measured >= threshold - 1e-12), measured
+    return meets(measured, threshold), measured

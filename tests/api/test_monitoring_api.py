@@ -118,3 +118,14 @@ def test_the_bulk_endpoint_takes_several_systems(session, people, api_as, world)
     assert response.get_json()["created"] == 7
     refused = api_as("other_owner").post("/api/v1/observations", body)
     assert refused.status_code == 422 and "observations.0.metric" in error_of(refused)["fields"]
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_moment_beyond_the_calendar_is_a_422_not_a_500(session, api_as, world, moment):
+    system, metric = world
+    body = {"observations": [{"metric_id": metric.id, "value": 90.0, "observed_at": moment}]}
+    response = api_as("owner").post(f"/api/v1/systems/{system.id}/observations", body)
+    assert response.status_code == 422 and response.get_json()["error"]["fields"]
+    listing = api_as("owner").get(f"/api/v1/systems/{system.id}/observations?since={moment.replace('+', '%2B')}")
+    assert listing.status_code in (400, 422)
+    assert session.scalar(select(func.count(Observation.id))) == 0

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from registry.enums import AlertStatus, ObservationSource
 from registry.inventory.models import AISystem
-from registry.inventory.services import add_metric
+from registry.inventory.services import add_metric, update_metric
 from registry.monitoring import drift
 from registry.monitoring.chart import build_chart, chart_from_snapshot
 from registry.monitoring.drift import Band, band_around, breaches_in, judge
@@ -177,3 +177,17 @@ def test_the_snapshot_draws_the_same_chart(session, metric):
     live = build_chart(_points([91, 70, 95]), unit="%", baseline=92, target=95, band=Band(88, 100),
                        breaches={T0 + timedelta(days=1)})
     assert drawn.points == live.points and len(drawn.breaches) == 1 and drawn.band_top == live.band_top
+
+
+def test_moving_the_baseline_moves_the_band_and_judges_again_at_once(session, metric, people):
+    set_drift_rule(session, None, metric.system_id, metric.id, {"reference": "baseline", "band_kind": "absolute",
+                                                                 "below": 1, "above": 1})
+    session.commit()
+    _send(session, metric, [92])
+    assert _alerts(session, metric) == []
+    update_metric(session, people["owner"], metric.system_id, metric.id,
+                  {"name": "Fraud precision", "unit": "%", "baseline": 50, "measured_on": "2026-01-01", "target": 95,
+                   "direction": "higher"})
+    session.commit()
+    (alert,) = _alerts(session, metric)  # 92 is now above the band 49–51, without a new observation
+    assert alert.status is AlertStatus.OPEN and "above the band 49–51 %" in alert.summary

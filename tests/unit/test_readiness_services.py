@@ -12,6 +12,8 @@ from registry.audit.models import AuditEvent
 from registry.db import utcnow
 from registry.enums import AnswerStatus, Question
 from registry.errors import Conflict, PermissionDenied, ValidationFailed
+from registry.inventory.services import add_metric
+from registry.monitoring.services import set_drift_rule
 from registry.readiness.questions import missing_parts
 from registry.readiness.services import context_for, review_answer, save_answer, submit_answer
 from tests.builders import complete_payloads, measured_metric
@@ -69,13 +71,28 @@ def test_an_incomplete_answer_cannot_be_submitted_and_says_what_is_missing(sessi
     (Question.OUTCOME, {"business_outcome": "x"}, "Record at least one baseline metric on the system page, then link it here."),
     (Question.OWNERSHIP, {"performance_owner": None}, "Name the owner of the human review queue (a person)."),
     (Question.DRIFT, {"signals": [{"signal": "PSI", "threshold": "", "frequency": "daily", "alerted": "x"}]},
-     "Drift signal “PSI”: say the threshold."),
+     "Drift signal “PSI”: say the threshold (or set a drift rule on the Monitoring tab)."),
     (Question.HUMAN_WORKFLOW, {"suggest_at": 50}, "List at least one escalation trigger."),
     (Question.ROLLBACK, {"last_rehearsal": "2024-01-01"}, "more than a year ago"),
 ])
 def test_missing_parts_name_each_gap(session, people, system, question, payload, expected):
     ctx = context_for(session, system)
     assert any(expected in m for m in missing_parts(question, payload, ctx))
+
+
+def test_a_drift_rule_on_the_monitoring_tab_stands_for_the_thresholds(session, people, system):
+    """The drift answer links to the structured rules instead of restating them."""
+    signal = {"signals": [{"signal": "Precision", "threshold": "", "frequency": "weekly", "alerted": "Claims lead"}]}
+    assert any("threshold" in m for m in missing_parts(Question.DRIFT, signal, context_for(session, system)))
+    metric = add_metric(session, people["owner"], system.id, {"name": "Precision", "unit": "%", "baseline": 90,
+                                                             "measured_on": "2026-01-05", "source": "eval",
+                                                             "target": 92, "direction": "higher"})
+    set_drift_rule(session, people["owner"], system.id, metric.id, {"reference": "baseline", "band_kind": "absolute",
+                                                                    "below": 5, "consecutive": 2})
+    ctx = context_for(session, system)
+    assert ctx.drift_rules == 1 and not missing_parts(Question.DRIFT, signal, ctx)
+    assert any("the drift rules on the Monitoring tab give the thresholds" in m
+               for m in missing_parts(Question.DRIFT, {"signals": []}, ctx))
 
 
 def test_a_returned_answer_needs_a_comment(session, people, system):

@@ -95,6 +95,9 @@ def test_csv_upload_good_and_bad(session, as_role, world):
     assert _count(session) == 2  # nothing half-written
     wrong = _upload(owner, system, "name,amount\nx,1\n")
     assert wrong.status_code == 422 and "missing: metric, value, observed_at" in wrong.get_data(as_text=True)
+    huge = _upload(owner, system, "metric,value,observed_at,note\nFraud precision,90,2026-10-06,\"" + "x" * 140_000 + "\"\n")
+    assert huge.status_code == 422 and "cannot be read as CSV" in huge.get_data(as_text=True)
+    assert _count(session) == 2
 
 
 def test_rule_form_relative_in_per_cent(session, as_role, world):

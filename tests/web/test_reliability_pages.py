@@ -59,6 +59,9 @@ def test_compliance_sets_the_gate_and_the_curve_draws_it(session, people, as_rol
     url = f"/systems/{system.id}/reliability"
     refused = officer.post(f"{url}/gate", {"k": "2", "threshold": "140"}, token_from=url)
     assert refused.status_code == 422 and "Between 0 and 100." in refused.get_data(as_text=True)
+    for not_a_number in ("sNaN", "NaN", "Infinity", "-inf"):
+        odd = officer.post(f"{url}/gate", {"k": "2", "threshold": not_a_number}, token_from=url)
+        assert odd.status_code == 422 and "A number, e.g. 80." in odd.get_data(as_text=True), not_a_number
     assert officer.post(f"{url}/gate", {"k": "2", "threshold": "70"}, token_from=url).status_code == 302
     page = officer.get(url).get_data(as_text=True)
     # n=5, c=4: pass^2 = C(4,2)/C(5,2) = 6/10 = 60% < 70%
