@@ -101,8 +101,8 @@ def test_owner_registers_a_system_and_adds_a_baseline_metric(page, live_server, 
     row = page.locator("#metrics table tbody tr")
     expect(row).to_have_count(1)
     expect(row.locator("td")).to_have_text(
-        ["Default rate at 12 months", "4.25%", "2026-01-31", "3.5%", "Lower is better", "Loan book extract",
-         re.compile(r"Edit.*Remove", re.S)]
+        [re.compile(r"^Default rate at 12 months\s*Monitoring: 0 observations, no drift rule$"), "4.25%", "2026-01-31",
+         "3.5%", "Lower is better", "Loan book extract", re.compile(r"Edit.*Remove", re.S)]
     )
 
 
