@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from registry.audit.services import record_event
@@ -202,6 +202,7 @@ class StageTotals:
     with_case: int = 0
     without_case: int = 0
     by_currency: dict[str, CurrencyTotals] = field(default_factory=dict)
+    no_figures: int = 0  # value cases with text only: their stored currency is a default, not an answer
 
 
 def _restrict(query: Select, system_ids_query: Select | None) -> Select:
@@ -215,10 +216,11 @@ def value_totals(session: Session, system_ids_query: Select | None = None) -> di
     SELECT of system ids to count (the portfolio's filters); None: every system.  Two queries."""
     out = {stage: StageTotals() for stage in TOTAL_STAGES}
     columns = [getattr(ValueCase, k) for k in MONEY_FIELDS]
+    figured = or_(*(c.is_not(None) for c in columns))
     rows = session.execute(_restrict(
         select(AISystem.stage, ValueCase.currency, func.count(ValueCase.system_id),
                *(func.sum(c) for c in columns), *(func.count(c) for c in columns))
-        .join(ValueCase, ValueCase.system_id == AISystem.id), system_ids_query)
+        .join(ValueCase, ValueCase.system_id == AISystem.id).where(figured), system_ids_query)
         .group_by(AISystem.stage, ValueCase.currency))
     n = len(MONEY_FIELDS)
     for stage, currency, systems, *figures in rows:
@@ -229,11 +231,13 @@ def value_totals(session: Session, system_ids_query: Select | None = None) -> di
         out[Stage(stage)].by_currency[currency] = totals
         out[Stage(stage)].with_case += systems
     rows = session.execute(_restrict(
-        select(AISystem.stage, func.count(AISystem.id))
-        .outerjoin(ValueCase, ValueCase.system_id == AISystem.id).where(ValueCase.system_id.is_(None)),
-        system_ids_query).group_by(AISystem.stage))
-    for stage, count in rows:
-        out[Stage(stage)].without_case = count
+        select(AISystem.stage, func.count(AISystem.id), func.count(ValueCase.system_id))
+        .outerjoin(ValueCase, ValueCase.system_id == AISystem.id)
+        .where(or_(ValueCase.system_id.is_(None), ~figured)), system_ids_query).group_by(AISystem.stage))
+    for stage, count, text_only in rows:
+        out[Stage(stage)].without_case = count - text_only
+        out[Stage(stage)].no_figures = text_only
+        out[Stage(stage)].with_case += text_only
     return out
 
 

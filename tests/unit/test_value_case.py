@@ -205,7 +205,7 @@ def test_totals_by_stage_and_currency_match_an_independent_sum(session, people):
     owner = people["owner"]
     rng = random.Random(16)
     expected = defaultdict(lambda: {"systems": 0, "sums": defaultdict(float), "recorded": defaultdict(int)})
-    without = defaultdict(int)
+    without, text_only = defaultdict(int), defaultdict(int)
     for i in range(14):
         stage = ["pilot", "production", "idea", "retired"][i % 4]
         system = make_system(session, owner, stage=stage)
@@ -217,7 +217,9 @@ def test_totals_by_stage_and_currency_match_an_independent_sum(session, people):
         figures = {k: (None if rng.random() < 0.25 else round(rng.uniform(0, 1e6), 2))
                    for k in ("expected_annual_value", "one_off_cost", "annual_run_cost", "annual_maintenance_cost")}
         services.save_value_case(session, None, system.id, {"currency": currency, **figures})
-        if stage in ("pilot", "production"):
+        if stage in ("pilot", "production") and all(v is None for v in figures.values()):
+            text_only[stage] += 1  # no figure: its currency is only a default, counted in none
+        elif stage in ("pilot", "production"):
             bucket = expected[(stage, currency)]
             bucket["systems"] += 1
             for k, v in figures.items():
@@ -235,7 +237,8 @@ def test_totals_by_stage_and_currency_match_an_independent_sum(session, people):
         got = totals[stage]
         mine = {c: b for (s, c), b in expected.items() if s == stage.value}
         assert set(got.by_currency) == set(mine)
-        assert got.with_case == sum(b["systems"] for b in mine.values())
+        assert got.with_case == sum(b["systems"] for b in mine.values()) + text_only[stage.value]
+        assert got.no_figures == text_only[stage.value]
         assert got.without_case == without[stage.value]
         for currency, bucket in mine.items():
             row = got.by_currency[currency]
@@ -274,3 +277,14 @@ def test_totals_take_two_queries_whatever_the_number_of_systems(app, session, pe
         event.remove(engine, "before_cursor_execute", listener)
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
 
+
+
+def test_a_value_case_without_figures_is_not_counted_in_a_currency(session, people):
+    owner = people["owner"]
+    figured, text_only = make_system(session, owner), make_system(session, owner)
+    services.save_value_case(session, owner, figured.id, {"currency": "EUR", "annual_run_cost": 1000})
+    services.save_value_case(session, owner, text_only.id, {"maintenance_team": "Claims ML team"})
+    session.commit()
+    pilot = services.value_totals(session)[Stage.PILOT]
+    assert set(pilot.by_currency) == {"EUR"} and pilot.by_currency["EUR"].systems == 1
+    assert (pilot.with_case, pilot.no_figures, pilot.without_case) == (2, 1, 0)
