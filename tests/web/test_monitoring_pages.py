@@ -145,8 +145,13 @@ def test_overview_links_to_monitoring_with_counts(session, as_role, world):
     record_observations(session, None, system.id, [{"metric_id": metric.id, "value": 90,
                                                     "observed_at": "2026-10-01"}], ObservationSource.DEMO)
     session.commit()
-    html = as_role("owner").get(f"/systems/{system.id}").get_data(as_text=True)
-    assert "Monitoring: 1 observation, 0 open alerts" in html
+    owner = as_role("owner")
+    html = owner.get(f"/systems/{system.id}").get_data(as_text=True)
+    assert "Monitoring: 1 observation, no drift rule" in html  # watched by nobody: said so, not "0 alerts"
+    set_drift_rule(session, None, system.id, metric.id, {"reference": "baseline", "band_kind": "absolute",
+                                                         "below": 4, "above": None})
+    session.commit()
+    assert "Monitoring: 1 observation, 0 open alerts" in owner.get(f"/systems/{system.id}").get_data(as_text=True)
 
 
 def test_drift_question_links_to_the_structured_rules(session, as_role, world):
