@@ -178,8 +178,8 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
     # 5b. incidents by failure mode (the eight production failure modes; None: not classified yet)
     p.incidents_by_mode = incidents_by_mode(session, f)
     # 5c. what AI is worth and costs (value cases by stage and currency) and the pilots stopped
-    scope = filtered_ids_query(f) if f.active() else None
-    p.value = value_totals(session, scope)
+    scope = (lambda query: with_filters(query, f)) if f.active() else None  # the filters on the join itself
+    p.value = value_totals(session, scope, stage_counts=p.by_stage)
     p.stops = stops_by_reason(session, scope, limit=STOPS_SHOWN)
 
     # 6. filter menus

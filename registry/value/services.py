@@ -7,6 +7,7 @@ audit event in the same transaction; the caller commits.  ``actor`` None is the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -205,39 +206,50 @@ class StageTotals:
     no_figures: int = 0  # value cases with text only: their stored currency is a default, not an answer
 
 
-def _restrict(query: Select, system_ids_query: Select | None) -> Select:
-    query = query.where(AISystem.deleted_at.is_(None), AISystem.stage.in_(TOTAL_STAGES))
-    return query if system_ids_query is None else query.where(AISystem.id.in_(system_ids_query))
+Scope = Select | Callable[[Select], Select] | None  # which systems count: a SELECT of ids, or a WHERE-adder
 
 
-def value_totals(session: Session, system_ids_query: Select | None = None) -> dict[Stage, StageTotals]:
+def _scoped(query: Select, scope: Scope) -> Select:
+    """``query`` (over ai_systems) kept to the live systems in ``scope``: a SELECT of their ids, or a
+    function adding the WHERE clause itself (the portfolio's filters, applied to the join directly)."""
+    query = query.where(AISystem.deleted_at.is_(None))
+    if scope is None:
+        return query
+    return scope(query) if callable(scope) else query.where(AISystem.id.in_(scope))
+
+
+def value_totals(session: Session, scope: Scope = None, *, stage_counts: dict | None = None) -> dict[Stage, StageTotals]:
     """Per stage (production, pilot): the value cases' figures summed by currency (never across
-    currencies), and the number of systems with a value case and without.  ``system_ids_query``: a
-    SELECT of system ids to count (the portfolio's filters); None: every system.  Two queries."""
+    currencies), how many systems have a value case (and how many of those give no figure at all)
+    and how many have none.  ``scope``: the systems to count (None: every one).  ``stage_counts``:
+    the number of systems per stage in that scope when the caller has it (the portfolio does), which
+    spares the second query."""
     out = {stage: StageTotals() for stage in TOTAL_STAGES}
     columns = [getattr(ValueCase, k) for k in MONEY_FIELDS]
-    figured = or_(*(c.is_not(None) for c in columns))
-    rows = session.execute(_restrict(
-        select(AISystem.stage, ValueCase.currency, func.count(ValueCase.system_id),
+    figured = or_(*(c.is_not(None) for c in columns)).label("figured")
+    rows = session.execute(_scoped(
+        select(AISystem.stage, ValueCase.currency, figured, func.count(ValueCase.system_id),
                *(func.sum(c) for c in columns), *(func.count(c) for c in columns))
-        .join(ValueCase, ValueCase.system_id == AISystem.id).where(figured), system_ids_query)
-        .group_by(AISystem.stage, ValueCase.currency))
+        .join(ValueCase, ValueCase.system_id == AISystem.id).where(AISystem.stage.in_(TOTAL_STAGES)), scope)
+        .group_by(AISystem.stage, ValueCase.currency, figured))
     n = len(MONEY_FIELDS)
-    for stage, currency, systems, *figures in rows:
-        totals = CurrencyTotals(systems=systems)
+    for stage, currency, has_figures, systems, *figures in rows:
+        totals = out[Stage(stage)]
+        totals.with_case += systems
+        if not has_figures:  # text only: the stored currency is a default, not an answer
+            totals.no_figures += systems
+            continue
+        row = CurrencyTotals(systems=systems)
         for i, key in enumerate(MONEY_FIELDS):
-            totals.recorded[key] = figures[n + i]
-            totals.sums[key] = float(figures[i] or 0.0)
-        out[Stage(stage)].by_currency[currency] = totals
-        out[Stage(stage)].with_case += systems
-    rows = session.execute(_restrict(
-        select(AISystem.stage, func.count(AISystem.id), func.count(ValueCase.system_id))
-        .outerjoin(ValueCase, ValueCase.system_id == AISystem.id)
-        .where(or_(ValueCase.system_id.is_(None), ~figured)), system_ids_query).group_by(AISystem.stage))
-    for stage, count, text_only in rows:
-        out[Stage(stage)].without_case = count - text_only
-        out[Stage(stage)].no_figures = text_only
-        out[Stage(stage)].with_case += text_only
+            row.recorded[key] = figures[n + i]
+            row.sums[key] = float(figures[i] or 0.0)
+        totals.by_currency[currency] = row
+    if stage_counts is None:
+        stage_counts = dict(session.execute(_scoped(
+            select(AISystem.stage, func.count(AISystem.id)).where(AISystem.stage.in_(TOTAL_STAGES)), scope)
+            .group_by(AISystem.stage)).all())
+    for stage, totals in out.items():
+        totals.without_case = stage_counts.get(stage, 0) - totals.with_case
     return out
 
 
@@ -263,22 +275,19 @@ class StopSummary:
     stops: list[StopRow]
 
 
-def stops_by_reason(session: Session, system_ids_query: Select | None = None, *, limit: int | None = None) -> StopSummary:
+def stops_by_reason(session: Session, scope: Scope = None, *, limit: int | None = None) -> StopSummary:
     """Every recorded stop of a system not deleted (a system stopped twice counts twice: two pilots
     ended), counted by reason in SQL, and the stops themselves (``limit``: the newest that many)."""
-    where = [AISystem.deleted_at.is_(None)]
-    if system_ids_query is not None:
-        where.append(AISystem.id.in_(system_ids_query))
     counts = dict.fromkeys(StopReason, 0)
-    for reason, count in session.execute(select(PilotStop.reason, func.count(PilotStop.id))
-                                         .join(AISystem, AISystem.id == PilotStop.system_id).where(*where)
+    for reason, count in session.execute(_scoped(select(PilotStop.reason, func.count(PilotStop.id))
+                                                 .join(AISystem, AISystem.id == PilotStop.system_id), scope)
                                          .group_by(PilotStop.reason)):
         counts[StopReason(reason)] = count
-    query = (select(PilotStop.id, PilotStop.system_id, AISystem.name, AISystem.business_unit, PilotStop.reason,
-                    PilotStop.note, PilotStop.lessons, PilotStop.stopped_at, User.name)
-             .join(AISystem, AISystem.id == PilotStop.system_id)
-             .outerjoin(User, User.id == PilotStop.stopped_by_id)
-             .where(*where).order_by(PilotStop.stopped_at.desc(), PilotStop.id.desc()))
+    query = _scoped(select(PilotStop.id, PilotStop.system_id, AISystem.name, AISystem.business_unit, PilotStop.reason,
+                           PilotStop.note, PilotStop.lessons, PilotStop.stopped_at, User.name)
+                    .join(AISystem, AISystem.id == PilotStop.system_id)
+                    .outerjoin(User, User.id == PilotStop.stopped_by_id), scope)
+    query = query.order_by(PilotStop.stopped_at.desc(), PilotStop.id.desc())
     if limit is not None:
         query = query.limit(limit)
     stops = [StopRow(*row[:4], StopReason(row[4]), *row[5:]) for row in session.execute(query)]

@@ -49,6 +49,17 @@ def test_the_portfolio_shows_what_followed_the_baseline(session, people, as_role
             assert t.sums["annual_run_cost"] == sum(c.annual_run_cost or 0 for c in mine)
             assert t.recorded["annual_maintenance_cost"] == sum(c.annual_maintenance_cost is not None for c in mine)
 
+    # filtered: the filters apply to the value cases and the stops too
+    unit = live[next(iter(drifting))].business_unit
+    scoped = portfolio_figures(session, people["executive"], portfolio_filters(MultiDict({"business_unit": unit})))
+    for stage in (Stage.PRODUCTION, Stage.PILOT):
+        cases = [c for c in session.scalars(select(ValueCase))
+                 if live[c.system_id].stage is stage and live[c.system_id].business_unit == unit]
+        assert scoped.value[stage].with_case == len(cases)
+        assert scoped.value[stage].without_case == sum(
+            1 for s in live.values() if s.stage is stage and s.business_unit == unit) - len(cases)
+    assert scoped.stops.total == sum(1 for st in session.scalars(select(PilotStop)) if live[st.system_id].business_unit == unit)
+
     stops = list(session.scalars(select(PilotStop)))
     assert p.stops.total == len(stops) == 2
     assert {r: n for r, n in p.stops.counts.items() if n} == dict(Counter(s.reason for s in stops))
