@@ -206,7 +206,7 @@ class StageTotals:
     no_figures: int = 0  # value cases with text only: their stored currency is a default, not an answer
 
 
-Scope = Select | Callable[[Select], Select] | None  # which systems count: a SELECT of ids, or a WHERE-adder
+Scope = Select | list[int] | Callable[[Select], Select] | None  # which systems count: their ids (a SELECT or a list), or a WHERE-adder
 
 
 def _scoped(query: Select, scope: Scope) -> Select:
@@ -215,7 +215,7 @@ def _scoped(query: Select, scope: Scope) -> Select:
     query = query.where(AISystem.deleted_at.is_(None))
     if scope is None:
         return query
-    return scope(query) if callable(scope) else query.where(AISystem.id.in_(scope))
+    return scope(query) if callable(scope) else query.where(AISystem.id.in_(scope))  # a SELECT or a list of ids
 
 
 def value_totals(session: Session, scope: Scope = None, *, stage_counts: dict | None = None) -> dict[Stage, StageTotals]:
@@ -279,6 +279,8 @@ def stops_by_reason(session: Session, scope: Scope = None, *, limit: int | None 
     """Every recorded stop of a system not deleted (a system stopped twice counts twice: two pilots
     ended), counted by reason in SQL, and the stops themselves (``limit``: the newest that many)."""
     counts = dict.fromkeys(StopReason, 0)
+    if callable(scope):  # stops are few: find their systems in scope first, by primary key
+        scope = list(session.scalars(scope(select(AISystem.id).where(AISystem.id.in_(select(PilotStop.system_id))))))
     for reason, count in session.execute(_scoped(select(PilotStop.reason, func.count(PilotStop.id))
                                                  .join(AISystem, AISystem.id == PilotStop.system_id), scope)
                                          .group_by(PilotStop.reason)):
