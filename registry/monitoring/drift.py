@@ -80,10 +80,12 @@ class Breach:
     value: float
 
 
-def breaches_in(points: Iterable[tuple[datetime, float]], band: Band, min_observations: int) -> list[Breach]:
-    """The breaching observations of ``points`` (taken in time order)."""
+def breaches_in(points: Iterable[tuple[datetime, float]], band: Band, min_observations: int,
+                earlier: int = 0) -> list[Breach]:
+    """The breaching observations of ``points`` (taken in time order); ``earlier``: how many older
+    observations precede them (a page shows only the newest, and they still count)."""
     ordered = sorted(points, key=lambda p: p[0])
-    return [Breach(n, at, value) for n, (at, value) in enumerate(ordered, start=1)
+    return [Breach(n, at, value) for n, (at, value) in enumerate(ordered, start=earlier + 1)
             if n >= min_observations and not band.contains(value)]
 
 

@@ -243,6 +243,24 @@ def observations_page(session: Session, system_id: int, *, metric_id: int | None
     return items, (items[-1].id if more else None)
 
 
+def recent_series(session: Session, system_id: int, latest: int) -> dict[int, tuple[list[tuple[datetime, float]], int]]:
+    """Each metric's newest ``latest`` observations in time order, and how many older ones there
+    are: {metric_id: (points, earlier)}.  The window is cut in SQL, so a metric observed every minute
+    for years costs the page what ``latest`` points cost."""
+    ranked = (select(Observation.metric_id, Observation.observed_at, Observation.value,
+                     func.row_number().over(partition_by=Observation.metric_id,
+                                            order_by=Observation.observed_at.desc()).label("newest"),
+                     func.count().over(partition_by=Observation.metric_id).label("total"))
+              .where(Observation.system_id == system_id).subquery())
+    out: dict[int, tuple[list, int]] = {}
+    for metric_id, observed_at, value, total in session.execute(
+            select(ranked.c.metric_id, ranked.c.observed_at, ranked.c.value, ranked.c.total)
+            .where(ranked.c.newest <= latest).order_by(ranked.c.metric_id, ranked.c.observed_at)):
+        points, _earlier = out.setdefault(metric_id, ([], max(0, total - latest)))
+        points.append((observed_at, value))
+    return out
+
+
 def series(session: Session, system_id: int) -> dict[int, list[tuple[datetime, float]]]:
     """Every metric's observations of a system, in time order: {metric_id: [(observed_at, value)]}."""
     out: dict[int, list] = defaultdict(list)
@@ -444,19 +462,19 @@ def monitoring_snapshot(session: Session, system: AISystem) -> list[dict]:
     PDF draws the chart from this (``registry.monitoring.chart.chart_from_snapshot``), never from
     the live tables."""
     rules = rules_for(session, system.id)
-    data = series(session, system.id)
+    data = recent_series(session, system.id, SNAPSHOT_POINTS)
     alerts = alerts_for(session, system.id)  # open and resolved: what was found and done is on the record
     out = []
     for metric in system.metrics:
         rule = rules.get(metric.id)
-        points = data.get(metric.id, [])
+        kept, earlier = data.get(metric.id, ([], 0))
         band = drift.band_for(rule, metric) if rule else None
-        breaches = {b.observed_at for b in drift.breaches_in(points, band, rule.min_observations)} if band else set()
-        kept = points[-SNAPSHOT_POINTS:]
+        breaches = ({b.observed_at for b in drift.breaches_in(kept, band, rule.min_observations, earlier)}
+                    if band else set())
         out.append({
             "metric_id": metric.id, "name": metric.name, "unit": metric.unit, "baseline": metric.baseline_value,
             "target": metric.target_value, "rule": rule_text(rule, metric) if rule else None,
-            "band": [band.low, band.high] if band else None, "observations_total": len(points),
+            "band": [band.low, band.high] if band else None, "observations_total": earlier + len(kept),
             "observations": [[at.isoformat(), value, at in breaches] for at, value in kept],
             "alerts": [{"status": AlertStatus(a.status).label, "opened_at": a.opened_at.isoformat(timespec="seconds"),
                         "summary": a.summary, "breaches": a.breaches,

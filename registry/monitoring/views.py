@@ -17,19 +17,21 @@ from registry.monitoring.forms import ObservationForm, ResolveForm, RuleForm, Up
 from registry.web import actor, db_session
 
 bp = Blueprint("monitoring", __name__)
+CHART_POINTS = 500  # the newest observations of each metric drawn on the page (older ones are counted)
 
 
 def _panels(session, system, rule_forms: dict | None = None) -> list[dict]:
     """One panel per metric: its chart, rule (in words and as a form), counts and alerts."""
     rules = services.rules_for(session, system.id)
-    data = services.series(session, system.id)
+    data = services.recent_series(session, system.id, CHART_POINTS)
     alerts = services.alerts_for(session, system.id)
     panels = []
     for metric in system.metrics:
         rule = rules.get(metric.id)
-        points = data.get(metric.id, [])
+        points, earlier = data.get(metric.id, ([], 0))
         band = band_for(rule, metric) if rule else None
-        breaches = {b.observed_at for b in breaches_in(points, band, rule.min_observations)} if band else set()
+        breaches = ({b.observed_at for b in breaches_in(points, band, rule.min_observations, earlier)}
+                    if band else set())
         form = (rule_forms or {}).get(metric.id)
         if form is None:
             form = RuleForm(prefix=f"m{metric.id}", formdata=None)
@@ -37,7 +39,7 @@ def _panels(session, system, rule_forms: dict | None = None) -> list[dict]:
                 form.fill(rule)
         panels.append({
             "metric": metric, "rule": rule, "rule_text": services.rule_text(rule, metric) if rule else None,
-            "band": band, "points": points, "form": form,
+            "band": band, "points": points, "earlier": earlier, "form": form,
             "chart": build_chart(points, unit=metric.unit, baseline=metric.baseline_value, target=metric.target_value,
                                  band=band, breaches=breaches),
             "alerts": [a for a in alerts if a.metric_id == metric.id],

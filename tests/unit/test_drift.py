@@ -18,6 +18,7 @@ from registry.monitoring.drift import Band, band_around, breaches_in, judge
 from registry.monitoring.models import DriftAlert
 from registry.monitoring.services import (
     monitoring_snapshot,
+    recent_series,
     record_observations,
     resolve_alert,
     set_drift_rule,
@@ -191,3 +192,16 @@ def test_moving_the_baseline_moves_the_band_and_judges_again_at_once(session, me
     session.commit()
     (alert,) = _alerts(session, metric)  # 92 is now above the band 49–51, without a new observation
     assert alert.status is AlertStatus.OPEN and "above the band 49–51 %" in alert.summary
+
+
+def test_a_long_series_is_cut_in_sql_and_its_older_observations_still_count(session, metric):
+    set_drift_rule(session, None, metric.system_id, metric.id, {"reference": "baseline", "band_kind": "absolute",
+                                                                 "below": 4, "min_observations": 8})
+    session.commit()
+    _send(session, metric, [91, 92, 93, 94, 95, 70, 96, 60, 97, 50])
+    (points, earlier), = recent_series(session, metric.system_id, 4).values()
+    assert earlier == 6 and [v for _at, v in points] == [96, 60, 97, 50]
+    # positions 8 and 10 breach (min 8 observations): the cut-off tail knows its place
+    assert [b.number for b in breaches_in(points, Band(88, None), 8, earlier)] == [8, 10]
+    (entry,) = monitoring_snapshot(session, session.get(AISystem, metric.system_id))
+    assert entry["observations_total"] == 10
