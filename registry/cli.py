@@ -89,17 +89,32 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION; at head, also recompute the tiers of systems computed under
-    earlier tier rules (audited, signed: a migration cannot sign audit events)."""
-    migrate.upgrade(current_app.config["DATABASE_URL"], revision)
-    click.echo(f"Database at {revision}.")
-    if revision != "head":
-        return
-    with _sessions()() as session:
-        counts = recompute_tiers(session, None, actor_label=f"tier rules v{RULES_VERSION} (registry db upgrade)")
-        session.commit()
+    earlier tier rules (audited, signed: a migration cannot sign audit events).  Holds the release
+    lock throughout: nodes starting together take turns, and the later ones find nothing to do."""
+    url = current_app.config["DATABASE_URL"]
+    with migrate.release_lock(url):
+        migrate.upgrade(url, revision)
+        click.echo(f"Database at {revision}.")
+        if revision != "head":
+            return
+        with _sessions()() as session:
+            counts = recompute_tiers(session, None, actor_label=f"tier rules v{RULES_VERSION} (registry db upgrade)")
+            session.commit()
     if counts["recomputed"]:
         click.echo(f"Recomputed {counts['recomputed']} systems under tier rules v{RULES_VERSION}; "
                    f"{counts['changed']} changed tier (each audited).")
+
+
+@db.command("check")
+def db_check() -> None:
+    """Exit 0 when the database is at the code's head revision; else print both revisions and exit 1."""
+    current, head = migrate.revisions(current_app.config["DATABASE_URL"])
+    if current == head:
+        click.echo(f"Database at head ({head}).")
+        return
+    click.echo(f"Database at {current or 'no revision (empty)'}, code at {head}: "
+               "run `registry db upgrade` (then `registry catalogue load`).", err=True)
+    sys.exit(1)
 
 
 @db.command("downgrade")
@@ -264,8 +279,9 @@ def catalogue() -> None:
 @catalogue.command("load")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 def catalogue_load(files: tuple[Path, ...]) -> None:
-    """Load or update catalogues: the given YAML FILES, or every default catalogue."""
-    with _sessions()() as session:
+    """Load or update catalogues: the given YAML FILES, or every default catalogue.  Idempotent (an
+    unchanged catalogue writes nothing), and under the release lock like `registry db upgrade`."""
+    with migrate.release_lock(current_app.config["DATABASE_URL"]), _sessions()() as session:
         try:
             if files:
                 for path in files:

@@ -90,17 +90,21 @@ def read_catalogue(path: Path) -> dict:
 def load_catalogue(session: Session, actor, path: Path, *, position: int | None = None,
                    now: datetime | None = None) -> tuple[Framework, dict]:
     """Upsert one catalogue file; return the framework and counts (added, updated, retired).
-    ``now`` dates its audit event (the demo, which opens its registry in the past); default: the clock."""
+
+    Idempotent: loading a file the database already matches changes nothing and records no audit
+    event (every node may run `registry catalogue load` at start-up).  ``now`` dates the audit event
+    (the demo, which opens its registry in the past); default: the clock."""
     data = read_catalogue(path)
     spec = data["framework"]
     framework = session.scalar(select(Framework).where(Framework.key == spec["key"]))
-    if framework is None:
+    created = framework is None
+    if created:
         framework = Framework(key=spec["key"])
         session.add(framework)
-    framework.name, framework.version, framework.source = spec["name"], spec["version"], spec["source"]
-    framework.active = True
+    wanted = {"name": spec["name"], "version": spec["version"], "source": spec["source"], "active": True}
     if position is not None:
-        framework.position = position
+        wanted["position"] = position
+    framework_changed = _assign(framework, wanted)
     session.flush()
     existing = {c.ref: c for c in session.scalars(select(Control).where(Control.framework_id == framework.id))}
     counts = {"added": 0, "updated": 0, "retired": 0}
@@ -110,24 +114,34 @@ def load_catalogue(session: Session, actor, path: Path, *, position: int | None 
             control = Control(framework_id=framework.id, ref=item["ref"])
             session.add(control)
             counts["added"] += 1
-        else:
+        changed = _assign(control, {
+            "function": item["function"], "category": item["category"], "category_title": item["category_title"],
+            "title": item["title"], "text": item["text"] or item["title"], "guidance": item["guidance"],
+            "tiers": item["tiers"], "kinds": item["kinds"], "data": item["data"], "flags": item["flags"],
+            "waivable": item["waivable"], "related": item["related"], "position": index, "retired": False})
+        if changed and control.id is not None:
             counts["updated"] += 1
-        control.function, control.category = item["function"], item["category"]
-        control.category_title, control.title = item["category_title"], item["title"]
-        control.text = item["text"] or item["title"]
-        control.guidance = item["guidance"]
-        control.tiers, control.kinds, control.data = item["tiers"], item["kinds"], item["data"]
-        control.flags, control.waivable, control.related = item["flags"], item["waivable"], item["related"]
-        control.position, control.retired = index, False
     for control in existing.values():
         if not control.retired:
             control.retired = True
             counts["retired"] += 1
     session.flush()
-    record_event(session, actor, "catalogue.load", "framework", framework.id,
-                 summary=f"Loaded catalogue {framework.name}: {counts['added']} added, {counts['updated']} updated, "
-                         f"{counts['retired']} retired", after={"framework": framework.key, **counts}, at=now)
+    if created or framework_changed or any(counts.values()):
+        record_event(session, actor, "catalogue.load", "framework", framework.id,
+                     summary=f"Loaded catalogue {framework.name}: {counts['added']} added, {counts['updated']} "
+                             f"updated, {counts['retired']} retired", after={"framework": framework.key, **counts},
+                     at=now)
     return framework, counts
+
+
+def _assign(row, values: dict) -> bool:
+    """Set the attributes of ``row`` that differ from ``values``; True if any did."""
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return changed
 
 
 def default_catalogue_files() -> list[Path]:
