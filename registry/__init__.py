@@ -33,6 +33,9 @@ from registry.inventory.stages import register_stage_history
 from registry.inventory.views import bp as inventory_bp
 from registry.main.views import bp as main_bp
 from registry.monitoring.views import bp as monitoring_bp
+from registry.ops.views import PATHS as OPS_PATHS
+from registry.ops.views import bp as ops_bp
+from registry.ops.views import register_request_hooks
 from registry.portfolio.views import bp as portfolio_bp
 from registry.readiness.views import bp as readiness_bp
 from registry.reliability.views import bp as reliability_bp
@@ -47,20 +50,21 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 BLUEPRINTS = (main_bp, auth_bp, inventory_bp, readiness_bp, controls_bp, decisions_bp, review_bp, audit_bp, admin_bp,
               exports_bp, reports_bp, portfolio_bp, imports_bp, monitoring_bp, incidents_bp, reliability_bp, value_bp,
-              api_bp)
+              api_bp, ops_bp)
 
 
 class SessionInterface(SecureCookieSessionInterface):
     """The session cookie, except on the JSON API (/api/…): there it is neither read nor written, so
-    a signed-in browser's cookie can never authenticate an API request (bearer tokens only)."""
+    a signed-in browser's cookie can never authenticate an API request (bearer tokens only).  Nor on
+    the operators' probes and metrics (``OPS_PATHS``)."""
 
     def open_session(self, app, request):
-        if request.path.startswith("/api/"):
+        if request.path.startswith("/api/") or request.path in OPS_PATHS:
             return self.session_class()
         return super().open_session(app, request)
 
     def save_session(self, app, session, response):
-        if request.path.startswith("/api/"):
+        if request.path.startswith("/api/") or request.path in OPS_PATHS:
             return
         super().save_session(app, session, response)
 
@@ -86,6 +90,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(load_config(overrides))
     app.session_interface = SessionInterface()
     app.url_map.converters["int"] = IdConverter
+    register_request_hooks(app)  # first: the request id exists before any other hook runs or logs
     register_extensions(app)
     register_blueprints(app)
     register_template_helpers(app)
@@ -131,8 +136,8 @@ def register_extensions(app: Flask) -> None:
     @app.before_request
     def _idle_timeout():
         """Sign out a session idle for longer than PERMANENT_SESSION_LIFETIME (server-side check).
-        The JSON API has no session (``SessionInterface``)."""
-        if request.path.startswith("/api/"):
+        The JSON API and the probes have no session (``SessionInterface``)."""
+        if request.path.startswith("/api/") or request.path in OPS_PATHS:
             return
         session.permanent = True
         now = int(time.time())

@@ -116,6 +116,12 @@ def load_config(overrides: dict | None = None) -> dict:
         # The JSON API: requests per token per minute (fixed window; shared through Redis when
         # REDIS_URL is set, else counted in this process).
         "API_RATE_LIMIT": int(os.environ.get("API_RATE_LIMIT", "600")),
+        # Operations (registry.ops): "json" writes one JSON object a line (a line per request on the
+        # registry.request logger); anything else keeps the plain text of local use.
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text").strip().lower(),
+        # /metrics wants `Authorization: Bearer <METRICS_TOKEN>`; unset, it is off (404) unless METRICS_PUBLIC.
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
+        "METRICS_PUBLIC": _bool("METRICS_PUBLIC", False),
     }
     if overrides:
         config.update(overrides)

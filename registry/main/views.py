@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, send_from_directory, url_for
+from flask import Blueprint, current_app, redirect, render_template, send_from_directory, url_for
 from flask_login import current_user
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from registry.db import utcnow
 from registry.enums import Role, Stage, Tier
@@ -68,17 +68,3 @@ def favicon():
     """Browsers ask for /favicon.ico whatever the page says."""
     return send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
                                max_age=86400)
-
-
-@bp.get("/healthz")
-def healthz():
-    try:
-        with current_app.extensions["registry.engine"].connect() as conn:
-            conn.execute(text("SELECT 1"))
-        database = "reachable"
-        ok = True
-    except Exception as exc:  # noqa: BLE001 - the health check reports, never raises
-        current_app.logger.warning("health check: database unreachable: %s", exc)
-        database = "unreachable"
-        ok = False
-    return jsonify(status="ok" if ok else "degraded", database=database), (200 if ok else 503)

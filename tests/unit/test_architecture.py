@@ -29,7 +29,7 @@ FOUNDATION = {"registry.config", "registry.db", "registry.enums", "registry.erro
 # Domains from the bottom up: a module may import its own domain and any lower one.
 LAYERS = ["audit", "auth", "state", "inventory", "readiness", "controls", "monitoring", "incidents", "reliability",
           "value", "decisions",
-          "review", "reports", "exports", "imports", "portfolio", "seed", "api"]
+          "review", "reports", "exports", "imports", "portfolio", "seed", "api", "ops"]
 TOP = {"registry", "registry.cli", "registry.web", "registry.handlers", "registry.jobs", "registry.wsgi"}
 
 

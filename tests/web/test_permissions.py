@@ -110,6 +110,9 @@ MATRIX = {
     ("GET", "/portfolio.pdf"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 200},
     ("GET", "/review"): {"anonymous": LOGIN, "admin": 200, "compliance": 200, "owner": 403, "other_owner": 403, "executive": 403},
     ("GET", "/healthz"): dict.fromkeys(ROLES, 200),
+    # operators' probes and metrics: no login at all; /metrics is off (404) without METRICS_TOKEN (tests/web/test_ops.py)
+    ("GET", "/readyz"): dict.fromkeys(ROLES, 200),
+    ("GET", "/metrics"): dict.fromkeys(ROLES, 404),
     ("GET", "/login"): {"anonymous": 200, "admin": 302, "compliance": 302, "owner": 302, "other_owner": 302, "executive": 302},
 }
 

@@ -1,0 +1,1 @@
+"""What operators watch: liveness, readiness, Prometheus metrics, and structured request logs."""
