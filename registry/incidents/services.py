@@ -48,13 +48,6 @@ def _check_actor(actor: User | None, system: AISystem) -> None:
         require(can_report_incident(actor, system), NOT_ALLOWED)
 
 
-def _check_date(data: dict, now: datetime | None) -> None:
-    """The schema refuses a date after today; a change dated in the past (``now``) also one after then."""
-    if now is not None and data["occurred_on"] > now.date():
-        raise ValidationFailed("Some fields need attention.",
-                               errors={"occurred_on": ["The incident cannot have happened after it was reported."]})
-
-
 def snapshot(incident: Incident) -> dict[str, Any]:
     """The incident as the history shows it: labels, not codes; "Not classified" said as such."""
     return {
@@ -101,7 +94,6 @@ def report_incident(session: Session, actor: User | None, system_id: int, payloa
     system = system_for_update(session, system_id)
     _check_actor(actor, system)
     data = load_or_raise(IncidentSchema(now=now), payload)
-    _check_date(data, now)
     at = now or utcnow()
     incident = Incident(system_id=system.id, created_at=at, updated_at=at, version=1,
                         created_by_id=actor.id if actor is not None else None)
@@ -136,7 +128,6 @@ def update_incident(session: Session, actor: User | None, system_id: int, incide
         raise Conflict(STALE)
     _check_transition(incident.status, payload.get("status", IncidentStatus.OPEN.value))  # before the details
     data = load_or_raise(IncidentSchema(now=now), payload)
-    _check_date(data, now)
     old_status, new_status = incident.status, IncidentStatus(data["status"])
     before = snapshot(incident)
     _apply(incident, data)

@@ -261,16 +261,6 @@ def recent_series(session: Session, system_id: int, latest: int) -> dict[int, tu
     return out
 
 
-def series(session: Session, system_id: int) -> dict[int, list[tuple[datetime, float]]]:
-    """Every metric's observations of a system, in time order: {metric_id: [(observed_at, value)]}."""
-    out: dict[int, list] = defaultdict(list)
-    for metric_id, observed_at, value in session.execute(
-            select(Observation.metric_id, Observation.observed_at, Observation.value)
-            .where(Observation.system_id == system_id).order_by(Observation.metric_id, Observation.observed_at)):
-        out[metric_id].append((observed_at, value))
-    return out
-
-
 def metric_counts(session: Session, system_id: int) -> dict[int, tuple[int, int, bool]]:
     """{metric_id: (observations, open alerts, has a drift rule)} of a system: three aggregate queries."""
     observed = dict(session.execute(select(Observation.metric_id, func.count(Observation.id))

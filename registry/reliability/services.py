@@ -348,11 +348,6 @@ def set_step_rates(session: Session, actor: User | None, system_id: int, rates: 
 
 # -- the summary -------------------------------------------------------------------------------
 
-def tallies_for(session: Session, system_ids: list[int]) -> dict[int, list[passk.TaskTally]]:
-    """Each system's trials counted per task (``registry.reliability.models.trial_tallies``)."""
-    return trial_tallies(session, system_ids)
-
-
 @dataclass(frozen=True)
 class TaskRow:
     task_id: str
@@ -418,7 +413,7 @@ def gate_status(tallies: Sequence[passk.TaskTally], k: int | None, threshold: fl
 def reliability_summary(session: Session, system_id: int) -> ReliabilitySummary:
     """Per task and overall pass@1 and pass^k (k = 1..8; None: not enough trials), the gate's status
     and the compounded success of the step rates."""
-    tallies = tallies_for(session, [system_id])[system_id]
+    tallies = trial_tallies(session, [system_id])[system_id]
     gate = session.get(ReliabilityGate, system_id)
     rates = list(gate.step_rates or []) if gate else []
     rows = [TaskRow(t.task_id, t.trials, t.passed, t.passed / t.trials, passk.curve([t])) for t in tallies]
