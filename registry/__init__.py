@@ -26,6 +26,7 @@ from registry.db import make_engine, make_session_factory
 from registry.decisions.views import bp as decisions_bp
 from registry.errors import register_error_handlers
 from registry.exports.views import bp as exports_bp
+from registry.files.store import store_from_url
 from registry.handlers import register_handlers
 from registry.imports.views import bp as imports_bp
 from registry.incidents.views import bp as incidents_bp
@@ -113,6 +114,7 @@ def register_extensions(app: Flask) -> None:
     register_handlers()
     app.extensions["registry.engine"] = engine
     app.extensions["registry.sessions"] = (write, read)
+    app.extensions["registry.files"] = store_from_url(app.config["FILE_STORE_URL"])
     app.extensions["registry.evidence"] = EvidenceStore(app.config["EVIDENCE_DIR"], app.config["EVIDENCE_MAX_BYTES"])
     passwords.configure(cheap=bool(app.config.get("TESTING_CHEAP_PASSWORDS")))
 

@@ -95,6 +95,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "PAGE_SIZE": int(os.environ.get("PAGE_SIZE", "25")),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(20 * 1024 * 1024))),
         "TRUST_PROXY_HEADERS": _bool("TRUST_PROXY_HEADERS", False),
+        # Where evidence files, export ZIPs and staged uploads are kept, seen alike by every node:
+        # empty for the database (the default), or s3://bucket/prefix?endpoint_url=…&region_name=…
+        "FILE_STORE_URL": os.environ.get("FILE_STORE_URL", "").strip(),
         # Evidence files live outside the web root (static/), under generated names.
         "EVIDENCE_DIR": os.environ.get("EVIDENCE_DIR") or str(INSTANCE_DIR / "evidence"),
         "EVIDENCE_MAX_BYTES": int(os.environ.get("EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024))),

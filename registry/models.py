@@ -4,6 +4,7 @@ from registry.audit import models as audit  # noqa: F401
 from registry.auth import models as auth  # noqa: F401
 from registry.controls import models as controls  # noqa: F401
 from registry.decisions import models as decisions  # noqa: F401
+from registry.files import models as files  # noqa: F401
 from registry.imports import models as imports  # noqa: F401
 from registry.incidents import models as incidents  # noqa: F401
 from registry.inventory import models as inventory  # noqa: F401

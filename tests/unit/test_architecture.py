@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[2] / "registry"
 # Imported inside a function on purpose: WeasyPrint needs the system's Pango at import time, and
 # everything but PDF rendering works without it (renders run in forked children that import it).
 OPTIONAL_IMPORTS = {"weasyprint", "weasyprint.text.fonts"}
+# boto3 only where FILE_STORE_URL names an S3 store (the `s3` extra).
+OPTIONAL_IMPORTS |= {"boto3", "botocore.config", "botocore.exceptions"}
 
 # Shared by every domain: the schema (models) and the pure rule modules, which import only the
 # foundation, models and other rule modules.
@@ -27,7 +29,7 @@ RULE_MODULES = {"registry.inventory.tiering", "registry.readiness.questions", "r
 FOUNDATION = {"registry.config", "registry.db", "registry.enums", "registry.errors", "registry.events",
               "registry.records", "registry.templating", "registry.migrate", "registry.models"}
 # Domains from the bottom up: a module may import its own domain and any lower one.
-LAYERS = ["audit", "auth", "state", "inventory", "readiness", "controls", "monitoring", "incidents", "reliability",
+LAYERS = ["files", "audit", "auth", "state", "inventory", "readiness", "controls", "monitoring", "incidents", "reliability",
           "value", "decisions",
           "review", "reports", "exports", "imports", "portfolio", "seed", "api", "ops"]
 TOP = {"registry", "registry.cli", "registry.web", "registry.handlers", "registry.jobs", "registry.wsgi"}

@@ -1,0 +1,1 @@
+"""Stored files (evidence, export ZIPs, staged uploads) where every web node and worker sees them."""
