@@ -17,10 +17,10 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import openpyxl
-import pandas as pd
-from openpyxl.utils.cell import range_boundaries
+if TYPE_CHECKING:  # imported where a file is read: a web process does not load pandas until an import runs
+    import pandas as pd
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 50_000
@@ -110,6 +110,7 @@ def _delimiter(text: str) -> str:
 
 
 def _read_csv(data: bytes, file_name: str) -> pd.DataFrame:
+    import pandas as pd
     text = _decode(data, file_name)
     if "\x00" in text:
         raise ImportFileError(f"{file_name} is not a text file (it contains NUL bytes).")
@@ -137,6 +138,7 @@ def _read_excel(data: bytes, file_name: str, kind: str, sheet: str | None, notes
         return _stream_xlsx(data, file_name, sheet, notes)
     if not data.startswith(b"\xd0\xcf\x11\xe0"):
         raise ImportFileError(f"{file_name} is not an Excel 97-2003 workbook (.xls).")
+    import pandas as pd
     try:  # the .xls format itself bounds a sheet at 65,536 x 256 cells
         book = pd.ExcelFile(io.BytesIO(data), engine="calamine")
         names = [str(n) for n in book.sheet_names]
@@ -157,6 +159,9 @@ def _read_excel(data: bytes, file_name: str, kind: str, sheet: str | None, notes
 def _stream_xlsx(data: bytes, file_name: str, sheet_name: str | None, notes: list[str]) -> pd.DataFrame:
     """A sheet (the first unless named), streamed row by row within the limits: a tiny file can declare
     a cell at XFD1048576, and a reader that builds the whole grid would try to allocate hundreds of GB."""
+    import openpyxl
+    import pandas as pd
+    from openpyxl.utils.cell import range_boundaries
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as err:  # noqa: BLE001 - openpyxl raises many types for a damaged file

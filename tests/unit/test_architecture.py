@@ -20,6 +20,9 @@ ROOT = Path(__file__).resolve().parents[2] / "registry"
 OPTIONAL_IMPORTS = {"weasyprint", "weasyprint.text.fonts"}
 # boto3 only where FILE_STORE_URL names an S3 store (the `s3` extra).
 OPTIONAL_IMPORTS |= {"boto3", "botocore.config", "botocore.exceptions"}
+# pandas and openpyxl only where an uploaded inventory is read (registry/imports/reader.py): a web process
+# that never imports a file does not load them (about 50 MiB less resident memory per process).
+OPTIONAL_IMPORTS |= {"pandas", "openpyxl", "openpyxl.utils.cell"}
 
 # Shared by every domain: the schema (models) and the pure rule modules, which import only the
 # foundation, models and other rule modules.
