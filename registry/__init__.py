@@ -20,7 +20,6 @@ from registry.auth import passwords, permissions
 from registry.auth.models import User
 from registry.auth.views import bp as auth_bp
 from registry.config import ROOT, load_config
-from registry.controls.evidence_store import EvidenceStore
 from registry.controls.views import bp as controls_bp
 from registry.db import make_engine, make_session_factory
 from registry.decisions.views import bp as decisions_bp
@@ -101,7 +100,9 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
+    files = store_from_url(app.config["FILE_STORE_URL"])
     write, read = make_session_factory(engine, {
+        "file_store": files,
         "evidence_max_age_days": app.config["EVIDENCE_MAX_AGE_DAYS"],
         "evidence_dir": app.config["EVIDENCE_DIR"],
         "evidence_max_bytes": app.config["EVIDENCE_MAX_BYTES"],
@@ -114,8 +115,7 @@ def register_extensions(app: Flask) -> None:
     register_handlers()
     app.extensions["registry.engine"] = engine
     app.extensions["registry.sessions"] = (write, read)
-    app.extensions["registry.files"] = store_from_url(app.config["FILE_STORE_URL"])
-    app.extensions["registry.evidence"] = EvidenceStore(app.config["EVIDENCE_DIR"], app.config["EVIDENCE_MAX_BYTES"])
+    app.extensions["registry.files"] = files
     passwords.configure(cheap=bool(app.config.get("TESTING_CHEAP_PASSWORDS")))
 
     csrf.init_app(app)

@@ -38,11 +38,13 @@ from registry.auth.models import User
 from registry.auth.services import create_user, list_users, normalise_email
 from registry.auth.tokens import create_token, list_tokens, revoke_token
 from registry.controls.catalogue import load_catalogue, load_default_catalogues
+from registry.controls.evidence_migration import migrate_evidence_files, verify_files
 from registry.controls.models import Control, Framework
 from registry.db import analyze, utcnow
 from registry.decisions.services import recorded_heads_missing
 from registry.errors import DomainError
 from registry.exports.services import write_export
+from registry.files.store import StoreConfigError
 from registry.imports.mapping import check_mapping
 from registry.imports.reader import ImportFileError, read_table
 from registry.imports.runner import QUEUE_NAME as IMPORT_QUEUE
@@ -499,6 +501,61 @@ def audit_checkpoint(show: bool, output: Path | None, adopt_unsigned: bool) -> N
             handle.close()
             if output.stat().st_size == 0:
                 output.unlink()
+
+
+@main.group("files")
+def files_group() -> None:
+    """The file store (evidence files): FILE_STORE_URL, the database unless it names an S3 bucket."""
+
+
+@files_group.command("migrate")
+@click.option("--delete-files", is_flag=True,
+              help="Once the move is committed, delete the moved files from EVIDENCE_DIR.")
+def files_migrate(delete_files: bool) -> None:
+    """Move the evidence files still in EVIDENCE_DIR into the file store, each checked against the
+    SHA-256 recorded when it was uploaded; a missing or changed file is named and left as it is (exit 1)."""
+    directory = Path(current_app.config["EVIDENCE_DIR"])
+    with _sessions()() as session:
+        try:
+            result = migrate_evidence_files(session, directory)
+            session.commit()
+        except (DomainError, StoreConfigError) as err:
+            session.rollback()
+            _fail(str(err))
+    if not result.moved and not result.problems:
+        click.echo("No evidence files left to move: every evidence file is in the file store.")
+        return
+    if result.moved:
+        click.echo(f"Moved {len(result.moved)} evidence files from {directory} into the file store "
+                   f"({result.stored_bytes / 1024 / 1024:.1f} MB stored; the same content is stored once).")
+    if delete_files:
+        for path in result.paths:
+            path.unlink(missing_ok=True)
+        click.echo(f"Deleted {len(result.paths)} moved files from {directory}.")
+    for problem in result.problems:
+        click.echo(f"Not moved: {problem}.", err=True)
+    if result.problems:
+        sys.exit(1)
+
+
+@files_group.command("verify")
+def files_verify() -> None:
+    """Re-hash every stored file and check every evidence file's bytes are in the store (exit 1 if not)."""
+    with current_app.extensions["registry.sessions"][1]() as session:
+        if session.get_bind().dialect.name == "postgresql":  # one snapshot for every query below
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        try:
+            result = verify_files(session)
+        except StoreConfigError as err:
+            _fail(str(err))
+    click.echo(f"Checked {result.blobs} stored files ({result.blob_bytes / 1024 / 1024:.1f} MB): "
+               f"{result.blobs - len(result.damaged)} intact, {len(result.damaged)} damaged. Evidence files: "
+               f"{result.evidence_files} in the store, {len(result.missing_blobs)} missing, "
+               f"{len(result.not_migrated)} not yet moved from EVIDENCE_DIR.")
+    for problem in result.problems:
+        click.echo(f"Problem: {problem}.", err=True)
+    if not result.ok:
+        sys.exit(1)
 
 
 @main.group()

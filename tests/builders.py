@@ -73,7 +73,7 @@ def implement_all_controls(session, owner, system, store: EvidenceStore | None =
     rows = [r for r in control_rows(session, system) if r.required and r.control.ref not in except_refs]
     for row in rows:
         assess_control(session, owner, system.id, row.control.id, {"status": "implemented"})
-        stored = store.save(io.BytesIO(f"Evidence for {row.control.ref}\n".encode()), "evidence.txt") if store else None
+        stored = store.save(session, io.BytesIO(f"Evidence for {row.control.ref}\n".encode()), "evidence.txt") if store else None
         add_evidence(session, owner, system.id, row.control.id, {
             "description": f"Evidence for {row.control.ref}", "url": None if store else f"https://wiki.example.test/{row.control.id}",
             "collected_on": (collected_on or utcnow().date()).isoformat()}, stored=stored)

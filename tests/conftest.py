@@ -10,7 +10,6 @@ The migrated database and the demo portfolio are each built once per run and cop
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
@@ -73,14 +72,13 @@ def app(databases, tmp_path_factory):
 
 @dataclass(frozen=True)
 class DemoPortfolio:
-    counts: dict[str, int]  # what load_demo returned
-    evidence_dir: Path  # this test's copy of the demo's evidence files
+    counts: dict[str, int]  # what load_demo returned (its evidence files are in the database's file store)
 
 
 def _load_demo(app):
-    def build(evidence_dir: Path) -> dict:
+    def build(_unused_dir: Path) -> dict:  # the demo's evidence files go to the file store, in the database
         with app.extensions["registry.sessions"][0]() as s:
-            counts = load_demo(s, evidence_dir=evidence_dir)
+            counts = load_demo(s)
             s.commit()
         return counts
 
@@ -98,10 +96,8 @@ def _database(request):
     databases: WorkerDatabases = request.getfixturevalue("databases")
     demo = None
     if "demo_portfolio" in request.fixturenames:  # before any other fixture opens a connection
-        counts, evidence = databases.restore_demo(_load_demo(app))
-        copy = request.getfixturevalue("tmp_path") / "demo-evidence"
-        shutil.copytree(evidence, copy)
-        demo = DemoPortfolio(counts, copy)
+        counts, _ = databases.restore_demo(_load_demo(app))
+        demo = DemoPortfolio(counts)
     yield demo
     databases.empty()
 
@@ -110,7 +106,7 @@ def _database(request):
 def demo_portfolio(_database) -> DemoPortfolio:
     """The demo portfolio (``load_demo``), loaded once per run and copied into this test's database.
 
-    Evidence files are in ``demo_portfolio.evidence_dir`` (a copy per test).  The test may write:
+    Its evidence files are blobs in the database's file store, copied with it.  The test may write:
     the database is emptied afterwards as always."""
     return _database
 

@@ -42,6 +42,7 @@ from registry.auth.permissions import (
 )
 from registry.auth.tokens import needs_touch, parse_bearer, token_for, touch_token
 from registry.controls import services as controls
+from registry.controls.evidence_store import evidence_store
 from registry.controls.models import Control
 from registry.controls.schemas import (
     AssessmentSchema,
@@ -569,23 +570,21 @@ def add_evidence(system_id: int, control_id: int):
     found = inventory.get_system(session, user, system_id)
     require(can_edit_system(user, found), "Only the system's owners (or an admin) can attach evidence.")
     _control_row(session, found, control_id)
-    store, stored = current_app.extensions["registry.evidence"], None
-    if request.mimetype == "multipart/form-data":
-        payload = request.form.to_dict()
-        _check_text(payload, "")
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            raise ValidationFailed("Some fields need attention.", errors={"file": ["Upload the evidence file."]})
-        stored = store.save(upload.stream, upload.filename)
-    else:
-        payload = _body()
+    stored = None
     try:
+        if request.mimetype == "multipart/form-data":
+            payload = request.form.to_dict()
+            _check_text(payload, "")
+            upload = request.files.get("file")
+            if upload is None or not upload.filename:
+                raise ValidationFailed("Some fields need attention.", errors={"file": ["Upload the evidence file."]})
+            stored = evidence_store(session).save(session, upload.stream, upload.filename)
+        else:
+            payload = _body()
         evidence = controls.add_evidence(session, user, system_id, control_id, payload, stored=stored)
         session.commit()
     except BaseException:
-        session.rollback()
-        if stored is not None:
-            store.discard(stored.stored_name)
+        session.rollback()  # the file's blob too: it was written in this transaction
         raise
     today, max_age = _ages(session)
     return _ok(records.evidence_record(evidence, today, max_age), 201)

@@ -1,24 +1,25 @@
-"""Evidence files: stored outside the web root under generated names, typed by their content.
+"""Evidence files: typed by their content, kept in the shared file store (``registry.files``).
 
 The file's extension must agree with what its bytes are (a PNG called report.pdf is
 refused), only document and image types an auditor reads are accepted (no HTML, SVG or
-executables), and the size is limited.  Files are written to a temporary name and renamed,
-so a failed upload leaves nothing behind.
+executables), and the size is limited.  Accepted bytes go to the file store in the caller's
+transaction, named by their SHA-256 (the same file uploaded twice is stored once), so a failed
+upload (refused here, or rolled back later) leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import io
 import os
-import uuid
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
+from sqlalchemy.orm import Session
+
+from registry.db import setting
 from registry.errors import ValidationFailed
+from registry.files.store import FileStore, file_store
 
 # extension -> (content type, human name)
 ALLOWED = {
@@ -39,11 +40,10 @@ TEXT_EXTENSIONS = {".txt", ".md", ".csv", ".json"}
 
 @dataclass(frozen=True)
 class StoredFile:
-    stored_name: str
     file_name: str
     content_type: str
     size_bytes: int
-    sha256: str
+    sha256: str  # names the blob in the file store
 
 
 def sniff(data: bytes) -> str | None:
@@ -83,16 +83,14 @@ def _family(ext: str) -> str:
 
 
 class EvidenceStore:
-    def __init__(self, directory: str | Path, max_bytes: int):
-        self.directory = Path(directory)
+    """Checks an uploaded evidence file and puts it in the file store."""
+
+    def __init__(self, files: FileStore, max_bytes: int):
+        self.files = files
         self.max_bytes = max_bytes
 
-    def path(self, stored_name: str) -> Path:
-        if not stored_name or not stored_name.isalnum():
-            raise ValidationFailed("Unknown evidence file.")
-        return self.directory / stored_name
-
-    def save(self, stream: BinaryIO, file_name: str) -> StoredFile:
+    def save(self, session: Session, stream: BinaryIO, file_name: str) -> StoredFile:
+        """Check the file and store its bytes in ``session``'s transaction (commit it with the evidence row)."""
         name = os.path.basename((file_name or "").replace("\\", "/")).strip()
         ext = os.path.splitext(name)[1].lower()
         if not name or ext not in ALLOWED:
@@ -113,17 +111,10 @@ class EvidenceStore:
             raise ValidationFailed("The file's name does not match its content.", errors={"file": [
                 f"{name} is named as a {ALLOWED[ext][1]} but its content is a {ALLOWED[actual][1]}. "
                 "Rename it with the right extension."]})
-        self.directory.mkdir(parents=True, exist_ok=True)
-        stored = uuid.uuid4().hex
-        tmp = self.directory / f".{stored}.part"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.directory / stored)
-        return StoredFile(stored, name[:255], ALLOWED[ext][0], len(data), hashlib.sha256(data).hexdigest())
+        ref = self.files.put_bytes(session, data)
+        return StoredFile(name[:255], ALLOWED[ext][0], ref.size_bytes, ref.sha256)
 
-    def discard(self, stored_name: str) -> None:
-        """Remove a file whose database row was never committed."""
-        with contextlib.suppress(FileNotFoundError, ValidationFailed):
-            self.path(stored_name).unlink()
+
+def evidence_store(session: Session) -> EvidenceStore:
+    """The configured store and size limit (FILE_STORE_URL, EVIDENCE_MAX_BYTES), from the session's settings."""
+    return EvidenceStore(file_store(session), setting(session, "evidence_max_bytes"))

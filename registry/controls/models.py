@@ -101,10 +101,14 @@ class ControlAssessment(Base):
 
 
 class Evidence(Base):
-    """A file (stored outside the web root under a generated name) or a link, for one assessment."""
+    """A file (its bytes in the file store, the blob named by ``sha256``) or a link, for one assessment.
+
+    ``stored_name`` is set only on files uploaded before the file store, still in EVIDENCE_DIR
+    until ``registry files migrate`` moves them."""
 
     __tablename__ = "evidence"
-    __table_args__ = (Index("ix_evidence_assessment", "assessment_id", "removed_at"),)
+    __table_args__ = (Index("ix_evidence_assessment", "assessment_id", "removed_at"),
+                      Index("ix_evidence_sha256", "sha256"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     assessment_id: Mapped[int] = mapped_column(ForeignKey("control_assessments.id", ondelete="CASCADE"))

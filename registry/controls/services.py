@@ -176,7 +176,8 @@ def assess_control(session: Session, actor: User, system_id: int, control_id: in
 def add_evidence(session: Session, actor: User, system_id: int, control_id: int, payload: dict,
                  *, stored: StoredFile | None = None, today: date | None = None,
                  now: datetime | None = None) -> Evidence:
-    """Attach a stored file (``stored``) or a link (``payload['url']``) to a control of the system."""
+    """Attach a file (``stored``: checked and put in the file store by ``EvidenceStore.save`` in this
+    transaction) or a link (``payload['url']``) to a control of the system."""
     system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can attach evidence.")
     control = _control(session, control_id)
@@ -196,7 +197,7 @@ def add_evidence(session: Session, actor: User, system_id: int, control_id: int,
         kind=EvidenceKind.FILE if stored else EvidenceKind.LINK, url=data["url"],
     )
     if stored:
-        evidence.file_name, evidence.stored_name = stored.file_name, stored.stored_name
+        evidence.file_name = stored.file_name  # stored_name stays NULL: the bytes are the blob named by sha256
         evidence.content_type, evidence.size_bytes, evidence.sha256 = stored.content_type, stored.size_bytes, stored.sha256
     session.add(evidence)
     had_verification = assessment.verified_at is not None
@@ -221,7 +222,8 @@ def get_evidence(session: Session, system_id: int, evidence_id: int) -> Evidence
 
 
 def remove_evidence(session: Session, actor: User, system_id: int, evidence_id: int) -> Evidence:
-    """Withdraw evidence from the control; the row and file stay (decisions may cite them)."""
+    """Withdraw evidence from the control; the row and its blob stay (decisions and the audit trail
+    cite its SHA-256, and the history shows it)."""
     system = system_for_update(session, system_id)
     require(can_edit_system(actor, system), "Only the system's owners (or an admin) can remove evidence.")
     evidence = get_evidence(session, system_id, evidence_id)

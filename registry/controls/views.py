@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+import time
+import unicodedata
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from registry.auth.permissions import can_edit_system, can_review
 from registry.controls import services
+from registry.controls.evidence_store import evidence_store
 from registry.controls.forms import AssessmentForm, BulkVerifyForm, EvidenceForm, VerifyForm
 from registry.decisions.services import assess_system
-from registry.enums import ControlStatus
+from registry.enums import ControlStatus, EvidenceKind
 from registry.errors import Conflict, ValidationFailed
+from registry.files.store import file_store
 from registry.inventory import services as inventory
 from registry.inventory.forms import ConfirmForm, attach_errors, refuse
 from registry.web import db_session, record_export
@@ -21,10 +27,6 @@ bp = Blueprint("controls", __name__)
 
 def _actor():
     return current_user._get_current_object()
-
-
-def _store():
-    return current_app.extensions["registry.evidence"]
 
 
 TO_VERIFY = "to_verify"  # the controls page's filter for what waits for a compliance officer
@@ -169,22 +171,15 @@ def add_evidence(system_id: int, control_id: int):
     stored = None
     try:
         if upload is not None and upload.filename:
-            stored = _store().save(upload.stream, upload.filename)
+            stored = evidence_store(session).save(session, upload.stream, upload.filename)
         services.add_evidence(session, _actor(), system_id, control_id, form.payload(), stored=stored)
         session.commit()
     except (ValidationFailed, Conflict) as err:
-        session.rollback()
-        if stored:
-            _store().discard(stored.stored_name)
+        session.rollback()  # the file's blob too: it was written in this transaction
         attach_errors(form, err.errors)
         if not err.errors:
             form.form_errors.append(err.message)
         return _render_control(session, system, control_id, evidence_form=form, status=err.status)
-    except Exception:
-        session.rollback()
-        if stored:
-            _store().discard(stored.stored_name)
-        raise
     flash("Evidence attached." + (f" SHA-256 {stored.sha256[:12]}…" if stored else ""), "success")
     return redirect(url_for("controls.show", system_id=system_id, control_id=control_id) + "#evidence")
 
@@ -195,17 +190,36 @@ def download_evidence(system_id: int, evidence_id: int):
     session = db_session()
     inventory.get_system(session, _actor(), system_id)
     evidence = services.get_evidence(session, system_id, evidence_id)
-    if evidence.stored_name is None:
+    if evidence.kind != EvidenceKind.FILE:
         abort(404)  # a link is shown as a link; the registry does not redirect to it
-    path = _store().path(evidence.stored_name)
-    if not path.exists():
+    if evidence.stored_name is not None:
+        abort(410, "The evidence file has not been moved into the file store yet. "
+                   "Ask an admin to run `registry files migrate`.")
+    files = file_store(session)
+    blob = files.find(session, evidence.sha256)
+    if blob is None:
         abort(410, "The evidence file is no longer in the store. Ask an admin to restore it from backup.")
     record_export(_actor(), "evidence.download", "evidence", evidence.id, system_id=system_id,
                   summary=f"Downloaded evidence {evidence.file_name}", after={"sha256": evidence.sha256})
-    response = send_file(path, mimetype=evidence.content_type, as_attachment=True, download_name=evidence.file_name,
-                         max_age=0)
+    readers = current_app.extensions["registry.sessions"][1]
+    response = Response(files.stream(readers, blob.sha256), mimetype=evidence.content_type, direct_passthrough=True)
+    response.content_length = blob.size_bytes
+    response.headers.set("Content-Disposition", "attachment", **_download_name(evidence.file_name or "evidence"))
+    response.cache_control.no_cache = True
+    response.cache_control.max_age = 0
+    response.expires = int(time.time())
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+def _download_name(name: str) -> dict[str, str]:
+    """Content-Disposition's filename (and filename* for a name beyond ASCII), as send_file writes them."""
+    try:
+        name.encode("ascii")
+    except UnicodeEncodeError:
+        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        return {"filename": simple, "filename*": f"UTF-8''{quote(name, safe='!#$&+-.^_`|~')}"}
+    return {"filename": name}
 
 
 @bp.post("/systems/<int:system_id>/evidence/<int:evidence_id>/remove")

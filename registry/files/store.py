@@ -26,7 +26,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.db import utcnow
+from registry.db import setting, utcnow
 from registry.errors import ValidationFailed
 from registry.files.models import Blob, BlobChunk
 
@@ -47,6 +47,15 @@ class BlobRef:
 
 class TooLarge(ValidationFailed):
     pass
+
+
+class BytesMissing(LookupError):
+    """A blob's row is there but its bytes are not (an object deleted from the bucket)."""
+
+
+def file_store(session: Session) -> FileStore:
+    """The configured store, carried by the session like the other settings (``make_session_factory``)."""
+    return setting(session, "file_store")
 
 
 def _insert_ignore(session: Session, values: dict):
@@ -138,11 +147,14 @@ class FileStore:
         return b"".join(self.chunks(session, blob))
 
     def verify(self, session: Session, blob: Blob) -> bool:
-        """Whether the stored bytes still hash to the blob's name and have its size."""
+        """Whether the stored bytes are there, still hash to the blob's name and have its size."""
         digest, size = hashlib.sha256(), 0
-        for piece in self.chunks(session, blob):
-            digest.update(piece)
-            size += len(piece)
+        try:
+            for piece in self.chunks(session, blob):
+                digest.update(piece)
+                size += len(piece)
+        except BytesMissing:
+            return False
         return digest.hexdigest() == blob.sha256 and size == blob.size_bytes
 
     def _bucket(self) -> S3Bucket:
@@ -167,7 +179,10 @@ class S3Bucket:
         self.client.upload_fileobj(fileobj, self.bucket, self.key(sha256))
 
     def download(self, sha256: str) -> Iterator[bytes]:
-        body = self.client.get_object(Bucket=self.bucket, Key=self.key(sha256))["Body"]
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self.key(sha256))["Body"]
+        except self.client.exceptions.NoSuchKey:
+            raise BytesMissing(sha256) from None
         try:
             yield from body.iter_chunks(CHUNK_BYTES)
         finally:

@@ -29,9 +29,9 @@ from registry.auth.passwords import hash_password
 from registry.auth.services import create_user
 from registry.config import ROOT
 from registry.controls.catalogue import load_default_catalogues
-from registry.controls.evidence_store import EvidenceStore
+from registry.controls.evidence_store import evidence_store
 from registry.controls.models import Framework
-from registry.db import setting, utcnow
+from registry.db import utcnow
 from registry.enums import Role, Stage
 from registry.errors import ValidationFailed
 from registry.inventory.models import AISystem
@@ -76,15 +76,15 @@ def registered_at(entry: dict) -> datetime:
 
 
 def load_demo(session: Session, path: Path = DEMO_FILE, *, readiness_path: Path = READINESS_FILE,
-              evidence_dir: str | Path | None = None, today: date | None = None) -> dict[str, int]:
+              today: date | None = None) -> dict[str, int]:
     """Create the demo users and systems, then their readiness state (answers, controls,
     evidence, decisions), in the caller's transaction; return counts.
 
     ``today`` is the day the demo is loaded on (default: the clock's): both files' dates move
     from their ``as_of`` day to it, so the story is the same whenever it is loaded.  The
     control catalogues are loaded first when there are none (a fresh database), since the
-    readiness state assesses controls.  ``evidence_dir`` receives the demo's few evidence
-    files (default: the configured EVIDENCE_DIR); if loading fails they are removed again.
+    readiness state assesses controls.  The demo's few evidence files go to the configured file
+    store in the same transaction (a failed load rolls them back with everything else).
     """
     today = today or utcnow().date()
     data = as_of_load_day(read_demo(path), today, path.name)
@@ -107,18 +107,13 @@ def load_demo(session: Session, path: Path = DEMO_FILE, *, readiness_path: Path 
     # The units its systems belong to are on the list before anyone registers a system.
     ensure_units(session, sorted({entry["business_unit"] for entry in data["systems"]}),
                  now=start + timedelta(minutes=len(users)))
-    store = EvidenceStore(evidence_dir or setting(session, "evidence_dir"), setting(session, "evidence_max_bytes"))
-    work = DemoReadiness(session, store, today)
+    work = DemoReadiness(session, evidence_store(session), today)
     replay = Replay(start + timedelta(minutes=len(users)))
     for index, (entry, when) in enumerate(zip(data["systems"], registrations, strict=True), start=1):
         work_entry = (readiness[entry["name"]] or {}) if entry["name"] in readiness else None
         replay.schedule(_register(session, replay, work, users, entry, when, work_entry, today),
                         f"Demo system #{index} ({entry['name']})")
-    try:
-        replay.run()
-    except Exception:
-        work.discard_files()
-        raise
+    replay.run()
     try_checkpoint(session, "seed")
     return {"users": len(users), "systems": len(registrations),
             **{f"readiness_{key}": value for key, value in work.counts.items()}}

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from registry.auth.models import User
 from registry.config import ROOT
-from registry.controls.evidence_store import EvidenceStore, StoredFile
+from registry.controls.evidence_store import EvidenceStore
 from registry.controls.services import (
     add_evidence,
     assess_control,
@@ -164,7 +164,6 @@ class DemoReadiness:
         self.end = moment(today, time(0, tzinfo=UTC))  # undecided systems' work ends before the load day
         self.users = {u.email: u for u in session.scalars(select(User))}
         self.counts: Counter[str] = Counter()
-        self.stored: list[StoredFile] = []
 
     # -- helpers ---------------------------------------------------------------------------
     def user(self, email: str, what: str) -> User:
@@ -172,11 +171,6 @@ class DemoReadiness:
         if user is None:
             raise ValidationFailed(f"{what}: {email!r} is not a demo account.")
         return user
-
-    def discard_files(self) -> None:
-        """Remove the evidence files written so far (the load failed and rolls back)."""
-        for stored in self.stored:
-            self.store.discard(stored.stored_name)
 
     # -- one system ------------------------------------------------------------------------
     def strands(self, system: AISystem, entry: dict) -> list[Strand]:
@@ -340,8 +334,7 @@ class DemoReadiness:
             lines = content.splitlines()
             data = (minimal_pdf(lines[0] if lines else ev["description"], lines[1:])
                     if name.lower().endswith(".pdf") else content.encode("utf-8"))
-            stored = self.store.save(io.BytesIO(data), name)
-            self.stored.append(stored)
+            stored = self.store.save(self.session, io.BytesIO(data), name)  # into the file store, this transaction
             self.counts["evidence_files"] += 1
         add_evidence(self.session, actor, system.id, control.id,
                      {"description": ev["description"], "url": None if stored else ev.get("url"),

@@ -10,6 +10,7 @@ import io
 
 import pytest
 
+from registry.controls.evidence_store import evidence_store
 from registry.controls.services import add_evidence, control_rows
 from registry.decisions.services import record_decision
 from registry.incidents.services import report_incident
@@ -108,7 +109,7 @@ def _world(app, session, people) -> tuple[dict, dict]:
     metric = add_metric(session, people["owner"], system.id, {"name": "Accuracy", "unit": "%", "baseline": 90,
                                                               "measured_on": "2026-01-01", "direction": "higher"})
     control = next(r.control for r in control_rows(session, system) if r.required)
-    stored = app.extensions["registry.evidence"].save(io.BytesIO(b"matrix evidence\n"), "note.txt")
+    stored = evidence_store(session).save(session, io.BytesIO(b"matrix evidence\n"), "note.txt")
     add_evidence(session, people["owner"], system.id, control.id, {"description": "Matrix"}, stored=stored)
     decision = record_decision(session, people["compliance"], system.id,
                                {"verdict": "no_go", "rationale": "Not ready: matrix."})

@@ -14,6 +14,7 @@ from registry.audit.models import AuditEvent
 from registry.controls.services import control_rows
 from registry.db import utcnow
 from registry.decisions.services import record_decision
+from registry.files.models import Blob
 from registry.imports.services import save_mapping
 from registry.inventory.models import AISystem
 from tests.api.conftest import error_of
@@ -100,7 +101,9 @@ def test_controls_status_and_evidence_by_link_and_by_file(app, session, people, 
                       data={"description": "Red-team report", "file": (io.BytesIO(b"%PDF-1.4 report"), "report.pdf")})
     assert upload.status_code == 201, upload.get_json()
     assert upload.get_json()["file_name"] == "report.pdf" and len(upload.get_json()["sha256"]) == 64
-    stored_before = set(app.extensions["registry.evidence"].directory.iterdir())
+    session.expire_all()
+    blobs_before = set(session.scalars(select(Blob.sha256)))
+    session.commit()
     disguised = api.post(f"{url}/evidence", content_type="multipart/form-data",
                          data={"description": "Not a PDF", "file": (io.BytesIO(b"\x89PNG\r\n\x1a\nxx"), "x.pdf")})
     assert disguised.status_code == 422 and "file" in error_of(disguised)["fields"]
@@ -108,7 +111,9 @@ def test_controls_status_and_evidence_by_link_and_by_file(app, session, people, 
     assert both.status_code == 422 and "url" in error_of(both)["fields"]
     evidence = api.get(url).get_json()["evidence"]
     assert [e["description"] for e in evidence] == ["Runbook", "Red-team report"]
-    assert set(app.extensions["registry.evidence"].directory.iterdir()) == stored_before  # the refused file is not kept
+    session.expire_all()
+    assert set(session.scalars(select(Blob.sha256))) == blobs_before  # the refused file is not kept
+    session.commit()
     compliance = api_as("compliance").put(url, {"status": "in_progress"}, headers={"If-Match": '"2"'})
     assert compliance.status_code == 403
 

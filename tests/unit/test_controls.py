@@ -19,6 +19,8 @@ from registry.controls.services import add_evidence, assess_control, control_row
 from registry.db import utcnow
 from registry.enums import ControlStatus
 from registry.errors import PermissionDenied, ValidationFailed
+from registry.files.models import Blob
+from registry.files.store import FileStore
 from registry.inventory.services import override_tier
 from tests.conftest import make_system
 
@@ -232,14 +234,14 @@ def _docx() -> bytes:
     ("report.pdf", PDF), ("chart.png", PNG), ("notes.txt", "Prüfbericht ✓\n".encode()), ("data.csv", b"a,b\n1,2\n"),
     ("policy.docx", _docx()), ("photo.JPG", b"\xff\xd8\xff\xe0" + b"\x00" * 20),
 ])
-def test_accepted_files_are_stored_with_their_hash(tmp_path, name, data):
+def test_accepted_files_are_stored_with_their_hash(session, name, data):
     import hashlib
 
-    store = EvidenceStore(tmp_path, max_bytes=1024 * 1024)
-    stored = store.save(io.BytesIO(data), name)
+    store = EvidenceStore(FileStore(), max_bytes=1024 * 1024)
+    stored = store.save(session, io.BytesIO(data), name)
+    session.commit()
     assert stored.sha256 == hashlib.sha256(data).hexdigest() and stored.size_bytes == len(data)
-    assert (tmp_path / stored.stored_name).read_bytes() == data
-    assert stored.stored_name.isalnum() and name not in stored.stored_name
+    assert store.files.read(session, stored.sha256) == data
 
 
 @pytest.mark.parametrize(("name", "data", "message"), [
@@ -255,9 +257,9 @@ def test_accepted_files_are_stored_with_their_hash(tmp_path, name, data):
     ("fake.docx", b"PK\x03\x04not really a zip", "does not contain"),
     ("../../etc/passwd", b"root:x:0:0", "Upload one of"),
 ])
-def test_refused_files_leave_nothing_behind(tmp_path, name, data, message):
-    store = EvidenceStore(tmp_path, max_bytes=1024)
+def test_refused_files_leave_nothing_behind(session, name, data, message):
+    store = EvidenceStore(FileStore(), max_bytes=1024)
     with pytest.raises(ValidationFailed) as err:
-        store.save(io.BytesIO(data), name)
+        store.save(session, io.BytesIO(data), name)
     assert message in " ".join(err.value.errors.get("file", [])), err.value.errors
-    assert list(tmp_path.iterdir()) == []
+    assert session.scalar(select(func.count()).select_from(Blob)) == 0

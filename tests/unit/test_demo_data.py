@@ -22,6 +22,7 @@ from registry.decisions.models import Decision, DecisionAcknowledgement
 from registry.decisions.services import assess_system, latest_decision
 from registry.enums import AnswerStatus, ControlStatus, EvidenceKind, Role, Stage, Tier, Verdict
 from registry.errors import ValidationFailed
+from registry.files.store import FileStore
 from registry.inventory.models import AISystem
 from registry.readiness.models import ReadinessAnswer
 from registry.seed.demo import load_demo, read_demo
@@ -100,11 +101,12 @@ def test_demo_shows_every_readiness_state(session, demo_portfolio):
         if st.system.tier is Tier.UNACCEPTABLE and st.decision:
             assert st.decision.verdict is Verdict.NO_GO
 
-    # evidence files were stored through the evidence store, hashed; links point at the wiki
+    # evidence files were stored through the evidence store into the file store, hashed; links point at the wiki
     files = list(session.scalars(select(Evidence).where(Evidence.kind == EvidenceKind.FILE)))
     assert files
     for evidence in files:
-        data = (demo_portfolio.evidence_dir / evidence.stored_name).read_bytes()
+        assert evidence.stored_name is None
+        data = FileStore().read(session, evidence.sha256)
         assert hashlib.sha256(data).hexdigest() == evidence.sha256 and len(data) == evidence.size_bytes
         if evidence.file_name.endswith(".pdf"):
             assert data.startswith(b"%PDF-1.4") and data.rstrip().endswith(b"%%EOF")
@@ -148,7 +150,7 @@ def test_an_inconsistent_demo_entry_fails_loudly_with_the_system_name(session, t
     path = tmp_path / "readiness.yaml"
     path.write_text(yaml.safe_dump(bad), encoding="utf-8")
     with pytest.raises(ValidationFailed, match="Refund desk agent.*does not match the recommendation"):
-        load_demo(session, readiness_path=path, evidence_dir=tmp_path)
+        load_demo(session, readiness_path=path)
 
 
 def test_demo_readiness_names_only_portfolio_systems():

@@ -172,10 +172,11 @@ def test_role_route_matrix(app, session, people, as_role, method, route, role, e
 def _control_with_evidence(app, session, owner, system) -> tuple[int, int]:
     import io
 
+    from registry.controls.evidence_store import evidence_store
     from registry.controls.services import add_evidence, control_rows
 
     control = next(r.control for r in control_rows(session, system) if r.required)
-    stored = app.extensions["registry.evidence"].save(io.BytesIO(b"matrix evidence\n"), "note.txt")
+    stored = evidence_store(session).save(session, io.BytesIO(b"matrix evidence\n"), "note.txt")
     evidence = add_evidence(session, owner, system.id, control.id, {"description": "Matrix"}, stored=stored)
     session.commit()
     return control.id, evidence.id

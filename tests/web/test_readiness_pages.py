@@ -13,6 +13,7 @@ from registry.controls.services import control_rows
 from registry.decisions.models import Decision
 from registry.decisions.services import record_decision
 from registry.enums import AnswerStatus, Question
+from registry.files.models import Blob
 from registry.inventory.services import override_tier
 from registry.readiness.models import ReadinessAnswer
 from tests.builders import accept_all_answers, implement_all_controls, measured_metric
@@ -107,7 +108,7 @@ def _control(session, system):
     return control
 
 
-def test_uploading_evidence_stores_it_outside_the_web_root_and_serves_it_back(app, session, people, as_role):
+def test_uploading_evidence_stores_it_in_the_file_store_and_serves_it_back(app, session, people, as_role):
     system = make_system(session, people["owner"])
     control = _control(session, system)
     web = as_role("owner")
@@ -124,7 +125,10 @@ def test_uploading_evidence_stores_it_outside_the_web_root_and_serves_it_back(ap
     download = as_role("executive").get(f"/systems/{system.id}/evidence/{evidence.id}")
     assert download.data == pdf and download.headers["Content-Disposition"].startswith("attachment")
     assert "sandbox" in download.headers["Content-Security-Policy"]
-    assert not list((app.root_path and __import__("pathlib").Path(app.static_folder)).rglob(evidence.stored_name))
+    assert download.headers["X-Content-Type-Options"] == "nosniff" and "no-cache" in download.headers["Cache-Control"]
+    assert download.headers["Content-Type"] == "application/pdf" and download.headers["Content-Length"] == str(len(pdf))
+    assert 'filename="red team.pdf"' in download.headers["Content-Disposition"]
+    assert evidence.stored_name is None and session.get(Blob, evidence.sha256).size_bytes == len(pdf)
 
 
 def test_refused_uploads_say_why_and_leave_nothing(app, session, people, as_role):
@@ -132,8 +136,6 @@ def test_refused_uploads_say_why_and_leave_nothing(app, session, people, as_role
     control = _control(session, system)
     web = as_role("owner")
     url = f"/systems/{system.id}/controls/{control.id}"
-    store_dir = __import__("pathlib").Path(app.config["EVIDENCE_DIR"])
-    before = set(store_dir.iterdir()) if store_dir.exists() else set()
     cases = [
         ((io.BytesIO(b"MZ\x90\x00"), "tool.exe"), "Upload one of: .csv, .docx"),
         ((io.BytesIO(b"\x89PNG\r\n\x1a\n0000"), "report.pdf"), "named as a PDF document but its content is a PNG image"),
@@ -144,8 +146,8 @@ def test_refused_uploads_say_why_and_leave_nothing(app, session, people, as_role
                             content_type="multipart/form-data")
         assert response.status_code == 422 and message in text_of(response), message
     assert session.scalar(select(func.count(Evidence.id))) == 0
+    assert session.scalar(select(func.count()).select_from(Blob)) == 0
     session.commit()
-    assert (set(store_dir.iterdir()) if store_dir.exists() else set()) == before
     too_big = web.post(f"{url}/evidence", {"description": "x", "file": (io.BytesIO(b"0" * (21 * 1024 * 1024)), "a.pdf")},
                        token_from=url, content_type="multipart/form-data")
     assert too_big.status_code == 413
