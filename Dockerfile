@@ -36,8 +36,8 @@ RUN bash -c 'source scripts/_venv.sh run' \
  && mkdir -p instance \
  && chown registry:registry instance
 
-# instance/ holds what is still kept on a node's disk (uploaded imports between preview and commit,
-# finished exports): compose.yaml mounts one volume there for the web and the worker.
+# instance/ is the one directory the app may write (files otherwise go to the file store: PostgreSQL or S3);
+# compose.yaml mounts a volume there.
 USER 10001:10001
 # HOME: gunicorn's control socket goes to $HOME/.gunicorn (the code in /app is read-only for this user).
 ENV REGISTRY_ENV=production \
