@@ -4,7 +4,9 @@ dependencies are what the runtime imports.  A failure here: run scripts/lock (do
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -124,3 +126,13 @@ def test_everything_the_runtime_imports_is_in_the_runtime_lock():
     missing = [module for module in sorted(_third_party_imports())
                if not {canonicalize_name(d) for d in providers.get(module, [])} & set(PINS["run.lock"])]
     assert not missing, f"registry/ imports {missing}, which requirements/run.lock does not install"
+
+
+def test_a_web_process_does_not_load_the_spreadsheet_readers(tmp_path):
+    """pandas and openpyxl are imported where an uploaded file is read (about 50 MiB a process otherwise)."""
+    code = "import sys, registry; registry.create_app(); print(sorted({'pandas', 'openpyxl'} & set(sys.modules)))"
+    env = {**os.environ, "REGISTRY_ENV": "development", "DATABASE_URL": f"sqlite:///{tmp_path / 'r.sqlite3'}",
+           "AUDIT_KEY": "k" * 32, "REDIS_URL": ""}
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
