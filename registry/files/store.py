@@ -87,7 +87,9 @@ class FileStore:
                 digest.update(chunk)
                 spool.write(chunk)
             sha = digest.hexdigest()
-            if session.get(Blob, sha) is not None:
+            # Found: held (FOR KEY SHARE on PostgreSQL) until the caller commits, so that a purge which
+            # locks the row before checking who refers to it waits for, then sees, the new reference.
+            if session.get(Blob, sha, with_for_update={"key_share": True}) is not None:
                 return BlobRef(sha, size, False)
             spool.seek(0)
             if self.s3 is not None:
