@@ -96,6 +96,7 @@ class InventoryFilters:
     kind: list[str] = field(default_factory=list)
     business_unit: list[str] = field(default_factory=list)
     owner: list[int] = field(default_factory=list)
+    owner_name: str = ""  # part of the accountable owner's name or email (the list's text field)
     data: list[str] = field(default_factory=list)
     # From the portfolio state cache (registry.portfolio): the dashboard's numbers link here.
     verdict: list[str] = field(default_factory=list)  # current decision, or "undecided"
@@ -141,6 +142,7 @@ class InventoryFilters:
             kind=allowed("kind", Kind.values()),
             business_unit=[v[:120] for v in args.getlist("business_unit") if v],
             owner=owners,
+            owner_name=(args.get("owner_name") or "").strip()[:200],
             data=allowed("data", DataCategory.values()),
             verdict=allowed("verdict", [*Verdict.values(), UNDECIDED]),
             recommendation=allowed("recommendation", Verdict.values()),
@@ -156,8 +158,8 @@ class InventoryFilters:
         )
 
     def active(self) -> bool:
-        return bool(self.q or self.stage or self.tier or self.kind or self.business_unit or self.owner or self.data
-                    or self.portfolio_active())
+        return bool(self.q or self.stage or self.tier or self.kind or self.business_unit or self.owner
+                    or self.owner_name or self.data or self.portfolio_active())
 
     def portfolio_active(self) -> bool:
         return bool(self.verdict or self.recommendation or self.blocker or self.stale_evidence or self.re_review
@@ -166,7 +168,8 @@ class InventoryFilters:
     def args(self, **changes) -> dict:
         """The filters as query arguments (no paging or sort), for links that keep them."""
         out = {"q": self.q or None, "stage": self.stage, "tier": self.tier, "kind": self.kind,
-               "business_unit": self.business_unit, "owner": self.owner, "data": self.data,
+               "business_unit": self.business_unit, "owner": self.owner, "owner_name": self.owner_name or None,
+               "data": self.data,
                "verdict": self.verdict, "recommendation": self.recommendation, "blocker": self.blocker or None,
                "stale_evidence": "1" if self.stale_evidence else None, "re_review": "1" if self.re_review else None,
                "review_due": self.review_due or None, "attention": self.attention or None}
@@ -180,7 +183,7 @@ class InventoryPage:
     total: int
     filters: InventoryFilters
     business_units: list[str]
-    owners: list[tuple[int, str]]
+    owners: list[tuple[int, str]]  # the owners the filter names (by id), with their names: never every owner
     blocker_label: str | None = None
     states: dict = field(default_factory=dict)  # system id -> (current decision's verdict, recommendation)
 
@@ -218,10 +221,17 @@ def _sort_joins(stmt, f: InventoryFilters, owner, state):
     return stmt
 
 
+def search_condition(q: str):
+    """The search: ``q`` anywhere in the system's lower-cased name, purpose, unit and vendor.  A plain
+    ``LIKE '%…%'``, which PostgreSQL serves from the trigram index of migration 0020 (three
+    characters or more; shorter terms read the table)."""
+    return AISystem.search_text.like(f"%{_escape_like(q.lower())}%", escape="\\")
+
+
 def _where(stmt, f: InventoryFilters):
     stmt = stmt.where(AISystem.deleted_at.is_(None))
     if f.q:
-        stmt = stmt.where(AISystem.search_text.like(f"%{_escape_like(f.q.lower())}%", escape="\\"))
+        stmt = stmt.where(search_condition(f.q))
     if f.stage:
         stmt = stmt.where(AISystem.stage.in_([Stage(s) for s in f.stage]))
     if f.tier:
@@ -233,6 +243,11 @@ def _where(stmt, f: InventoryFilters):
     if f.owner:
         named = AISystem.accountable_owner_id.in_([o for o in f.owner if o != NO_OWNER])
         stmt = stmt.where(or_(named, AISystem.accountable_owner_id.is_(None)) if NO_OWNER in f.owner else named)
+    if f.owner_name:
+        pattern = f"%{_escape_like(f.owner_name.lower())}%"
+        stmt = stmt.where(AISystem.accountable_owner_id.in_(
+            select(User.id).where(or_(func.lower(User.name).like(pattern, escape="\\"),
+                                      func.lower(User.email).like(pattern, escape="\\")))))
     if f.data:
         stmt = stmt.where(
             exists().where(
@@ -291,17 +306,17 @@ def list_systems(session: Session, actor: User, f: InventoryFilters) -> Inventor
             select(AISystem.business_unit).where(AISystem.deleted_at.is_(None)).distinct().order_by(AISystem.business_unit)
         )
     )
-    owners = [(NO_OWNER, "None yet")] + [
-        (row.id, row.name)
-        for row in session.execute(
-            select(User.id, User.name)
-            .where(exists().where(AISystem.accountable_owner_id == User.id, AISystem.deleted_at.is_(None)))
-            .order_by(User.name)
-        )
-    ]
+    owners = owner_names(session, f.owner)
     label = blocker_label(session, f.blocker) if f.blocker else None
     return InventoryPage(systems=systems, total=total, filters=f, business_units=units, owners=owners,
                          blocker_label=label or f.blocker, states=states)
+
+
+def owner_names(session: Session, ids: list[int]) -> list[tuple[int, str]]:
+    """(id, name) of the owners an owner filter names, in its order ("None yet" for ``NO_OWNER``):
+    the page shows who it filters on without listing every owner (100,000 systems have thousands)."""
+    names = dict(session.execute(select(User.id, User.name).where(User.id.in_([i for i in ids if i != NO_OWNER]))).all())
+    return [(i, "None yet" if i == NO_OWNER else names[i]) for i in ids if i == NO_OWNER or i in names]
 
 
 def systems_owned_by(session: Session, user: User, limit: int = 50) -> list[AISystem]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
@@ -27,6 +27,7 @@ from registry.inventory.queries import (
     InventoryFilters,
     attention_condition,
     filtered_ids_query,
+    owner_names,
     with_filters,
 )
 from registry.reports.services import pdf_environment
@@ -39,10 +40,10 @@ PDF_MAX_SYSTEMS = 300  # the portfolio PDF lists at most this many systems (~3 s
 
 
 def portfolio_filters(args) -> InventoryFilters:
-    """The dashboard's filters (business unit, tier, stage, owner, kind) from query arguments."""
+    """The dashboard's filters (business unit, tier, stage, owner by id or by name, kind) from query arguments."""
     full = InventoryFilters.from_args(args)
     return InventoryFilters(stage=full.stage, tier=full.tier, kind=full.kind, business_unit=full.business_unit,
-                            owner=full.owner)
+                            owner=full.owner, owner_name=full.owner_name)
 
 
 @dataclass
@@ -68,7 +69,7 @@ class Portfolio:
     attention: dict = field(default_factory=dict)  # ATTENTION key -> n: the executive's headline figures
     outside_funnel: dict = field(default_factory=dict)  # Stage -> n whose history never reached idea/pilot/production
     options_units: list = field(default_factory=list)
-    options_owners: list = field(default_factory=list)
+    options_owners: list = field(default_factory=list)  # the owners the filter names: never every owner
     # after the baseline: which failure modes actually happen ([{mode, total, open, critical}], most first)
     incidents_by_mode: list = field(default_factory=list)
     value: dict = field(default_factory=dict)  # Stage -> value.services.StageTotals (production, pilot)
@@ -145,7 +146,7 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
 
     # 3. blockers: how many systems each question / control / rule holds back
     # (deleted systems keep no blocker rows, so without filters no join is needed)
-    if f.owner or f.q or f.data or f.portfolio_active():
+    if f.owner or f.owner_name or f.q or f.data or f.portfolio_active():
         # Look the filtered systems' rows up by primary key rather than scanning every row.
         n = _count(SystemBlocker.blocking.is_(True))
         counted = (select(SystemBlocker.key, n).where(SystemBlocker.system_id.in_(filtered_ids_query(f)))
@@ -185,10 +186,7 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
     # 6. filter menus
     p.options_units = list(session.scalars(select(AISystem.business_unit).where(AISystem.deleted_at.is_(None))
                                            .distinct().order_by(AISystem.business_unit)))
-    p.options_owners = [(r.id, r.name) for r in session.execute(
-        select(User.id, User.name)
-        .where(exists().where(AISystem.accountable_owner_id == User.id, AISystem.deleted_at.is_(None)))
-        .order_by(User.name))]
+    p.options_owners = owner_names(session, f.owner)
     return p
 
 
@@ -268,6 +266,8 @@ def describe_filters(f: InventoryFilters, owners: dict[int, str] | None = None) 
         parts.append("kind " + ", ".join(Kind(k).label for k in f.kind))
     if f.owner:
         parts.append("owner " + ", ".join((owners or {}).get(o, f"#{o}") for o in f.owner))
+    if f.owner_name:
+        parts.append(f"owner name or email containing “{f.owner_name}”")
     return "; ".join(parts) if parts else "all systems"
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from itertools import chain
 
-from sqlalchemy import JSON, Text, bindparam, cast, delete, exists, func, insert, or_, select
+from sqlalchemy import Text, bindparam, delete, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from registry.controls.applicability import CatalogueControl
@@ -209,24 +209,46 @@ def _write(session: Session, ids: list[int], states: list[dict], groups: list[tu
 
 
 def _insert_blockers(session: Session, groups: list[tuple]) -> None:
-    """Hundreds of thousands of small rows at 10,000 systems: PostgreSQL's COPY, else a plain
-    DB-API executemany (no ORM, no per-row type processing)."""
+    """Hundreds of thousands of small rows at 10,000 systems (millions at 100,000): PostgreSQL's
+    COPY in text format, written in large chunks, else a plain DB-API executemany (no ORM, no
+    per-row type processing)."""
     conn = session.connection()
     if conn.dialect.name == "postgresql" and len(groups) > DELTA_LIMIT:
+        keys: dict[str, str] = {}
         with conn.connection.driver_connection.cursor() as cursor, \
                 cursor.copy("COPY system_blockers (system_id, key, blocking) FROM STDIN") as copy:
-            for row in groups:
-                copy.write_row(row)
+            for start in range(0, len(groups), 50_000):
+                lines = []
+                for system_id, key, blocking in groups[start:start + 50_000]:
+                    encoded = keys.get(key)
+                    if encoded is None:
+                        encoded = keys[key] = _copy_text(key)
+                    lines.append(f"{system_id}\t{encoded}\t{'t' if blocking else 'f'}\n")
+                copy.write("".join(lines))
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(f"INSERT INTO system_blockers (system_id, key, blocking) VALUES ({mark}, {mark}, {mark})",
                          groups)
 
 
+def _copy_text(value) -> str:
+    """A value in PostgreSQL's COPY text format (None, bools, numbers, dates, enums and strings)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, date):  # and datetimes
+        return value.isoformat()
+    if isinstance(value, int | float):
+        return str(value)
+    return str(getattr(value, "value", value)).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def _insert_states_in_bulk(session: Session, states: list[dict]) -> None:
     """Insert many state rows with each distinct blocker list serialised to JSON once: systems
     with the same facts share one list object (``state_row``'s memo), and serialising half a
-    million blocker dicts one row at a time was a tenth of seeding 10,000 systems."""
+    million blocker dicts one row at a time was a tenth of seeding 10,000 systems.  PostgreSQL:
+    COPY in text format."""
     encoded: dict[int, str] = {}
     rows = []
     for state in states:
@@ -236,9 +258,15 @@ def _insert_states_in_bulk(session: Session, states: list[dict]) -> None:
             text = encoded[id(blockers)] = json.dumps(blockers)
         rows.append({**state, "blockers": text})
     columns = [c for c in SystemState.__table__.columns if c.name != "blockers"]
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        names = [c.name for c in columns]
+        with conn.connection.driver_connection.cursor() as cursor, \
+                cursor.copy(f"COPY system_states ({', '.join(names)}, blockers) FROM STDIN") as copy:
+            copy.write("".join("\t".join([*(_copy_text(row[n]) for n in names), _copy_text(row["blockers"])]) + "\n"
+                               for row in rows))
+        return
     value = bindparam("blockers", type_=Text)
-    if session.get_bind().dialect.name == "postgresql":
-        value = cast(value, JSON)
     stmt = insert(SystemState.__table__).values({**{c.name: bindparam(c.name, type_=c.type) for c in columns},
                                                  "blockers": value})
     session.execute(stmt, rows)

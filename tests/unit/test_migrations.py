@@ -7,21 +7,26 @@ import warnings
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
+from sqlalchemy.dialects import postgresql
 
 from registry.audit.checkpoints import newest_checkpoint, verify_signatures, write_checkpoint
 from registry.audit.services import build_record, canonical_json, digest, record_event, verify_chain
 from registry.db import Base, make_engine, make_session_factory
+from registry.inventory.models import AISystem
+from registry.inventory.queries import search_condition
 from registry.migrate import downgrade, upgrade
 from tests.conftest import TEST_AUDIT_KEY
 
 # SQLite cannot reflect expression indexes, so the comparison skips them; their
 # existence is checked by name below instead.
 EXPRESSION_INDEXES = {"ix_ai_systems_name_lower"}
+# PostgreSQL operator-class indexes the migrations add and the models do not describe (0020).
+POSTGRESQL_ONLY_INDEXES = {"ix_ai_systems_search_trgm"}
 
 
 def _is_expression_index(diff) -> bool:
-    return diff[0] in {"add_index", "remove_index"} and diff[1].name in EXPRESSION_INDEXES
+    return diff[0] in {"add_index", "remove_index"} and diff[1].name in EXPRESSION_INDEXES | POSTGRESQL_ONLY_INDEXES
 
 
 def test_models_and_migrations_agree(app):
@@ -161,3 +166,47 @@ def test_0011_moves_answers_to_the_new_questions_and_leaves_recomputation_to_the
     engine.dispose()
     assert set(back["decision_domains"]) == {"critical_infrastructure", "employment", "biometric_identification"}
     assert "safety_harms" not in back and "eu_class" not in columns and "tier_rules" not in columns
+
+
+def _search_plan(conn) -> str:
+    """PostgreSQL's plan for the inventory's search condition, as the list query writes it
+    (sequential scans off: with a handful of rows the planner would rightly read the table)."""
+    compiled = select(AISystem.id).where(search_condition("Claims")).compile(
+        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    return "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+
+
+def test_0020_trigram_search_index_up_and_down(app, tmp_path):
+    """PostgreSQL: the trigram index exists, the search uses it, and 0020 goes down and up again;
+    SQLite: 0020 changes nothing, down or up."""
+    url = app.config["DATABASE_URL"]
+    if not url.startswith("postgresql"):
+        url = f"sqlite:///{tmp_path / 'scale.sqlite3'}"
+        upgrade(url)
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            before = sorted(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master").all())
+        downgrade(url, "0019")
+        upgrade(url)
+        with engine.connect() as conn:
+            assert sorted(conn.exec_driver_sql("SELECT name, sql FROM sqlite_master").all()) == before
+        engine.dispose()
+        return
+    engine = app.extensions["registry.engine"]
+
+    def indexes() -> set[str]:
+        with engine.connect() as conn:
+            return set(conn.exec_driver_sql("SELECT indexname FROM pg_indexes WHERE tablename = 'ai_systems'").scalars())
+
+    assert "ix_ai_systems_search_trgm" in indexes()
+    with engine.begin() as conn:
+        assert "ix_ai_systems_search_trgm" in _search_plan(conn)
+    engine.dispose()
+    downgrade(url, "0019")
+    try:
+        assert "ix_ai_systems_search_trgm" not in indexes()
+    finally:
+        upgrade(url)
+        engine.dispose()
+    assert "ix_ai_systems_search_trgm" in indexes()
