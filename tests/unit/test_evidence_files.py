@@ -218,3 +218,19 @@ def test_verify_counts_an_s3_object_deleted_from_the_bucket_as_damaged(session, 
         assert verify_files(session, store).damaged == []
         client.delete_object(Bucket="registry", Key=f"evidence/{ref.sha256}")
         assert verify_files(session, store).damaged == [ref.sha256]
+
+
+def test_a_file_not_yet_moved_from_evidence_dir_says_how_to_move_it(session, people, as_role, tmp_path):
+    system = make_system(session, people["owner"])
+    (control,) = _controls(session, system, 1)
+    data = _pdf(800, b"old")
+    waiting = _legacy(session, people, system, control, tmp_path, data, "Prüfbericht.pdf", on_disk=data)
+    session.commit()
+    reader = as_role("executive")
+    before = reader.get(f"/systems/{system.id}/evidence/{waiting.id}")
+    assert before.status_code == 410 and "registry files migrate" in before.get_data(as_text=True)
+    migrate_evidence_files(session, tmp_path)
+    session.commit()
+    after = reader.get(f"/systems/{system.id}/evidence/{waiting.id}")
+    assert after.status_code == 200 and after.data == data
+    assert "filename*=UTF-8''Pr%C3%BCfbericht.pdf" in after.headers["Content-Disposition"]
