@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry.audit.chain import GENESIS, chain_head, lock_chain
+from registry.audit.chain import GENESIS, append_queued, chain_head, lock_chain
 from registry.audit.keys import AuditKey, audit_key, is_digest
 from registry.audit.models import AuditCheckpoint, AuditEvent, checkpoint_text
 from registry.db import setting, utcnow
@@ -73,6 +73,7 @@ def write_checkpoint(session: Session, reason: str, *, now: datetime | None = No
     if reason not in REASONS:
         raise ValueError(f"unknown checkpoint reason {reason!r}")
     key = audit_key(session)
+    append_queued(session)  # the events recorded in this transaction are signed too
     lock_chain(session)
     session.flush()
     last = newest_checkpoint(session)

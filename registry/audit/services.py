@@ -27,7 +27,16 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from registry.audit.chain import GENESIS, chain_head, lock_chain
+from registry.audit.chain import (  # noqa: F401 - build_record, digest, index_line: used by others from here
+    GENESIS,
+    append_queued,
+    build_record,
+    chain_head,
+    digest,
+    index_line,
+    lock_chain,
+    queue_event,
+)
 from registry.audit.checkpoints import checkpoint_if_due, try_checkpoint
 from registry.audit.keys import AuditKey, audit_key
 from registry.audit.models import AuditEvent
@@ -44,21 +53,6 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_canonical)
 
 
-def index_line(seq: int, actor_id: int | None, action: str, entity_type: str, entity_id: str | None,
-               system_id: int | None) -> str:
-    return "|".join("" if p is None else str(p) for p in (seq, actor_id, action, entity_type, entity_id, system_id))
-
-
-def build_record(prev_hash: str, seq: int, actor_id: int | None, action: str, entity_type: str,
-                 entity_id: str | None, system_id: int | None, payload: str) -> str:
-    """The exact text an event's hash covers (see ``AuditEvent``)."""
-    return f"{prev_hash}\n{index_line(seq, actor_id, action, entity_type, entity_id, system_id)}\n{payload}"
-
-
-def digest(text_: str) -> str:
-    return hashlib.sha256(text_.encode("utf-8")).hexdigest()
-
-
 def _index_matches_sql(dialect: str) -> str:
     """A boolean SQL expression: the indexed columns say what the record's second line says."""
     if dialect == "sqlite":
@@ -69,14 +63,12 @@ def _index_matches_sql(dialect: str) -> str:
             "concat(seq, '|', actor_id, '|', action, '|', entity_type, '|', entity_id, '|', system_id)")
 
 
-def _event_fields(key: AuditKey, seq: int, prev_hash: str, actor, actor_label: str | None, action: str, entity_type: str,
-                  entity_id: Any, system_id: int | None, summary: str, before: dict | None, after: dict | None,
-                  address: str | None, at: datetime | None = None) -> dict:
+def _payload(actor, actor_label: str | None, summary: str, before: dict | None, after: dict | None,
+             address: str | None, at: datetime | None) -> str:
+    """The canonical JSON an event's record ends with (what people read), dated now or ``at``."""
     written = utcnow()
     at = at or written
-    actor_id = actor.id if actor is not None else None
-    entity_id = None if entity_id is None else str(entity_id)
-    payload = canonical_json({
+    return canonical_json({
         "at": at.isoformat(timespec="microseconds"),
         "actor": actor_label or (actor.label if actor is not None else "system"),
         "summary": (summary or "")[:500],
@@ -87,7 +79,15 @@ def _event_fields(key: AuditKey, seq: int, prev_hash: str, actor, actor_label: s
         # when it was really written beside that date, in the hashed record.
         **({"written_at": written.isoformat(timespec="microseconds")} if at != written else {}),
     })
-    record = build_record(prev_hash, seq, actor_id, action, entity_type, entity_id, system_id, payload)
+
+
+def _event_fields(key: AuditKey, seq: int, prev_hash: str, actor, actor_label: str | None, action: str, entity_type: str,
+                  entity_id: Any, system_id: int | None, summary: str, before: dict | None, after: dict | None,
+                  address: str | None, at: datetime | None = None) -> dict:
+    actor_id = actor.id if actor is not None else None
+    entity_id = None if entity_id is None else str(entity_id)
+    record = build_record(prev_hash, seq, actor_id, action, entity_type, entity_id, system_id,
+                          _payload(actor, actor_label, summary, before, after, address, at))
     hash_ = digest(record)
     return dict(seq=seq, actor_id=actor_id, action=action, entity_type=entity_type,
                 entity_id=entity_id, system_id=system_id, record=record, hash=hash_, mac=key.event_mac(hash_))
@@ -108,17 +108,22 @@ def record_event(
     actor_label: str | None = None,
     at: datetime | None = None,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction; the caller commits it with the change.
-    ``at``: when it happened, if not now (the services' ``now``, for the demo's past work)."""
-    lock_chain(session)
-    seq, prev_hash = chain_head(session)
-    fields = _event_fields(audit_key(session), seq + 1, prev_hash, actor, actor_label, action, entity_type, entity_id, system_id,
-                           summary, before, after, address, at)
-    event = AuditEvent(**fields)
-    session.add(event)
-    session.flush()
-    checkpoint_if_due(session)
+    """Record one event in the caller's transaction; the caller commits it with the change.
+    ``at``: when it happened, if not now (the services' ``now``, for the demo's past work).
+
+    The event is built now and takes its place in the chain (seq, link, hash, signature) just
+    before the commit, under the chain lock (``registry.audit.chain``: why); a query of the audit
+    tables in this session appends it earlier.  The returned event has its ``seq`` from then on."""
+    event = AuditEvent(actor_id=actor.id if actor is not None else None, action=action, entity_type=entity_type,
+                       entity_id=None if entity_id is None else str(entity_id), system_id=system_id)
+    queue_event(session, event, _payload(actor, actor_label, summary, before, after, address, at), _append_before_commit)
     return event
+
+
+def _append_before_commit(session: Session) -> None:
+    """The session's last ``before_commit`` step: append its queued events, then a checkpoint if one is due."""
+    if append_queued(session):
+        checkpoint_if_due(session)
 
 
 def _jsonable(value: dict | None) -> dict | None:
@@ -312,6 +317,7 @@ def record_events_bulk(session: Session, actor, events: list[dict], *, actor_lab
     """Append many events at once (seeders, imports): one lock, one INSERT, same chain."""
     if not events:
         return 0
+    append_queued(session)  # anything recorded before in this transaction goes first
     lock_chain(session)
     seq, prev_hash = chain_head(session)
     key = audit_key(session)
