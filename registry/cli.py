@@ -19,8 +19,6 @@ import click
 import yaml
 from flask import current_app
 from flask.cli import FlaskGroup
-from redis import Redis
-from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
@@ -47,7 +45,6 @@ from registry.exports.services import write_export
 from registry.files.store import StoreConfigError
 from registry.imports.mapping import check_mapping
 from registry.imports.reader import ImportFileError, read_table
-from registry.imports.runner import QUEUE_NAME as IMPORT_QUEUE
 from registry.imports.services import (
     ImportRefused,
     UnknownLayout,
@@ -59,12 +56,17 @@ from registry.imports.services import (
 from registry.inventory.queries import InventoryFilters
 from registry.inventory.services import recompute_tiers
 from registry.inventory.tiering import RULES_VERSION
-from registry.reports.bulk import QUEUE_NAME
+from registry.jobs import work
+from registry.portfolio.jobs import create_job as create_rebuild_job
+from registry.portfolio.jobs import start as start_rebuild_job
+from registry.reports.models import ExportJob
+from registry.reports.queue import JobSettings, QueueUnavailable, purge, reap
 from registry.reports.services import RenderLimits, ensure_report, get_decision, issue_missing, list_decisions
 from registry.reports.verify import verify_pdf
 from registry.seed.demo import database_is_empty, load_demo, read_demo
 from registry.seed.synthetic import seed_synthetic
 from registry.state.cache import rebuild_all, refresh_due_states
+from registry.web import export_run
 
 
 def _sessions():
@@ -320,8 +322,13 @@ def portfolio() -> None:
 
 
 @portfolio.command("rebuild")
-def portfolio_rebuild() -> None:
+@click.option("--queue", "queued", is_flag=True, help="Run it on a worker (needs REDIS_URL); follow it with "
+              "`registry jobs list`.")
+def portfolio_rebuild(queued: bool) -> None:
     """Recompute every system's cached state (recommendation, decision, blockers) from scratch."""
+    if queued:
+        _queue_rebuild()
+        return
     with _sessions()() as session:
         started = time.perf_counter()
         count = rebuild_all(session)
@@ -692,18 +699,82 @@ def report_issue() -> None:
     click.echo(f"Issued {len(issued)} audit PDFs.")
 
 
+# -- long jobs: the worker, reaping, retention (docs/jobs.md) ---------------------------------------
+def _job_settings() -> JobSettings:
+    return JobSettings.from_config(current_app.config)
+
+
+def _queue_rebuild() -> None:
+    settings = _job_settings()
+    if not settings.redis_url:
+        _fail("REDIS_URL is not set, so there is no worker to run it: run `registry portfolio rebuild` without --queue")
+    app = current_app._get_current_object()
+    with _sessions()() as session:
+        job = create_rebuild_job(session, backend=settings.backend)
+        try:
+            start_rebuild_job(session, job, export_run(app))
+        except QueueUnavailable as err:
+            session.rollback()
+            _fail(err.message)
+    click.echo(f"Queued job #{job.id}: rebuild the portfolio state of {job.total} systems. "
+               "Follow it with `registry jobs list`.")
+
+
+@main.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker for every long job (audit-PDF ZIPs, inventory workbooks, imports, rebuilds;
+    needs REDIS_URL).  It reaps silent jobs at start and every minute and applies the retention
+    period hourly."""
+    if not current_app.config.get("REDIS_URL"):
+        _fail("REDIS_URL is not set; without it, long jobs run inside the web server and need no worker")
+    work(current_app._get_current_object(), burst=burst)
+
+
 @report.command("worker")
-@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-def report_worker(burst: bool) -> None:
-    """Run the RQ worker that builds bulk ZIP exports and commits large uploaded imports (needs REDIS_URL)."""
-    url = current_app.config.get("REDIS_URL")
-    if not url:
-        _fail("REDIS_URL is not set; without it, exports run inside the web server and need no worker")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.pass_context
+def report_worker(ctx: click.Context, burst: bool) -> None:
+    """The same as `registry worker` (kept for existing deployments)."""
+    ctx.invoke(worker, burst=burst)
 
 
-    connection = Redis.from_url(url)
-    queues = [Queue(name, connection=connection) for name in (QUEUE_NAME, IMPORT_QUEUE)]
-    SimpleWorker(queues, connection=connection).work(burst=burst)
+@main.group("jobs")
+def jobs_group() -> None:
+    """Long jobs: list them, reap the silent ones, apply the retention period."""
+
+
+@jobs_group.command("list")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+def jobs_list(limit: int) -> None:
+    """The newest jobs: id, kind, status, progress, requester, last heartbeat, message (tab-separated)."""
+    with current_app.extensions["registry.sessions"][1]() as session:
+        for job in session.scalars(select(ExportJob).order_by(ExportJob.id.desc()).limit(limit)):
+            beat = job.heartbeat_at.isoformat(timespec="seconds") if job.heartbeat_at else "-"
+            who = job.requested_by.email if job.requested_by else "command line"
+            click.echo("\t".join((str(job.id), job.kind, job.status, f"{job.done}/{job.total}", job.progress or "-",
+                                  who, beat, " ".join((job.error or "").split())[:200] or "-")))
+
+
+@jobs_group.command("reap")
+def jobs_reap() -> None:
+    """Mark failed the running jobs whose heartbeat stopped and the queued ones no worker started."""
+    with _sessions()() as session:
+        count = reap(session, _job_settings())
+        session.commit()
+    click.echo(f"Marked {count} job{'' if count == 1 else 's'} failed.")
+
+
+@jobs_group.command("purge")
+def jobs_purge() -> None:
+    """Apply the retention period: remove the files of exports older than EXPORT_RETENTION_DAYS
+    (marked expired) and staged imports older than a day."""
+    settings = _job_settings()
+    with _sessions()() as session:
+        counts = purge(session, current_app.extensions["registry.files"], settings)
+        session.commit()
+    click.echo(f"Expired {counts['expired']} export(s) older than {settings.retention_days} days, removed "
+               f"{counts['staged']} staged import(s) older than a day; {counts['files']} file(s) deleted from the store.")
 
 
 if __name__ == "__main__":  # pragma: no cover

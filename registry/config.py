@@ -102,17 +102,23 @@ def load_config(overrides: dict | None = None) -> dict:
         "EVIDENCE_DIR": os.environ.get("EVIDENCE_DIR") or str(INSTANCE_DIR / "evidence"),
         "EVIDENCE_MAX_BYTES": int(os.environ.get("EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024))),
         "EVIDENCE_MAX_AGE_DAYS": int(os.environ.get("EVIDENCE_MAX_AGE_DAYS", "365")),
-        # Audit PDFs: rendering limits, bulk ZIP exports (RQ on Redis when REDIS_URL is set).
+        # Audit PDFs: rendering limits (bulk ZIP exports run as jobs: RQ when REDIS_URL is set).
         "REPORT_TIMEOUT_SECONDS": float(os.environ.get("REPORT_TIMEOUT_SECONDS", "60")),
         "REPORT_MAX_MEMORY_MB": int(os.environ.get("REPORT_MAX_MEMORY_MB", "768")),
-        "EXPORT_DIR": os.environ.get("EXPORT_DIR") or str(INSTANCE_DIR / "exports"),
         # Printed on the PDFs' cover and footer when set (empty: no organisation line at all).
         "ORGANISATION_NAME": " ".join(os.environ.get("ORGANISATION_NAME", "").split())[:200],
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
-        # Uploaded inventory files between preview and commit (kept a day); larger files than
-        # IMPORT_INLINE_BYTES are committed as a job with progress (RQ with REDIS_URL, else a thread).
-        "IMPORT_DIR": os.environ.get("IMPORT_DIR") or str(INSTANCE_DIR / "imports"),
+        # Uploaded inventory files larger than IMPORT_INLINE_BYTES are committed as a job with
+        # progress (RQ with REDIS_URL, else a thread); between preview and commit they are kept a day.
         "IMPORT_INLINE_BYTES": int(os.environ.get("IMPORT_INLINE_BYTES", str(1024 * 1024))),
+        # Long jobs (docs/jobs.md): a running job silent for longer than JOB_STALE_SECONDS, or queued
+        # and not started within JOB_QUEUED_SECONDS, is marked failed; finished exports' files are
+        # removed from the file store after EXPORT_RETENTION_DAYS; XLSX exports of more than
+        # EXPORT_INLINE_SYSTEMS systems are built as a job.
+        "JOB_STALE_SECONDS": int(os.environ.get("JOB_STALE_SECONDS", "120")),
+        "JOB_QUEUED_SECONDS": int(os.environ.get("JOB_QUEUED_SECONDS", "1800")),
+        "EXPORT_RETENTION_DAYS": int(os.environ.get("EXPORT_RETENTION_DAYS", "7")),
+        "EXPORT_INLINE_SYSTEMS": int(os.environ.get("EXPORT_INLINE_SYSTEMS", "200")),
         "AUDIT_KEY": _audit_key(production, overrides),
         # A checkpoint is written on the next write once the newest is older than this.
         "AUDIT_CHECKPOINT_MINUTES": int(os.environ.get("AUDIT_CHECKPOINT_MINUTES", "60")),

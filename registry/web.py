@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from flask import Flask, current_app, g, request
 from flask_login import current_user
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from registry.audit.services import record_event
-from registry.reports.bulk import ExportRun
+from registry.reports.queue import JobContext, JobSettings, looks_stale, reap
 from registry.reports.services import RenderLimits
 from registry.state.cache import due_count, refresh_due_states
 
@@ -78,7 +79,29 @@ def record_export(actor, action: str, entity_type: str, entity_id, *, system_id:
         session.commit()
 
 
-def export_run(app: Flask) -> ExportRun:
-    """What a bulk PDF export needs from the app: its sessions, the export folder, render limits."""
+def job_settings(app: Flask | None = None) -> JobSettings:
+    return JobSettings.from_config((app or current_app).config)
+
+
+def export_run(app: Flask) -> JobContext:
+    """What a long job needs from the app: its sessions, the file store, render limits, the job settings."""
     sessions, readers = app.extensions["registry.sessions"]
-    return ExportRun(sessions, readers, app.config["EXPORT_DIR"], RenderLimits.from_config(app.config))
+    return JobContext(sessions, readers, app.extensions["registry.files"], RenderLimits.from_config(app.config),
+                      job_settings(app))
+
+
+def reap_if_stale(row) -> None:
+    """A job page reading a job that looks stale reaps (``registry.reports.queue.reap``) before it
+    answers, so the page never shows "running" for a job nobody runs.  A database too busy to
+    take the write now (SQLite during a long import) leaves that to the worker's next round."""
+    settings = job_settings()
+    if not looks_stale(row, settings):
+        return
+    try:
+        with writer() as session:
+            reap(session, settings)
+            session.commit()
+    except OperationalError:
+        return
+    db_session().commit()  # end the read transaction, then read the row again
+    db_session().refresh(row)

@@ -15,7 +15,7 @@ same tables; CSV is the systems sheet only (one table per file is what CSV can h
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import BinaryIO
@@ -155,13 +155,16 @@ def file_name(fmt: str, today: date) -> str:
 
 
 def write_export(session: Session, actor, filters: InventoryFilters, fmt: str, out: BinaryIO, *,
-                 today: date, max_age_days: int | None = None) -> ExportResult:
+                 today: date, max_age_days: int | None = None,
+                 progress: Callable[[int, int, str], None] | None = None) -> ExportResult:
     """Write the export of every system matching ``filters`` (no paging) to ``out``.
 
     ``actor`` None is the operator's command line (trusted); anyone else needs
     ``can_export_inventory``.  The caller refreshes the state cache first
     (``registry.state.cache.refresh_due_states``) and audits the result.  Evidence ages are
     judged against the session's EVIDENCE_MAX_AGE_DAYS unless ``max_age_days`` is given.
+    ``progress(done, total, sheet)`` hears of each system written to each sheet (a job's progress
+    bar: ``total`` is the systems times the sheets).
     """
     max_age_days = evidence_max_age_days(session) if max_age_days is None else max_age_days
     if actor is not None:
@@ -170,16 +173,43 @@ def write_export(session: Session, actor, filters: InventoryFilters, fmt: str, o
         raise ValueError(f"unknown export format {fmt!r}; use one of: {', '.join(FORMATS)}")
     ids = list(session.scalars(ordered_ids_query(filters)))
     result = ExportResult(fmt, file_name(fmt, today), FORMATS[fmt])
-    systems = Sheet(SYSTEMS, SYSTEM_COLUMNS, system_rows(session, ids))
+    counted = _Progress(ids, 1 if fmt == "csv" else 3, progress)
+    systems = Sheet(SYSTEMS, SYSTEM_COLUMNS, counted.rows(SYSTEMS, 0, system_rows(session, ids)))
     if fmt == "csv":
         result.rows = {SYSTEMS: write_csv(systems, out)}
     else:
         result.rows = write_xlsx([
             systems,
-            Sheet(CONTROLS, CONTROL_COLUMNS, control_rows(session, ids, today=today, max_age_days=max_age_days)),
-            Sheet(DECISIONS, DECISION_COLUMNS, decision_rows(session, ids)),
+            Sheet(CONTROLS, CONTROL_COLUMNS, counted.rows(CONTROLS, 0, control_rows(
+                session, ids, today=today, max_age_days=max_age_days))),
+            Sheet(DECISIONS, DECISION_COLUMNS, counted.rows(DECISIONS, 1, decision_rows(session, ids))),
         ], out)
+    counted.report(counted.total, "")
     return result
+
+
+class _Progress:
+    """Turns rows written into systems done: each sheet's rows come in the systems' order."""
+
+    def __init__(self, ids: list[int], sheets: int, listener: Callable[[int, int, str], None] | None):
+        self.position = {system_id: i for i, system_id in enumerate(ids)}
+        self.per_sheet, self.total, self.listener = len(ids), len(ids) * sheets, listener
+        self.sheets_done = 0
+
+    def report(self, done: int, sheet: str) -> None:
+        if self.listener is not None:
+            self.listener(done, self.total, sheet)
+
+    def rows(self, sheet: str, id_column: int, rows: Iterator[tuple]) -> Iterator[tuple]:
+        base, last = self.sheets_done * self.per_sheet, -1
+        self.sheets_done += 1
+        for row in rows:
+            yield row
+            at = self.position.get(row[id_column], last)
+            if at != last:
+                last = at
+                self.report(base + at + 1, sheet)
+        self.report(base + self.per_sheet, sheet)
 
 
 def _chunks(ids: list[int], size: int = CHUNK) -> Iterator[list[int]]:

@@ -14,22 +14,23 @@ from sqlalchemy import select
 
 from registry.auth.permissions import can_import, require
 from registry.errors import NotFound
-from registry.imports import runner
+from registry.imports import runner, staging
 from registry.imports.forms import CommitForm, UploadForm, mapping_form, mapping_from_form
 from registry.imports.mapping import FIELDS, check_mapping, load_layouts
 from registry.imports.models import ImportMapping
 from registry.imports.reader import ImportFileError, read_table
 from registry.imports.services import recent_imports
-from registry.imports.staging import STEPS, ImportStaging
+from registry.imports.staging import STEPS
 from registry.inventory.forms import options
-from registry.web import db_session
+from registry.reports.queue import purge_staged
+from registry.web import db_session, export_run, reap_if_stale
 
 bp = Blueprint("imports", __name__)
 PROBLEMS_SHOWN = 200
 
 
-def _staging() -> ImportStaging:
-    return ImportStaging(current_app.config["IMPORT_DIR"])
+def _store():
+    return current_app.extensions["registry.files"]
 
 
 def _allowed():
@@ -37,10 +38,9 @@ def _allowed():
 
 
 def _upload(staged_id: str):
-    """The staging area and the caller's own upload ``staged_id`` (anyone else's is a 404)."""
+    """The caller's own upload ``staged_id`` (anyone else's is a 404), in the request's session."""
     _allowed()
-    staging = _staging()
-    return staging, staging.get(staged_id, current_user.id)
+    return staging.get(db_session(), staged_id, current_user.id)
 
 
 def _mapping_choices(session) -> list[tuple[str, str]]:
@@ -74,9 +74,10 @@ def index():
                 form.file.errors.append(str(err))
                 status = 422
             else:
-                staged = _staging().put(data, table.file_name, current_user.id)
-                staged.layout, staged.sheet = form.mapping.data or None, sheet
-                _staging().save(staged)
+                purge_staged(session, _store())  # yesterday's uploads go as today's arrive
+                staged = staging.stage(session, _store(), data, table.file_name, current_user.id,
+                                       layout=form.mapping.data or None, sheet=sheet)
+                session.commit()
                 return redirect(url_for("imports.preview", staged_id=staged.id))
     return render_template("imports/index.html", form=form, imports=recent_imports(session)), status
 
@@ -84,13 +85,14 @@ def index():
 @bp.get("/imports/<staged_id>")
 @login_required
 def preview(staged_id: str):
-    staging, staged = _upload(staged_id)
-    if staged.status != "staged":
-        return render_template("imports/status.html", staged=staged, steps=STEPS,
-                               has_report=staging.report(staged) is not None)
+    staged = _upload(staged_id)
     session = db_session()
+    if staged.status != "staged":
+        reap_if_stale(staged)
+        return render_template("imports/status.html", staged=staged, steps=STEPS,
+                               has_report=staged.report_sha256 is not None)
     try:
-        table, plan = runner.preview(session, staging, staged)
+        table, plan = runner.preview(session, _store(), staged)
     except ImportFileError as err:
         raise NotFound(str(err)) from None
     except runner.MappingNeeded as err:
@@ -105,12 +107,12 @@ def preview(staged_id: str):
 @bp.route("/imports/<staged_id>/mapping", methods=["GET", "POST"])
 @login_required
 def mapping(staged_id: str):
-    staging, staged = _upload(staged_id)
+    staged = _upload(staged_id)
     if staged.status != "staged":
         return redirect(url_for("imports.preview", staged_id=staged.id))
     session = db_session()
     try:
-        table = read_table(staging.data(staged), staged.file_name, staged.sheet)
+        table = read_table(staging.data(session, _store(), staged), staged.file_name, staged.sheet)
     except ImportFileError as err:
         raise NotFound(str(err)) from None
     problems: list[str] = []
@@ -133,7 +135,7 @@ def mapping(staged_id: str):
             elif not problems:
                 staged.mapping, staged.layout = edited, chosen
                 staged.save_as = chosen if form.save.data else None
-                staging.save(staged)
+                session.commit()
                 flash("Mapping updated: here is what it would import.", "success")
                 return redirect(url_for("imports.preview", staged_id=staged.id))
         status = 422
@@ -145,11 +147,11 @@ def mapping(staged_id: str):
 @login_required
 def problems_csv(staged_id: str):
     """Every problem of the preview, or after a commit the committed plan's (the skipped rows)."""
-    staging, staged = _upload(staged_id)
-    text = staging.report(staged) if staged.status != "staged" else None
+    staged = _upload(staged_id)
+    text = staging.report(db_session(), _store(), staged) if staged.status != "staged" else None
     if text is None:
         try:
-            _table, plan = runner.preview(db_session(), staging, staged)
+            _table, plan = runner.preview(db_session(), _store(), staged)
         except (ImportFileError, runner.MappingNeeded) as err:
             raise NotFound(getattr(err, "message", None) or str(err)) from None
         text = plan.problems_csv()
@@ -167,19 +169,23 @@ def _safe(stem: str) -> str:
 @bp.post("/imports/<staged_id>/commit")
 @login_required
 def commit(staged_id: str):
-    staging, staged = _upload(staged_id)
+    staged = _upload(staged_id)
     if staged.status != "staged":
         return redirect(url_for("imports.preview", staged_id=staged.id))
     form = CommitForm()
     if not form.validate_on_submit():
         flash("The form expired or was incomplete: confirm the import again.", "error")
         return redirect(url_for("imports.preview", staged_id=staged.id)), 303
+    session = db_session()
     staged.only_valid = form.scope.data == "valid"
-    staging.save(staged)
-    sessions = current_app.extensions["registry.sessions"][0]
-    db_session().commit()  # end the request's transaction: the import writes in one of its own
-    if staged.size <= current_app.config["IMPORT_INLINE_BYTES"]:
-        staged = runner.run_import(sessions, staging, staged.id)
+    run = export_run(current_app)
+    if staged.size_bytes <= current_app.config["IMPORT_INLINE_BYTES"]:
+        session.commit()  # end the request's transaction: the import writes in one of its own
+        runner.run_import(run, staged.id, waiting="staged")
     else:
-        runner.enqueue(sessions, staging, staged, redis_url=current_app.config.get("REDIS_URL"))
+        try:
+            runner.enqueue(session, run, staged)  # commits, or raises with nothing written
+        except runner.QueueUnavailable:
+            session.rollback()
+            raise
     return redirect(url_for("imports.preview", staged_id=staged.id), 303)

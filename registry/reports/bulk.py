@@ -1,29 +1,23 @@
 """Bulk export: the audit PDFs of a filtered set of decided systems, as one ZIP, built outside the request.
 
 A compliance officer picks systems with the inventory's filters; the current decision of each
-matching system is exported.  The job runs on RQ when ``REDIS_URL`` is set (a worker runs
-``registry report worker``, entry point ``registry.jobs``) and otherwise on a thread in the web process (the single-machine
-default).  Either way the same function, :func:`run_export_job`, does the work and records
-progress in ``export_jobs``, which the job page reads.
+matching system is exported.  The job runs on RQ when ``REDIS_URL`` is set (``registry worker``,
+entry point ``registry.jobs.run_job``) and otherwise on a thread in the web process (the
+single-machine default) — see ``registry.reports.queue``.  Either way :func:`run_export_job` does
+the work: it builds the ZIP in a temporary file, beating and reporting progress as it goes, then
+puts it in the file store with the job's outcome in one transaction.  Any node streams it from there.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import os
-import threading
+import tempfile
 import zipfile
-from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
-from redis import Redis
-from redis.exceptions import RedisError
-from rq import Callback, Queue
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from registry.audit.services import record_event, record_events_bulk
 from registry.auth.models import User
@@ -31,14 +25,17 @@ from registry.auth.permissions import can_verify_report, require
 from registry.db import utcnow
 from registry.decisions.models import Decision, current_decisions
 from registry.errors import DomainError, NotFound, ValidationFailed
+from registry.files.store import FileStore
 from registry.inventory.models import AISystem
 from registry.inventory.queries import InventoryFilters, filtered_ids_query
+from registry.reports import queue
 from registry.reports.models import ExportJob
-from registry.reports.services import RenderLimits, render_decision_pdf, report_for, store_report
+from registry.reports.queue import QUEUE_NAME, JobContext, JobLost, QueueUnavailable, join_threads
+from registry.reports.services import render_decision_pdf, report_for, store_report
 
+__all__ = ["QUEUE_NAME", "QueueUnavailable", "join_threads"]
+KIND = "audit_pdfs"
 MAX_DECISIONS = 500
-QUEUE_NAME = "reports"
-_threads: list[threading.Thread] = []
 
 
 def current_decision_ids(session: Session, filters: InventoryFilters) -> list[int]:
@@ -72,120 +69,118 @@ def create_job(session: Session, actor: User, filters: InventoryFilters, *, back
 def get_job(session: Session, actor: User, job_id: int) -> ExportJob:
     require(can_verify_report(actor), "Only compliance officers export audit PDFs in bulk.")
     job = session.get(ExportJob, job_id)
-    if job is None or job.requested_by_id != actor.id:
+    if job is None or job.requested_by_id != actor.id or job.kind != KIND:
         raise NotFound("There is no such export of yours.")
     return job
 
 
 def recent_jobs(session: Session, actor: User, limit: int = 10) -> list[ExportJob]:
-    return list(session.scalars(select(ExportJob).where(ExportJob.requested_by_id == actor.id)
+    return list(session.scalars(select(ExportJob).where(ExportJob.requested_by_id == actor.id, ExportJob.kind == KIND)
                                 .order_by(ExportJob.id.desc()).limit(limit)))
 
 
-def zip_path(export_dir: str | Path, job: ExportJob) -> Path:
-    return Path(export_dir) / f"audit-pdfs-{job.id}.zip"
+def zip_name(job: ExportJob) -> str:
+    return f"audit-pdfs-{job.id}.zip"
 
 
-@dataclass(frozen=True)
-class ExportRun:
-    """What a bulk export needs besides the job id: sessions, where ZIPs go, render limits.
-    Built by the caller (``registry.jobs`` for RQ, the view for a thread), never from Flask here."""
+def run_export_job(job_id: int, run: JobContext) -> None:
+    """Build the ZIP of job ``job_id`` and store it (RQ or thread entry point)."""
+    if not queue.claim(run.sessions, ExportJob, job_id):
+        return
+    try:
+        with queue.Heartbeat(run.sessions, ExportJob, job_id) as beat, tempfile.TemporaryFile() as spool:
+            _build(job_id, run, beat, spool)
+    except JobLost:
+        return  # reaped meanwhile: the row already says why
+    except Exception as err:  # noqa: BLE001 - any failure ends the job with a message, not a stuck bar
+        queue.fail(run.sessions, ExportJob, job_id, err.message if isinstance(err, DomainError)
+                   else f"The export stopped ({type(err).__name__}).")
 
-    sessions: sessionmaker
-    readers: sessionmaker
-    export_dir: str
-    limits: RenderLimits
 
-
-def run_export_job(job_id: int, run: ExportRun) -> None:
-    """Build the ZIP of job ``job_id``, committing progress after every PDF (RQ or thread entry point)."""
+def _build(job_id: int, run: JobContext, beat: queue.Heartbeat, spool) -> None:
     sessions, readers, limits = run.sessions, run.readers, run.limits
     with sessions() as session:
-        # Claim the job: of two workers handed the same job, only one gets it.
-        claimed = session.execute(update(ExportJob).where(ExportJob.id == job_id, ExportJob.status == "queued")
-                                  .values(status="running")).rowcount
         job = session.get(ExportJob, job_id)
-        session.commit()
-        if not claimed or job is None:
-            return
-        ids = [int(i) for i in job.decision_ids]
-        target = zip_path(run.export_dir, job)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".part")
+        ids, done = [int(i) for i in job.decision_ids], 0
         skipped: list[str] = []
-        try:
-            manifest = io.StringIO()
-            writer = csv.writer(manifest, lineterminator="\r\n")
-            writer.writerow(MANIFEST_HEADER)
-            with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as zf:
-                for raw_id in ids:
-                    # Read and render outside the write transaction (a render takes about a second).
-                    with readers() as reader:
-                        decision = reader.get(Decision, raw_id)
-                        if decision is None:
-                            skipped.append(f"decision #{raw_id} no longer exists")
-                            continue
-                        name = reader.scalar(select(AISystem.name).where(AISystem.id == decision.system_id)) or ""
-                        row = [decision.id, decision.system_id, name, decision.verdict.label,
-                               decision.decided_at.isoformat(timespec="seconds")]
-                        report = report_for(reader, decision.id)
-                        try:
-                            if report is None:
-                                report = store_report(session, decision, render_decision_pdf(decision, limits))
-                        except DomainError as err:  # one PDF that cannot be produced does not sink the rest
-                            session.rollback()
-                            skipped.append(f"decision #{decision.id}: {err.message}")
-                            writer.writerow(["", *row, "", decision.snapshot_sha256, "", f"not included: {err.message}"])
-                            continue
-                        pdf, doc_id, pdf_sha = report.pdf, report.document_id, report.sha256
-                        stamp = _zip_time(decision.decided_at)
-                        snapshot_sha = decision.snapshot_sha256
-                    file_name = f"{doc_id}.pdf"
-                    zf.writestr(zipfile.ZipInfo(file_name, date_time=stamp), pdf)
-                    writer.writerow([doc_id, *row, pdf_sha, snapshot_sha, file_name, "included"])
-                    job.done += 1
-                    session.commit()  # the stored PDF and the progress
-                zf.writestr("manifest.csv", "\ufeff" + manifest.getvalue())
-            data_hash = _sha256_file(partial)
-            os.replace(partial, target)
-            job.status, job.file_name = "done", target.name
-            job.sha256, job.size_bytes, job.finished_at = data_hash, target.stat().st_size, utcnow()
-            if skipped:
-                job.error = f"{len(skipped)} PDF(s) could not be included: " + "; ".join(skipped)[:2000]
-            session.commit()
-        except Exception as err:  # noqa: BLE001 - any failure ends the job with a message, not a stuck bar
-            session.rollback()
-            partial.unlink(missing_ok=True)
-            mark_failed(session, job_id, err.message if isinstance(err, DomainError)
-                        else f"The export stopped ({type(err).__name__}).")
-            session.commit()
+        manifest = io.StringIO()
+        writer = csv.writer(manifest, lineterminator="\r\n")
+        writer.writerow(MANIFEST_HEADER)
+        with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as zf:
+            for raw_id in ids:
+                beat.check()
+                # Read and render outside the write transaction (a render takes about a second).
+                with readers() as reader:
+                    decision = reader.get(Decision, raw_id)
+                    if decision is None:
+                        skipped.append(f"decision #{raw_id} no longer exists")
+                        continue
+                    name = reader.scalar(select(AISystem.name).where(AISystem.id == decision.system_id)) or ""
+                    row = [decision.id, decision.system_id, name, decision.verdict.label,
+                           decision.decided_at.isoformat(timespec="seconds")]
+                    report = report_for(reader, decision.id)
+                    try:
+                        if report is None:
+                            report = store_report(session, decision, render_decision_pdf(decision, limits))
+                    except DomainError as err:  # one PDF that cannot be produced does not sink the rest
+                        session.rollback()
+                        skipped.append(f"decision #{decision.id}: {err.message}")
+                        writer.writerow(["", *row, "", decision.snapshot_sha256, "", f"not included: {err.message}"])
+                        continue
+                    pdf, doc_id, pdf_sha = report.pdf, report.document_id, report.sha256
+                    stamp = _zip_time(decision.decided_at)
+                    snapshot_sha = decision.snapshot_sha256
+                file_name = f"{doc_id}.pdf"
+                zf.writestr(zipfile.ZipInfo(file_name, date_time=stamp), pdf)
+                writer.writerow([doc_id, *row, pdf_sha, snapshot_sha, file_name, "included"])
+                done += 1
+                session.commit()  # the stored PDF
+                beat.report(done=done, progress=f"{done} of {len(ids)} PDFs")
+            zf.writestr("manifest.csv", "\ufeff" + manifest.getvalue())
+        beat.check()
+        spool.seek(0)
+        blob = run.store.put(session, spool)
+        error = f"{len(skipped)} PDF(s) could not be included: " + "; ".join(skipped)[:2000] if skipped else None
+        queue.finish(session, ExportJob, job_id, status="done", done=done, file_name=zip_name(job), progress="",
+                     sha256=blob.sha256, size_bytes=blob.size_bytes, blob_sha256=blob.sha256, error=error)
+        session.commit()
 
 
 MANIFEST_HEADER = ["document_id", "decision_id", "system_id", "system", "verdict", "decided_at", "pdf_sha256",
                    "snapshot_sha256", "file", "status"]
 
 
-class QueueUnavailable(DomainError):
-    status = 503
-    title = "Job queue unavailable"
-
-
 def mark_failed(session: Session, job_id: int, message: str) -> None:
-    """End a queued or running job as failed with ``message`` (a finished job is left as it is)."""
+    """End a queued or running job as failed with ``message`` (RQ's failure callback)."""
     job = session.get(ExportJob, job_id)
-    if job is not None and job.status in {"queued", "running"}:
+    if job is not None and job.status in queue.ACTIVE:
         job.status, job.finished_at, job.error = "failed", utcnow(), message
 
 
-def record_zip_download(session: Session, actor: User, job: ExportJob, path: Path, *,
+def stored_zip(session: Session, store: FileStore, job: ExportJob):
+    """The job's ZIP in the store, or None (not finished, expired, or its bytes gone)."""
+    if job.status != "done":
+        return None
+    return store.find(session, job.blob_sha256)
+
+
+def manifest_rows(session: Session, store: FileStore, job: ExportJob) -> list[dict]:
+    """The manifest of the job's stored ZIP (the ZIP is spooled from the store to read it)."""
+    with tempfile.TemporaryFile() as spool:
+        for piece in store.chunks(session, store.find(session, job.blob_sha256)):
+            spool.write(piece)
+        spool.seek(0)
+        with zipfile.ZipFile(spool) as zf:
+            return list(csv.DictReader(io.StringIO(zf.read("manifest.csv").decode("utf-8-sig"))))
+
+
+def record_zip_download(session: Session, actor: User, job: ExportJob, rows: list[dict], *,
                         address: str | None = None) -> None:
-    """One event for the ZIP, plus a ``report.download`` on each decision in it, so every
-    system's own trail shows that its PDF left the registry."""
+    """One event for the ZIP, plus a ``report.download`` on each decision in it (``rows``: its
+    manifest), so every system's own trail shows that its PDF left the registry."""
     record_event(session, actor, "report.bulk_download", "export_job", job.id,
                  summary=f"Downloaded the ZIP of {job.done} audit PDFs (export #{job.id})",
                  after={"sha256": job.sha256, "files": job.done}, address=address)
-    with zipfile.ZipFile(path) as zf:
-        rows = list(csv.DictReader(io.StringIO(zf.read("manifest.csv").decode("utf-8-sig"))))
     record_events_bulk(session, actor, [{
         "action": "report.download", "entity_type": "decision", "entity_id": int(r["decision_id"]),
         "system_id": int(r["system_id"]), "address": address,
@@ -198,37 +193,8 @@ def _zip_time(moment: datetime) -> tuple:
     return (max(moment.year, 1980), moment.month, moment.day, moment.hour, moment.minute, moment.second)
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def start(session: Session, job: ExportJob, run: JobContext) -> str:
+    """Hand the job (its row uncommitted in ``session``) to RQ or a thread, committing it; see ``queue.launch``."""
+    return queue.launch(session, run.settings, queue=QUEUE_NAME, entry="registry.jobs.run_job", args=(job.id,),
+                        thread_target=lambda: run_export_job(job.id, run), name=f"export-job-{job.id}")
 
-
-def enqueue(job: ExportJob, run: ExportRun, *, redis_url: str | None) -> str:
-    """Hand the job to RQ when ``redis_url`` is set (a worker runs ``registry.jobs.run_export_job``),
-    else to a background thread in this process; returns the backend used."""
-    if redis_url:
-        try:
-            Queue(QUEUE_NAME, connection=Redis.from_url(redis_url)).enqueue(
-                "registry.jobs.run_export_job", job.id, job_timeout=3600, result_ttl=3600,
-                on_failure=Callback("registry.jobs.export_failed"))
-        except RedisError as err:
-            raise QueueUnavailable("The job queue (Redis) cannot be reached, so the export was not started. "
-                                   "Try again later, or tell an administrator.") from err
-        return "rq"
-    thread = threading.Thread(target=run_export_job, args=(job.id, run), name=f"export-job-{job.id}", daemon=True)
-    _threads.append(thread)
-    thread.start()
-    return "thread"
-
-
-def backend_for(redis_url: str | None) -> str:
-    return "rq" if redis_url else "thread"
-
-
-def join_threads(timeout: float = 60) -> None:
-    """Wait for in-process jobs (tests and orderly shutdown)."""
-    while _threads:
-        _threads.pop().join(timeout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from registry.auth.models import User
@@ -34,23 +34,34 @@ class DecisionReport(Base):
 
 
 class ExportJob(Base):
-    """A bulk ZIP of audit PDFs, built outside the request (RQ worker or in-process thread)."""
+    """A long job built outside the request (RQ worker, or a thread without Redis): a ZIP of audit
+    PDFs (``audit_pdfs``), an inventory workbook (``inventory_xlsx``) or a recomputation of the
+    portfolio state (``portfolio_rebuild``).  The file it made is in the file store (``blob_sha256``)
+    until the retention period ends; ``sha256`` and ``size_bytes`` stay as the record of it."""
 
     __tablename__ = "export_jobs"
+    __table_args__ = (Index("ix_export_jobs_status", "status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued/running/done/failed
+    kind: Mapped[str] = mapped_column(String(24), default="audit_pdfs", server_default="audit_pdfs")
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the command line
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued/running/done/failed/expired
     backend: Mapped[str] = mapped_column(String(16))  # rq / thread
     filters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     decision_ids: Mapped[list[str]] = mapped_column(default=list)
     total: Mapped[int] = mapped_column(default=0)
     done: Mapped[int] = mapped_column(default=0)
+    progress: Mapped[str] = mapped_column(String(200), default="", server_default="")  # the step in words
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     file_name: Mapped[str | None] = mapped_column(String(200))
     sha256: Mapped[str | None] = mapped_column(String(64))
-    size_bytes: Mapped[int | None]
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    blob_sha256: Mapped[str | None] = mapped_column(ForeignKey("blobs.sha256"), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    expired_at: Mapped[datetime | None]
 
-    requested_by: Mapped[User] = relationship(lazy="joined")
+    requested_by: Mapped[User | None] = relationship(lazy="joined")

@@ -10,7 +10,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -23,8 +22,9 @@ from registry.decisions import services as decisions
 from registry.errors import ValidationFailed
 from registry.inventory import services as inventory
 from registry.inventory.models import AISystem
-from registry.reports import bulk
+from registry.reports import bulk, queue
 from registry.reports.forms import MAX_PDF_BYTES, BulkExportForm, VerifyUploadForm
+from registry.reports.queue import QueueUnavailable
 from registry.reports.services import (
     RenderLimits,
     record_download,
@@ -114,25 +114,17 @@ def exports():
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():
+            run = export_run(current_app)
             try:
-                redis_url = current_app.config.get("REDIS_URL")
-                job = bulk.create_job(session, _actor(), form.filters(), backend=bulk.backend_for(redis_url))
-                session.commit()
-            except ValidationFailed as err:
+                job = bulk.create_job(session, _actor(), form.filters(), backend=run.settings.backend)
+                bulk.start(session, job, run)  # commits: the job and its audit event, or nothing
+            except (ValidationFailed, QueueUnavailable) as err:
                 session.rollback()
                 form.form_errors.append(err.message)
-                status = 422
+                status = err.status
             else:
-                try:
-                    bulk.enqueue(job, export_run(current_app), redis_url=redis_url)
-                except bulk.QueueUnavailable as err:
-                    bulk.mark_failed(session, job.id, err.message)
-                    session.commit()
-                    form.form_errors.append(err.message)
-                    status = 503
-                else:
-                    flash(f"Export #{job.id} started: {job.total} audit PDFs.", "success")
-                    return redirect(url_for("reports.export_job", job_id=job.id))
+                flash(f"Export #{job.id} started: {job.total} audit PDFs.", "success")
+                return redirect(url_for("reports.export_job", job_id=job.id))
         else:
             status = 422
     preview = None if request.method == "POST" else len(bulk.current_decision_ids(session, form.filters()))
@@ -144,7 +136,9 @@ def exports():
 @login_required
 def export_job(job_id: int):
     job = bulk.get_job(db_session(), _actor(), job_id)
-    return render_template("reports/export_job.html", job=job)
+    web.reap_if_stale(job)
+    return render_template("reports/export_job.html", job=job,
+                           retention_days=current_app.config["EXPORT_RETENTION_DAYS"])
 
 
 @bp.get("/reports/exports/<int:job_id>/download")
@@ -152,11 +146,16 @@ def export_job(job_id: int):
 def export_download(job_id: int):
     session = db_session()
     job = bulk.get_job(session, _actor(), job_id)
-    path = bulk.zip_path(current_app.config["EXPORT_DIR"], job)
-    if job.status != "done" or not path.is_file():
-        flash("That export is not ready (or its file was removed); start a new one.", "error")
+    run = export_run(current_app)
+    if bulk.stored_zip(session, run.store, job) is None:
+        flash("That export is not ready (or its file was removed); start a new one." if job.status != "expired"
+              else queue.expired_message(run.settings.retention_days), "error")
         return redirect(url_for("reports.export_job", job_id=job.id))
+    rows = bulk.manifest_rows(session, run.store, job)
     with web.writer() as writer:
-        bulk.record_zip_download(writer, _actor(), job, path, address=client_address())
+        bulk.record_zip_download(writer, _actor(), job, rows, address=client_address())
         writer.commit()
-    return send_file(path, mimetype="application/zip", as_attachment=True, download_name=path.name, max_age=0)
+    return Response(run.store.stream(run.readers, job.blob_sha256), mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{job.file_name}"',
+                             "Content-Length": str(job.size_bytes), "X-Content-SHA256": job.sha256,
+                             "Cache-Control": "private, no-store"})

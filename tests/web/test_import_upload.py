@@ -217,3 +217,105 @@ def test_the_federal_file_imports_from_the_page_and_a_second_import_changes_noth
     again = staged_url(upload(officer, data, FEDERAL.name))
     page = text_of(officer.get(again))
     assert re.search(r">3,611</span> unchanged", page) and "Nothing to change" in page
+
+
+def _register_mapping(app):
+    from tests.unit.test_imports import SIMPLE
+
+    with app.extensions["registry.sessions"][0]() as s:
+        s.add(ImportMapping(name="register", headers=HEADER, mapping=SIMPLE))
+        s.commit()
+
+
+def test_an_upload_previewed_on_one_node_is_committed_on_another(session, people, as_role, app):
+    """Two app instances on one database (two web nodes): nothing of the upload is on a node's disk."""
+    from registry import create_app
+    from tests.conftest import Browser
+
+    _register_mapping(app)
+    other = create_app({k: app.config[k] for k in ("DATABASE_URL", "TESTING", "TESTING_CHEAP_PASSWORDS", "SECRET_KEY",
+                                                   "AUDIT_KEY", "REDIS_URL")}
+                       | {"EVIDENCE_DIR": "/nonexistent/evidence", "FILE_STORE_URL": ""})
+    try:
+        on_a = as_role("compliance")
+        on_b = Browser(other.test_client())
+        on_b.login(people["compliance"].email)
+        preview = staged_url(upload(on_a, _csv([HEADER, _row("R1", "One"), _row("R2", "Two")]), "register.csv"))
+        assert ">2</span> to create" in text_of(on_a.get(preview))
+        assert ">2</span> to create" in text_of(on_b.get(preview))  # previewed on the other node too
+        done = on_b.post(f"{preview}/commit", {"scope": "all"}, token_from=preview)
+        assert done.status_code == 303
+        assert "2 created, 0 updated" in text_of(on_a.get(preview))  # and its outcome seen on the first
+        assert count(session) == 2
+        intruder = Browser(other.test_client())
+        intruder.login(people["admin"].email)
+        assert intruder.get(preview).status_code == 404
+    finally:
+        other.extensions["registry.engine"].dispose()
+
+
+def test_an_upload_older_than_a_day_is_gone_and_purged_with_its_file(session, people, as_role, app):
+    from datetime import timedelta
+
+    from registry.files.models import Blob
+    from registry.imports.models import StagedImport
+    from registry.reports import queue
+
+    officer = as_role("compliance")
+    preview = staged_url(upload(officer, _unknown_file(["R1", "x", "", "", "", "", "", ""]), "r.csv"))
+    assert officer.get(f"{preview}/mapping").status_code == 200
+    staged = session.get(StagedImport, preview.rsplit("/", 1)[-1])
+    sha = staged.upload_sha256
+    staged.created_at -= timedelta(hours=25)
+    session.commit()
+    response = officer.get(preview)
+    assert response.status_code == 404 and "uploads are kept for a day" in text_of(response)
+    assert queue.purge(session, app.extensions["registry.files"], queue.JobSettings())["staged"] == 1
+    session.commit()
+    assert session.get(StagedImport, staged.id) is None and session.get(Blob, sha) is None
+    session.commit()
+
+
+def test_with_redis_a_large_import_goes_to_rq_only_and_a_worker_commits_it(session, people, as_role, app,
+                                                                           monkeypatch):
+    import os
+
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisDown
+    from rq import Queue, SimpleWorker
+
+    from registry.imports.models import StagedImport
+    from registry.reports import queue
+
+    url = "redis://127.0.0.1:6379/12"
+    try:
+        Redis.from_url(url).flushdb()
+    except RedisDown:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no Redis server on 127.0.0.1:6379 under CI")
+        pytest.skip("no Redis server on 127.0.0.1:6379")
+
+    class NoThreads(list):
+        def append(self, thread):
+            raise AssertionError("with REDIS_URL set no job runs on a thread")
+
+    monkeypatch.setattr(queue, "_threads", NoThreads())
+    monkeypatch.setitem(app.config, "IMPORT_INLINE_BYTES", 10)
+    monkeypatch.setitem(app.config, "REDIS_URL", url)
+    _register_mapping(app)
+    officer = as_role("compliance")
+    preview = staged_url(upload(officer, _csv([HEADER, *[_row(f"R{i}", f"S {i}") for i in range(1, 21)]]), "big.csv"))
+    assert officer.post(f"{preview}/commit", {"scope": "all"}, token_from=preview).status_code == 303
+    staged = session.get(StagedImport, preview.rsplit("/", 1)[-1])
+    assert staged.status == "queued" and staged.backend == "rq" and staged.queued_at is not None
+    session.commit()
+    page = text_of(officer.get(preview))
+    assert 'http-equiv="refresh"' in page and "Running on the job queue (RQ)" in page
+    connection = Redis.from_url(url)
+    try:
+        with app.app_context():
+            SimpleWorker([Queue(queue.IMPORT_QUEUE_NAME, connection=connection)], connection=connection).work(burst=True)
+    finally:
+        connection.flushdb()
+    assert "20 created, 0 updated" in text_of(officer.get(preview))
+    assert count(session) == 20

@@ -241,6 +241,9 @@ def test_every_route_is_in_the_matrix(app):
     covered |= {("GET", "/imports/<staged_id>"), ("GET", "/imports/<staged_id>/mapping"),
                 ("POST", "/imports/<staged_id>/mapping"), ("GET", "/imports/<staged_id>/problems.csv"),
                 ("POST", "/imports/<staged_id>/commit")}
+    # an inventory workbook job is its requester's alone: tests/web/test_export_jobs.py checks these per role
+    covered |= {("POST", "/exports/systems.xlsx"), ("GET", "/exports/jobs/{job}"),
+                ("GET", "/exports/jobs/{job}/download")}
     # the JSON API has its own matrix (bearer tokens, JSON errors): tests/api/test_matrix.py
     assert {r for r in routes if not r[1].startswith("/api/")} - covered == set()
 
