@@ -195,3 +195,18 @@ def test_with_redis_down_starting_a_job_is_a_503_and_makes_nothing(app, session,
     assert response.status_code == 503 and "(Redis) cannot be reached" in response.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(ExportJob)) == 0
     session.commit()
+
+
+def test_the_workbook_reports_its_progress_system_by_system_to_the_end(app, session, people, many):
+    from registry.exports.services import write_export
+    from registry.inventory.queries import InventoryFilters
+
+    heard = []
+    with app.extensions["registry.sessions"][1]() as reader:
+        write_export(reader, None, InventoryFilters(), "xlsx", io.BytesIO(), today=utcnow().date(),
+                     progress=lambda done, total, sheet: heard.append((done, total, sheet)))
+    dones = [done for done, _total, _sheet in heard]
+    assert {total for _done, total, _sheet in heard} == {4 * 3}  # four systems, three sheets
+    assert dones == sorted(dones) and dones[-1] == 12 and heard[-1][2] == ""
+    assert [sheet for _d, _t, sheet in heard if sheet][0] == SYSTEMS and (8, 12, CONTROLS) in heard
+    session.commit()
