@@ -9,8 +9,8 @@ is not.  Its row is the truth the pages read:
   committed, so that Redis being down is a 503 with nothing written (no row, no audit event); a
   worker that picks the job up before the commit lands waits for the row (:func:`claim`).
 - **heartbeat** (:class:`Heartbeat`): while a job runs, a small thread with its own session writes
-  ``heartbeat_at`` (and the progress the job reported) every ``HEARTBEAT_SECONDS``, even while
-  the job is inside one long step (a PDF render, a bulk write).
+  ``heartbeat_at`` every ``HEARTBEAT_SECONDS`` even while the job is inside one long step (a PDF
+  render, a bulk write), and the progress the job reported within ``PROGRESS_SECONDS``.
 - **reap** (:func:`reap`): a running job whose heartbeat is older than ``JOB_STALE_SECONDS`` is
   marked failed ("stopped answering"); a queued one no worker started within
   ``JOB_QUEUED_SECONDS`` likewise ("no worker has picked it up").  The worker reaps at start and
@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "reports"  # audit-PDF ZIPs, inventory workbooks, rebuilds (`registry worker` serves it)
 IMPORT_QUEUE_NAME = "imports"
 QUEUES = (QUEUE_NAME, IMPORT_QUEUE_NAME)
-HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_SECONDS = 5.0  # at least this often while a job runs
+PROGRESS_SECONDS = 1.0  # progress the job reported is written within this
 STAGED_MAX_AGE = timedelta(days=1)
 ACTIVE = ("queued", "running")
 _threads: list[threading.Thread] = []
@@ -216,8 +217,13 @@ class Heartbeat:
             self.lost.set()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self.beat()
+        last = time.monotonic()
+        while not self._stop.wait(min(self.every, PROGRESS_SECONDS)):
+            with self._lock:
+                progressed = bool(self._pending)
+            if progressed or time.monotonic() - last >= self.every:
+                self.beat()
+                last = time.monotonic()
             if self.lost.is_set():
                 return
 

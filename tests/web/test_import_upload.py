@@ -319,3 +319,19 @@ def test_with_redis_a_large_import_goes_to_rq_only_and_a_worker_commits_it(sessi
         connection.flushdb()
     assert "20 created, 0 updated" in text_of(officer.get(preview))
     assert count(session) == 20
+
+
+def test_with_redis_down_a_large_import_is_a_503_and_stays_staged(session, people, as_role, app, monkeypatch):
+    from registry.imports.models import StagedImport
+
+    monkeypatch.setitem(app.config, "IMPORT_INLINE_BYTES", 10)
+    _register_mapping(app)
+    officer = as_role("compliance")
+    preview = staged_url(upload(officer, _csv([HEADER, _row("R1", "One")]), "big.csv"))
+    token = officer.token(preview)
+    monkeypatch.setitem(app.config, "REDIS_URL", "redis://127.0.0.1:1/0")
+    response = officer.client.post(f"{preview}/commit", data={"scope": "all", "csrf_token": token})
+    assert response.status_code == 503 and "(Redis) cannot be reached" in text_of(response)
+    staged = session.get(StagedImport, preview.rsplit("/", 1)[-1])
+    assert staged.status == "staged" and staged.queued_at is None and not staged.only_valid
+    assert count(session) == 0
