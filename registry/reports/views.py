@@ -151,7 +151,11 @@ def export_download(job_id: int):
         flash("That export is not ready (or its file was removed); start a new one." if job.status != "expired"
               else queue.expired_message(run.settings.retention_days), "error")
         return redirect(url_for("reports.export_job", job_id=job.id))
-    rows = bulk.manifest_rows(session, run.store, job)
+    try:
+        rows = bulk.manifest_rows(session, run.store, job)
+    except LookupError:  # the row is there, its bytes are not (an object removed from the bucket)
+        flash("The file of this export is missing from the file store; start a new one.", "error")
+        return redirect(url_for("reports.export_job", job_id=job.id))
     with web.writer() as writer:
         bulk.record_zip_download(writer, _actor(), job, rows, address=client_address())
         writer.commit()

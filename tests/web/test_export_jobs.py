@@ -210,3 +210,23 @@ def test_the_workbook_reports_its_progress_system_by_system_to_the_end(app, sess
     assert dones == sorted(dones) and dones[-1] == 12 and heard[-1][2] == ""
     assert [sheet for _d, _t, sheet in heard if sheet][0] == SYSTEMS and (8, 12, CONTROLS) in heard
     session.commit()
+
+
+def test_a_zip_whose_bytes_are_missing_from_the_store_is_a_message_not_a_500(app, session, people, as_role,
+                                                                              monkeypatch):
+    from registry.files.store import FileStore
+
+    sha = app.extensions["registry.files"].put_bytes(session, b"PK a zip").sha256
+    job = ExportJob(requested_by_id=people["compliance"].id, status="done", backend="thread", total=1, done=1,
+                    file_name="audit-pdfs-1.zip", sha256=sha, size_bytes=8, blob_sha256=sha, finished_at=utcnow())
+    session.add(job)
+    session.commit()
+
+    def gone(self, session, blob):
+        raise LookupError(blob.sha256)
+        yield b""
+
+    monkeypatch.setattr(FileStore, "chunks", gone)
+    response = as_role("compliance").get(f"/reports/exports/{job.id}/download", follow_redirects=True)
+    assert response.status_code == 200 and "missing from the file store" in response.get_data(as_text=True)
+    assert _events(session, "report.bulk_download") == []
