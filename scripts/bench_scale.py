@@ -35,7 +35,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, func, make_url, select  # noqa: E402
+from sqlalchemy import create_engine, func, make_url, select, table  # noqa: E402
+
+from registry import create_app  # noqa: E402
+from registry.audit.services import verify_chain  # noqa: E402
+from registry.auth.services import create_user  # noqa: E402
+from registry.controls.catalogue import load_default_catalogues  # noqa: E402
+from registry.db import analyze  # noqa: E402
+from registry.inventory.models import AISystem  # noqa: E402
+from registry.migrate import upgrade  # noqa: E402
+from registry.seed.synthetic import seed_synthetic  # noqa: E402
 
 PASSWORD = "benchmark-password-123"
 EXECUTIVE, OFFICER = "bench.executive@example.test", "bench.officer@example.test"
@@ -89,16 +98,9 @@ def drop_database(url: str) -> None:
     engine.dispose()
 
 
-def seed(url: str, systems: int) -> tuple[float, int, dict[str, int]]:
-    """Migrate, load the catalogue, seed; returns (seconds to seed, a system id, row counts)."""
-    from registry import create_app
-    from registry.auth.services import create_user
-    from registry.controls.catalogue import load_default_catalogues
-    from registry.db import analyze
-    from registry.inventory.models import AISystem
-    from registry.migrate import upgrade
-    from registry.seed.synthetic import seed_synthetic
-
+def seed(url: str, systems: int) -> tuple[float, list[int], dict[str, int]]:
+    """Migrate, load the catalogue, seed, verify the audit chain; returns (seconds to seed, the
+    systems' ids, row counts)."""
     upgrade(url)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-scale"})
     write, _read = app.extensions["registry.sessions"]
@@ -114,9 +116,22 @@ def seed(url: str, systems: int) -> tuple[float, int, dict[str, int]]:
         create_user(session, None, email=OFFICER, name="Bench Officer", role="compliance", password=PASSWORD)
         session.commit()
         ids = list(session.scalars(select(AISystem.id).order_by(AISystem.id)))
-        counts = {table: session.scalar(select(func.count()).select_from(table))
-                  for table in ("control_assessments", "readiness_answers", "decisions", "system_blockers",
-                                "audit_events")}
+    # Not part of the seeding time: what autovacuum does soon after any bulk load, and what lets the
+    # counts and the dashboard read the covering indexes alone (the visibility map).
+    started = time.perf_counter()
+    with app.extensions["registry.engine"].connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM (ANALYZE)")
+    print(f"VACUUM (ANALYZE) after seeding: {time.perf_counter() - started:.1f} s (not counted in the seeding time)")
+    with write() as session:
+        counts = {name: session.scalar(select(func.count()).select_from(table(name)))
+                  for name in ("control_assessments", "readiness_answers", "decisions", "system_blockers",
+                               "audit_events")}
+        started = time.perf_counter()
+        report = verify_chain(session)
+    print(f"audit chain after seeding: {report.checked:,} events {'verified' if report.ok else 'BROKEN'} "
+          f"in {time.perf_counter() - started:.1f} s")
+    if not report.ok:
+        raise SystemExit(f"the seeded audit chain does not verify: {report}")
     app.extensions["registry.engine"].dispose()
     return seconds, ids, counts
 

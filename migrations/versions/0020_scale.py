@@ -10,6 +10,13 @@ trigram GIN index (``pg_trgm``, a trusted extension from PostgreSQL 13) lets the
 matching rows instead of reading every system.  The extension is left in place on downgrade
 (other objects may use it); the index goes.
 
+Partial indexes over the live systems for the pages that read all of them: a covering index
+(id with the columns the list sorts and counts on, the dashboard groups by and the review queue
+shows) so that a count, a deep sorted page or the dashboard's grouped pass reads a few MB of index
+instead of the whole table; the unverified control assessments (review queue); the downward tier
+overrides waiting for a second officer and the declared determinations (review queue); each
+system's entries into a stage with their dates (the dashboard's long-pilot figure).
+
 ``system_states.blockers`` (every open item of a system, often 20 KB of JSON) is compressed with
 LZ4 when the server has it (PostgreSQL 14+ built with lz4): about twice as fast to write as the
 default pglz, which was a large share of seeding or rebuilding the state of 100,000 systems.
@@ -26,14 +33,26 @@ branch_labels = None
 depends_on = None
 
 # Not described by the models (a PostgreSQL operator class): tests/unit/test_migrations.py names them.
-POSTGRESQL_ONLY_INDEXES = ("ix_ai_systems_search_trgm",)
+INDEXES = {
+    "ix_ai_systems_search_trgm": "ON ai_systems USING gin (search_text gin_trgm_ops)",
+    "ix_ai_systems_live_cover": "ON ai_systems (id) INCLUDE (name, business_unit, tier, stage, kind, "
+                                "accountable_owner_id, updated_at) WHERE deleted_at IS NULL",
+    "ix_ai_systems_override_open": "ON ai_systems (tier_override_at) WHERE tier_override IS NOT NULL "
+                                   "AND tier_override_confirmed_at IS NULL AND deleted_at IS NULL",
+    "ix_ai_systems_declared": "ON ai_systems (name) WHERE declared_high_impact IS NOT NULL AND deleted_at IS NULL",
+    "ix_control_assessments_unverified": "ON control_assessments (system_id) INCLUDE (status, updated_at) "
+                                         "WHERE verified_at IS NULL",
+    "ix_stage_changes_stage_entered": "ON stage_changes (stage, system_id, entered_at)",
+}
+POSTGRESQL_ONLY_INDEXES = tuple(INDEXES)
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    op.execute("CREATE INDEX IF NOT EXISTS ix_ai_systems_search_trgm ON ai_systems USING gin (search_text gin_trgm_ops)")
+    for name, definition in INDEXES.items():
+        op.execute(f"CREATE INDEX IF NOT EXISTS {name} {definition}")
     if _has_lz4():
         op.execute("ALTER TABLE system_states ALTER COLUMN blockers SET COMPRESSION lz4")
 
@@ -48,4 +67,5 @@ def downgrade() -> None:
         return
     if _has_lz4():
         op.execute("ALTER TABLE system_states ALTER COLUMN blockers SET COMPRESSION default")
-    op.execute("DROP INDEX IF EXISTS ix_ai_systems_search_trgm")
+    for name in INDEXES:
+        op.execute(f"DROP INDEX IF EXISTS {name}")

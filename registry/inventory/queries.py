@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from math import ceil
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select, text
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from registry.auth.models import User
@@ -282,8 +282,35 @@ def _order(f: InventoryFilters, owner_alias, state_alias):
     return [primary, AISystem.id.asc()]
 
 
+def without_jit(session: Session) -> None:
+    """PostgreSQL: no JIT compilation for the rest of this (read) transaction.  The lists and the
+    dashboard aggregate 100,000 rows in well under 100 ms, and a JIT-compiled plan spent 300 ms
+    compiling first (the planner switches it on by estimated cost, not by benefit)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+
+
+# The distinct business units of live systems, one index probe per unit (a loose index scan over
+# ix_ai_systems_unit_live) instead of reading every system: a dozen units cost a dozen probes.
+LIVE_UNITS = text("""
+WITH RECURSIVE units(unit) AS (
+    SELECT min(business_unit) FROM ai_systems WHERE deleted_at IS NULL
+    UNION ALL
+    SELECT (SELECT min(business_unit) FROM ai_systems WHERE deleted_at IS NULL AND business_unit > units.unit)
+    FROM units WHERE units.unit IS NOT NULL
+)
+SELECT unit FROM units WHERE unit IS NOT NULL
+""")
+
+
+def live_business_units(session: Session) -> list[str]:
+    """Every business unit of a live system, in order (the filter menus)."""
+    return list(session.scalars(LIVE_UNITS))
+
+
 def list_systems(session: Session, actor: User, f: InventoryFilters) -> InventoryPage:
     require(can_read_inventory(actor))
+    without_jit(session)
     total = session.scalar(_where(select(func.count(AISystem.id)), f))
     # Sort and page over narrow (key, id) rows first, then load the page's full rows:
     # sorting 10,000 wide rows is what made a deep page slow.
@@ -301,11 +328,7 @@ def list_systems(session: Session, actor: User, f: InventoryFilters) -> Inventor
         ).unique(),
         key=lambda s: position[s.id],
     )
-    units = list(
-        session.scalars(
-            select(AISystem.business_unit).where(AISystem.deleted_at.is_(None)).distinct().order_by(AISystem.business_unit)
-        )
-    )
+    units = live_business_units(session)
     owners = owner_names(session, f.owner)
     label = blocker_label(session, f.blocker) if f.blocker else None
     return InventoryPage(systems=systems, total=total, filters=f, business_units=units, owners=owners,

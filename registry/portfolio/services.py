@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
@@ -27,8 +27,10 @@ from registry.inventory.queries import (
     InventoryFilters,
     attention_condition,
     filtered_ids_query,
+    live_business_units,
     owner_names,
     with_filters,
+    without_jit,
 )
 from registry.reports.services import pdf_environment
 from registry.state.cache import group_labels
@@ -84,7 +86,8 @@ class Portfolio:
 
 
 def _count(condition) -> object:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    """How many rows meet ``condition`` (``count(*) FILTER (WHERE …)``: PostgreSQL and SQLite 3.30+)."""
+    return func.count().filter(condition)
 
 
 def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, today: date | None = None,
@@ -92,6 +95,7 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
     require(can_see_portfolio(actor), "The portfolio is for executives, compliance officers and admins.")
     today = today or utcnow().date()
     p = Portfolio(filters=f, today=today)
+    without_jit(session)
 
     # 1. one pass over the systems and their cached state, grouped by unit × tier × stage: the heat
     #    map, totals by stage and tier, verdicts, reviews due, stale evidence, re-review, by unit
@@ -184,8 +188,7 @@ def portfolio_figures(session: Session, actor: User, f: InventoryFilters, *, tod
     p.stops = stops_by_reason(session, scope, limit=STOPS_SHOWN)
 
     # 6. filter menus
-    p.options_units = list(session.scalars(select(AISystem.business_unit).where(AISystem.deleted_at.is_(None))
-                                           .distinct().order_by(AISystem.business_unit)))
+    p.options_units = live_business_units(session)
     p.options_owners = owner_names(session, f.owner)
     return p
 
@@ -214,11 +217,17 @@ AFTER_BASELINE_RULES = ("drift_alert", "incident_critical", "reliability_gate", 
 
 def _median_days(session: Session, f: InventoryFilters) -> dict:
     """Median days a system stayed in each stage before moving on (completed stays only), per
-    stage: a count, then the middle row(s) read along the (stage, days_in_stage) index."""
+    stage: PostgreSQL's ``percentile_cont(0.5)`` in one grouped pass; elsewhere a count, then the
+    middle row(s) read along the (stage, days_in_stage) index."""
     def stays(*columns):
         return with_filters(select(*columns).join(AISystem, AISystem.id == StageChange.system_id)
                             .where(StageChange.days_in_stage.is_not(None)), f)
 
+    if session.get_bind().dialect.name == "postgresql":  # one pass: the same middle value(s), averaged
+        median = func.percentile_cont(0.5).within_group(StageChange.days_in_stage)
+        return {stage: (round(float(m), 1), n) for stage, m, n in session.execute(
+            stays(StageChange.stage, median, func.count()).where(StageChange.stage.in_(FUNNEL))
+            .group_by(StageChange.stage)).all()}
     counts = dict(session.execute(stays(StageChange.stage, func.count()).group_by(StageChange.stage)).all())
     out = {}
     for stage in FUNNEL:
