@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -109,7 +109,7 @@ class FileStore:
         if blob is None:
             return False
         if blob.location == "s3":
-            self._bucket().delete(sha256)
+            _delete_after_commit(session, self._bucket(), sha256)
         session.execute(delete(BlobChunk).where(BlobChunk.sha256 == sha256))
         session.delete(blob)
         session.flush()
@@ -163,6 +163,25 @@ class FileStore:
         if self.s3 is None:
             raise StoreConfigError("This file is in an S3 store, but FILE_STORE_URL names none.")
         return self.s3
+
+
+def _delete_after_commit(session: Session, bucket: S3Bucket, sha256: str) -> None:
+    """Remove the object once the row's deletion is committed (never before: a rolled-back
+    deletion would leave a row naming bytes that are gone); forgotten on rollback."""
+    pending = session.info.setdefault("s3_deletes", [])
+    if not session.info.get("s3_deletes_hooked"):
+        session.info["s3_deletes_hooked"] = True
+
+        @event.listens_for(session, "after_commit")
+        def _delete(s: Session) -> None:
+            for target, sha in s.info.pop("s3_deletes", []):
+                target.delete(sha)
+
+        @event.listens_for(session, "after_rollback")
+        def _forget(s: Session) -> None:
+            s.info.pop("s3_deletes", None)
+
+    pending.append((bucket, sha256))
 
 
 class S3Bucket:

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from registry.controls.models import Evidence
 from registry.db import Base, utcnow
 from registry.errors import DomainError
+from registry.files.models import Blob
 from registry.files.store import FileStore
 from registry.imports.models import StagedImport
 from registry.reports.models import ExportJob
@@ -298,7 +299,13 @@ def blob_in_use(session: Session, sha256: str) -> bool:
 
 def drop_blob(session: Session, store: FileStore, sha256: str | None) -> bool:
     """Delete a blob no row names any more; True if it was deleted."""
-    if not sha256 or blob_in_use(session, sha256):
+    if not sha256:
+        return False
+    # Lock the row before asking who names it: an upload of the same bytes holds it FOR KEY SHARE
+    # until it commits (FileStore.put), so this waits for it and then sees its reference.
+    if session.scalar(select(Blob.sha256).where(Blob.sha256 == sha256).with_for_update()) is None:
+        return False
+    if blob_in_use(session, sha256):
         return False
     return store.delete(session, sha256)
 
