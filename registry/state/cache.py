@@ -29,7 +29,7 @@ from registry.db import evidence_max_age_days, utcnow
 from registry.decisions.recommendation import Blocker, recommend
 from registry.enums import FUNNEL, Question, Stage
 from registry.inventory.models import AISystem, StageChange
-from registry.state.facts import FactCache, SystemFacts, load_facts
+from registry.state.facts import FactCache, SystemFacts, among, load_facts
 from registry.state.models import BlockerCount, BlockerDimCount, SystemBlocker, SystemState
 
 RULE_LABELS = {
@@ -160,8 +160,8 @@ def _compute(session: Session, ids: list[int], today: date, max_age_days: int, c
     by_id = {c.id: c for c in cache.controls}
     stages = defaultdict(list)
     for sid, stage in chain(
-            session.execute(select(StageChange.system_id, StageChange.stage).where(StageChange.system_id.in_(ids))),
-            session.execute(select(AISystem.id, AISystem.stage).where(AISystem.id.in_(ids)))):
+            session.execute(select(StageChange.system_id, StageChange.stage).where(among(session, StageChange.system_id, ids))),
+            session.execute(select(AISystem.id, AISystem.stage).where(among(session, AISystem.id, ids)))):
         stages[sid].append(stage)
     states, groups, memo = [], [], {}  # memo per call, to bound memory
     for system_id, facts in load_facts(session, ids, today=today, max_age_days=max_age_days, cache=cache).items():
@@ -186,20 +186,20 @@ def _write(session: Session, ids: list[int], states: list[dict], groups: list[tu
     """Replace the states and blocker rows of ``ids``; add the change in blocking rows, by
     (key, unit, tier, stage, kind), to ``delta`` (None: the caller recounts from scratch)."""
     dims = {r[0]: tuple(r[1:]) for r in session.execute(
-        select(AISystem.id, *[getattr(AISystem, d) for d in DIMS]).where(AISystem.id.in_(ids)))}
+        select(AISystem.id, *[getattr(AISystem, d) for d in DIMS]).where(among(session, AISystem.id, ids)))}
     for state in states:
         state.update(zip(DIMS, dims[state["system_id"]], strict=True))
     if delta is not None:
         for row in session.execute(
                 select(SystemBlocker.key, *[getattr(SystemState, d) for d in DIMS])
                 .join(SystemState, SystemState.system_id == SystemBlocker.system_id)
-                .where(SystemBlocker.system_id.in_(ids), SystemBlocker.blocking.is_(True))):
+                .where(among(session, SystemBlocker.system_id, ids), SystemBlocker.blocking.is_(True))):
             delta[tuple(row)] -= 1
         for system_id, key, blocking in groups:
             if blocking:
                 delta[(key, *dims[system_id])] += 1
-    session.execute(delete(SystemBlocker).where(SystemBlocker.system_id.in_(ids)))
-    session.execute(delete(SystemState).where(SystemState.system_id.in_(ids)))
+    session.execute(delete(SystemBlocker).where(among(session, SystemBlocker.system_id, ids)))
+    session.execute(delete(SystemState).where(among(session, SystemState.system_id, ids)))
     if len(states) > DELTA_LIMIT:
         _insert_states_in_bulk(session, states)
     elif states:

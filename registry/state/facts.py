@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ARRAY, Integer, any_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from registry.auth.models import User
@@ -45,6 +45,15 @@ from registry.reliability.models import ReliabilityGate, trial_tallies
 from registry.reliability.passk import curve
 from registry.value.models import ValueCase
 from registry.value.rules import value_case_gaps
+
+
+def among(session: Session, column, ids):
+    """``column IN ids``; on PostgreSQL ``column = ANY(:ids)`` with the ids as one array parameter: a
+    batch of hundreds of ids then makes a short statement that the driver parses once and caches,
+    instead of a new long one per batch (a noticeable share of computing 100,000 states)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    return column.in_(ids)
 
 
 @dataclass(frozen=True)
@@ -123,25 +132,25 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
         select(AISystem.id, AISystem.deleted_at, AISystem.tier, AISystem.kind, AISystem.re_review_required_at,
                AISystem.re_review_reasons, AISystem.eu_class, AISystem.omb_high_impact, User.is_active)
         .outerjoin(User, User.id == AISystem.accountable_owner_id)
-        .where(AISystem.id.in_(ids))
+        .where(among(session, AISystem.id, ids))
     ).all()
     data = defaultdict(list)
     for sid, category in session.execute(select(SystemDataCategory.system_id, SystemDataCategory.category)
-                                         .where(SystemDataCategory.system_id.in_(ids))):
+                                         .where(among(session, SystemDataCategory.system_id, ids))):
         data[sid].append(category.value)
     baselines = dict(session.execute(
         select(BaselineMetric.system_id, func.count())
-        .where(BaselineMetric.system_id.in_(ids), BaselineMetric.baseline_value.is_not(None))
+        .where(among(session, BaselineMetric.system_id, ids), BaselineMetric.baseline_value.is_not(None))
         .group_by(BaselineMetric.system_id)).all())
     answers = defaultdict(list)
     for sid, question, status, comment in session.execute(
             select(ReadinessAnswer.system_id, ReadinessAnswer.question, ReadinessAnswer.status,
-                   ReadinessAnswer.review_comment).where(ReadinessAnswer.system_id.in_(ids))
+                   ReadinessAnswer.review_comment).where(among(session, ReadinessAnswer.system_id, ids))
             .order_by(ReadinessAnswer.system_id, ReadinessAnswer.question)):
         answers[sid].append(AnswerFact(question, status, comment))
     named: dict[int, set[int]] = defaultdict(set)  # who may not verify (``AISystem.named_user_ids``)
     for sid, uid in session.execute(select(SystemPerson.system_id, SystemPerson.user_id)
-                                    .where(SystemPerson.system_id.in_(ids))):
+                                    .where(among(session, SystemPerson.system_id, ids))):
         named[sid].add(uid)
     assessed: dict[int, dict[int, tuple]] = defaultdict(dict)  # system -> control -> (status, due_on, verified)
     by_assessment: dict[int, tuple[int, int]] = {}
@@ -149,7 +158,7 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
             select(ControlAssessment.id, ControlAssessment.system_id, ControlAssessment.control_id,
                    ControlAssessment.status, ControlAssessment.due_on, ControlAssessment.verified_by_id,
                    ControlAssessment.waiver_expires_on)
-            .where(ControlAssessment.system_id.in_(ids))):
+            .where(among(session, ControlAssessment.system_id, ids))):
         # Verified counts only by someone not named on the system now (a verifier named later no longer counts).
         assessed[sid][cid] = (status, due_on, verifier is not None and verifier not in named.get(sid, ()),
                               waiver_expires_on)
@@ -158,7 +167,7 @@ def load_facts(session: Session, ids: list[int], *, today: date | None = None, m
     for aid, collected_on in session.execute(
             select(Evidence.assessment_id, Evidence.collected_on)
             .join(ControlAssessment, ControlAssessment.id == Evidence.assessment_id)
-            .where(ControlAssessment.system_id.in_(ids), Evidence.removed_at.is_(None))):
+            .where(among(session, ControlAssessment.system_id, ids), Evidence.removed_at.is_(None))):
         sid, cid = by_assessment[aid]
         evidence[sid][cid].append(collected_on)
     after = _after_the_baseline(session, ids)
@@ -226,23 +235,23 @@ def _after_the_baseline(session: Session, ids: list[int]) -> AfterBaseline:
     drift: dict[int, list[DriftFact]] = defaultdict(list)
     for sid, metric_id, summary in session.execute(
             select(DriftAlert.system_id, DriftAlert.metric_id, DriftAlert.summary)
-            .where(DriftAlert.system_id.in_(ids), DriftAlert.status == AlertStatus.OPEN)
+            .where(among(session, DriftAlert.system_id, ids), DriftAlert.status == AlertStatus.OPEN)
             .order_by(DriftAlert.system_id, DriftAlert.opened_at, DriftAlert.id)):
         drift[sid].append(DriftFact(metric_id, summary))
     incidents: dict[int, list[IncidentFact]] = defaultdict(list)
     for sid, iid, severity, title, occurred_on in session.execute(
             select(Incident.system_id, Incident.id, Incident.severity, Incident.title, Incident.occurred_on)
-            .where(Incident.system_id.in_(ids), Incident.status == IncidentStatus.OPEN,
+            .where(among(session, Incident.system_id, ids), Incident.status == IncidentStatus.OPEN,
                    Incident.severity.in_([Severity.CRITICAL, Severity.MAJOR]))
             .order_by(Incident.system_id, Incident.occurred_on, Incident.id)):
         incidents[sid].append(IncidentFact(iid, Severity(severity), title, occurred_on))
     gated = {sid: (k, threshold) for sid, k, threshold in session.execute(
         select(ReliabilityGate.system_id, ReliabilityGate.k, ReliabilityGate.threshold)
-        .where(ReliabilityGate.system_id.in_(ids), ReliabilityGate.k.is_not(None),
+        .where(among(session, ReliabilityGate.system_id, ids), ReliabilityGate.k.is_not(None),
                ReliabilityGate.threshold.is_not(None)))}
     tallies = trial_tallies(session, list(gated)) if gated else {}
     gates = {sid: GateFact(k, threshold, tuple(curve(tallies.get(sid, []))), len(tallies.get(sid, [])))
              for sid, (k, threshold) in gated.items()}
-    value_cases = {c.system_id: c for c in session.scalars(select(ValueCase).where(ValueCase.system_id.in_(ids)))}
+    value_cases = {c.system_id: c for c in session.scalars(select(ValueCase).where(among(session, ValueCase.system_id, ids)))}
     return AfterBaseline({k: tuple(v) for k, v in drift.items()}, {k: tuple(v) for k, v in incidents.items()}, gates,
                          value_cases)
