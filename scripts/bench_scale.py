@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import http.cookiejar
+import logging
 import os
 import random
 import re
@@ -210,6 +211,8 @@ def main(argv: list[str]) -> int:
     if why:
         print(f"bench_scale: {why}", file=sys.stderr)
         return 2
+    logging.basicConfig(format="  %(message)s")
+    logging.getLogger("registry.seed.synthetic").setLevel(logging.INFO)  # the seeding's phases
     load = os.getloadavg()[0]
     print(f"Scale benchmark: {args.systems:,} systems on {make_url(url).render_as_string(hide_password=True)}, "
           f"{args.runs} requests per figure, gunicorn {args.workers} workers; {os.cpu_count()} CPUs, "

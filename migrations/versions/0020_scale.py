@@ -13,7 +13,8 @@ matching rows instead of reading every system.  The extension is left in place o
 Partial indexes over the live systems for the pages that read all of them: a covering index
 (id with the columns the list sorts and counts on, the dashboard groups by and the review queue
 shows) so that a count, a deep sorted page or the dashboard's grouped pass reads a few MB of index
-instead of the whole table; the unverified control assessments (review queue); the downward tier
+instead of the whole table; the unverified control assessments, the submitted answers and the decided systems by expiry
+(review queue); the downward tier
 overrides waiting for a second officer and the declared determinations (review queue); each
 system's entries into a stage with their dates (the dashboard's long-pilot figure).
 
@@ -43,6 +44,10 @@ INDEXES = {
     "ix_control_assessments_unverified": "ON control_assessments (system_id) INCLUDE (status, updated_at) "
                                          "WHERE verified_at IS NULL",
     "ix_stage_changes_stage_entered": "ON stage_changes (stage, system_id, entered_at)",
+    "ix_readiness_answers_submitted": "ON readiness_answers (system_id) INCLUDE (submitted_at) "
+                                      "WHERE status = 'submitted'",
+    "ix_system_states_decided": "ON system_states (decision_expires_on) INCLUDE (decision_id, decision_verdict) "
+                                "WHERE decision_id IS NOT NULL",
 }
 POSTGRESQL_ONLY_INDEXES = tuple(INDEXES)
 

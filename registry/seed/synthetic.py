@@ -12,7 +12,9 @@ triggers are skipped for rows whose keys were just generated from the same trans
 from __future__ import annotations
 
 import json
+import logging
 import random
+import time
 from datetime import date, datetime, timedelta
 from enum import Enum
 from functools import lru_cache
@@ -72,6 +74,21 @@ LAST = ["Adeyemi", "Berg", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "H
 METRICS = [("Resolution rate", "%", MetricDirection.HIGHER_IS_BETTER), ("Handling time", "minutes",
            MetricDirection.LOWER_IS_BETTER), ("Error rate", "%", MetricDirection.LOWER_IS_BETTER),
            ("Cost per case", "EUR", MetricDirection.LOWER_IS_BETTER), ("Precision", "%", MetricDirection.HIGHER_IS_BETTER)]
+
+
+log = logging.getLogger(__name__)
+
+
+class _Phases:
+    """Seconds spent in each phase of a seeding, logged at INFO (``scripts/bench_scale.py`` prints them)."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        log.info("synthetic seeding, %s: %.1f s", name, now - self.last)
+        self.last = now
 
 
 def _copy_value(value) -> str:
@@ -174,6 +191,7 @@ SOURCINGS = [Sourcing.IN_HOUSE, Sourcing.VENDOR]
 def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
     """Insert ``count`` systems in the caller's transaction; return how many."""
     rng = random.Random(seed)
+    phase = _Phases()
     _skip_key_triggers(session, True)
     owners = _owners(session, rng, max(5, count // 40))
     # The list the system form offers: inserted like the accounts, without an audit event each.
@@ -235,7 +253,9 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
             "re_review_reasons": [],
         })
         profiles.append(data)
+    phase("systems generated")
     ids = _insert_with_ids(session, AISystem, systems)
+    phase("systems inserted")
     links, metrics, events, people = [], [], [], []
     for system_id, row, data in zip(ids, systems, profiles, strict=True):
         links.extend({"system_id": system_id, "category": DataCategory(c)} for c in data)
@@ -258,13 +278,19 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
     bulk_rows(session, SystemDataCategory.__table__, links)
     bulk_rows(session, SystemPerson.__table__, people)
     bulk_rows(session, BaselineMetric.__table__, metrics)
+    phase("data, people and metrics")
     record_events_bulk(session, None, events, actor_label="synthetic seeder")
+    phase("audit events")
     seed_readiness_state(session, ids, rng, _insert_with_ids)
+    phase("answers, control assessments and decisions")
     _stage_history(session, ids, systems, random.Random(seed + 1), now)
+    phase("stage history")
     _analyze(session)  # the state's loader reads these tables back by system: plan with their new sizes
     refresh_states(session, ids)  # the bulk inserts bypass the ORM hook that keeps system_states
+    phase("state cache")
     _skip_key_triggers(session, False)
     write_checkpoint(session, "seed")
+    phase("audit checkpoint")
     return count
 
 

@@ -24,7 +24,8 @@ EXPRESSION_INDEXES = {"ix_ai_systems_name_lower"}
 # PostgreSQL operator-class indexes the migrations add and the models do not describe (0020).
 POSTGRESQL_ONLY_INDEXES = {"ix_ai_systems_search_trgm", "ix_ai_systems_live_cover", "ix_ai_systems_override_open",
                            "ix_ai_systems_declared", "ix_control_assessments_unverified",
-                           "ix_stage_changes_stage_entered"}
+                           "ix_stage_changes_stage_entered", "ix_readiness_answers_submitted",
+                           "ix_system_states_decided"}
 
 
 def _is_expression_index(diff) -> bool:
