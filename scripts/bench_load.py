@@ -230,6 +230,7 @@ class Forms(HTMLParser):
                 self._select_first = "\0picked"
         elif tag == "textarea" and (form := self._target(a)) is not None:
             self._textarea = (form, a.get("name", ""))
+            form.setdefault("textareas", {})[a.get("name", "")] = int(a.get("maxlength") or 100_000)
             form["fields"].append((a.get("name", ""), ""))
 
     def handle_data(self, data):
@@ -423,17 +424,18 @@ class Owner(User):
             return
         path = f"/systems/{sid}/readiness/{self.rng.choice(keys)}"
         page = self.page(path)
-        form = page and form_with(page, "version")
+        # the save form (the page may also hold the submit-for-review form, with a version too)
+        form = page and next((f for f in forms_of(page) if f["action"] == path), None)
         if not form:
             return
         # The answer as it stands with this user's mark appended to its last text box.
         fields = form["fields"]
-        text_fields = [n for n, v in fields if n not in ("csrf_token", "version") and isinstance(v, str)
-                       and n in re.findall(r'<textarea[^>]*name="([^"]+)"', page)]
-        if text_fields:
-            name = text_fields[-1]  # the last is free text (the first may be a list, one item a line)
-            current = dict(fields)[name]
-            fields = set_field(fields, name, (re.sub(r" \[load .*?\]$", "", current) + f" [{self.token('answer')}]")[:1900])
+        boxes = form.get("textareas", {})
+        if boxes:
+            name = list(boxes)[-1]  # the last is free text (the first may be a list, one item a line)
+            mark = f" [{self.token('answer')}]"
+            current = re.sub(r" \[load .*?\]$", "", dict(fields)[name])
+            fields = set_field(fields, name, current[:boxes[name] - len(mark)] + mark)
         self.call("POST", path, (302, 303), fields, ok_also=(409,))
 
     def run(self) -> None:
