@@ -3,10 +3,8 @@
 Rows go in in bulk (``bulk_rows``: PostgreSQL's COPY, else one executemany) and the tier comes
 from the real rules, so a synthetic portfolio looks to every page exactly like a typed-in one.
 The audit events are appended in one chained, signed batch and the state cache is computed in
-bulk.  On PostgreSQL, when the role may (a superuser), the rows go in with
-``session_replication_role = replica`` for the seeding's own transaction: the per-row foreign-key
-triggers are skipped for rows whose keys were just generated from the same transaction (as
-``pg_restore --disable-triggers`` does); the tests check that every key resolves.
+bulk.  Every foreign key and trigger stays on while seeding: no code path of the registry turns
+the database's own checks off.
 """
 
 from __future__ import annotations
@@ -146,13 +144,6 @@ def _tier(kind, autonomy, affects: tuple, data: tuple, risk: str):
                                         risk_answers=json.loads(risk)))
 
 
-def _skip_key_triggers(session: Session, on: bool) -> None:
-    """PostgreSQL, superuser only: skip the per-row foreign-key checks of this transaction's inserts."""
-    if session.get_bind().dialect.name == "postgresql" and session.scalar(
-            text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")):
-        session.execute(text(f"SET LOCAL session_replication_role = {'replica' if on else 'origin'}"))
-
-
 SEEDED_TABLES = ("users", "ai_systems", "system_data_categories", "system_people", "baseline_metrics",
                  "readiness_answers", "control_assessments", "decisions", "stage_changes", "audit_events")
 
@@ -192,7 +183,6 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
     """Insert ``count`` systems in the caller's transaction; return how many."""
     rng = random.Random(seed)
     phase = _Phases()
-    _skip_key_triggers(session, True)
     owners = _owners(session, rng, max(5, count // 40))
     # The list the system form offers: inserted like the accounts, without an audit event each.
     listed = set(unit_names(session))
@@ -288,7 +278,6 @@ def seed_synthetic(session: Session, count: int, *, seed: int = 7) -> int:
     _analyze(session)  # the state's loader reads these tables back by system: plan with their new sizes
     refresh_states(session, ids)  # the bulk inserts bypass the ORM hook that keeps system_states
     phase("state cache")
-    _skip_key_triggers(session, False)
     write_checkpoint(session, "seed")
     phase("audit checkpoint")
     return count

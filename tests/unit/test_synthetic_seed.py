@@ -35,7 +35,7 @@ def test_every_key_the_seeder_wrote_resolves(session):
             checked += 1
     assert checked >= 15
     assert session.scalar(select(func.count(AISystem.id))) == 150
-    if session.get_bind().dialect.name == "postgresql":  # the triggers are back on for the rest of the transaction
+    if session.get_bind().dialect.name == "postgresql":  # the seeder never turns the database's checks off
         assert session.scalar(text("SHOW session_replication_role")) == "origin"
 
 
