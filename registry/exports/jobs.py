@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 from registry.audit.services import record_event
 from registry.auth.models import User
 from registry.auth.permissions import can_export_inventory, require
-from registry.errors import DomainError, NotFound
+from registry.errors import NotFound
 from registry.exports.services import FORMATS, ExportResult, file_name, write_export
 from registry.inventory.queries import InventoryFilters, ordered_ids_query
 from registry.reports import queue
 from registry.reports.models import ExportJob
-from registry.reports.queue import QUEUE_NAME, JobContext, JobLost
+from registry.reports.queue import QUEUE_NAME, JobContext
 from registry.state.cache import refresh_due_states
 
 KIND = "inventory_xlsx"
@@ -78,16 +78,11 @@ def start(session: Session, job: ExportJob, run: JobContext) -> str:
 
 def run_workbook_job(job_id: int, run: JobContext) -> None:
     """Build the workbook of job ``job_id`` and store it (RQ or thread entry point)."""
-    if not queue.claim(run.sessions, ExportJob, job_id):
-        return
-    try:
-        with queue.Heartbeat(run.sessions, ExportJob, job_id) as beat, tempfile.TemporaryFile() as spool:
+    def work(beat: queue.Heartbeat) -> None:
+        with tempfile.TemporaryFile() as spool:
             _build(job_id, run, beat, spool)
-    except JobLost:
-        return
-    except Exception as err:  # noqa: BLE001 - any failure ends the job with a message, not a stuck bar
-        queue.fail(run.sessions, ExportJob, job_id, err.message if isinstance(err, DomainError)
-                   else f"The export stopped ({type(err).__name__}).")
+
+    queue.run_claimed(run.sessions, ExportJob, job_id, work, what="export")
 
 
 def _build(job_id: int, run: JobContext, beat: queue.Heartbeat, spool) -> None:

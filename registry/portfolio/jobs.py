@@ -12,11 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.db import utcnow
-from registry.errors import DomainError
 from registry.inventory.models import AISystem
 from registry.reports import queue
 from registry.reports.models import ExportJob
-from registry.reports.queue import QUEUE_NAME, JobContext, JobLost
+from registry.reports.queue import QUEUE_NAME, JobContext
 from registry.state.cache import recount_blockers, refresh_states
 
 KIND = "portfolio_rebuild"
@@ -38,25 +37,21 @@ def start(session: Session, job: ExportJob, run: JobContext) -> str:
 
 
 def run_rebuild_job(job_id: int, run: JobContext) -> None:
-    if not queue.claim(run.sessions, ExportJob, job_id):
-        return
-    try:
-        with queue.Heartbeat(run.sessions, ExportJob, job_id) as beat, run.sessions() as session:
-            ids = list(session.scalars(select(AISystem.id).order_by(AISystem.id)))
-            today = utcnow().date()
-            beat.report(total=len(ids), progress="Recomputing the systems' states")
-            for start_at in range(0, len(ids), BATCH):
-                beat.check()
-                refresh_states(session, ids[start_at:start_at + BATCH], today=today)
-                beat.report(done=min(start_at + BATCH, len(ids)))
-            beat.report(progress="Counting the blockers")
-            recount_blockers(session)  # whatever the counts held before, as `registry portfolio rebuild`
+    queue.run_claimed(run.sessions, ExportJob, job_id, lambda beat: _rebuild(job_id, run, beat), what="rebuild")
+
+
+def _rebuild(job_id: int, run: JobContext, beat: queue.Heartbeat) -> None:
+    with run.sessions() as session:
+        ids = list(session.scalars(select(AISystem.id).order_by(AISystem.id)))
+        today = utcnow().date()
+        beat.report(total=len(ids), progress="Recomputing the systems' states")
+        for start_at in range(0, len(ids), BATCH):
             beat.check()
-            queue.finish(session, ExportJob, job_id, status="done", done=len(ids), total=len(ids), progress="",
-                         result={"systems": len(ids)})
-            session.commit()
-    except JobLost:
-        return
-    except Exception as err:  # noqa: BLE001 - any failure ends the job with a message, not a stuck bar
-        queue.fail(run.sessions, ExportJob, job_id, err.message if isinstance(err, DomainError)
-                   else f"The rebuild stopped ({type(err).__name__}).")
+            refresh_states(session, ids[start_at:start_at + BATCH], today=today)
+            beat.report(done=min(start_at + BATCH, len(ids)))
+        beat.report(progress="Counting the blockers")
+        recount_blockers(session)  # whatever the counts held before, as `registry portfolio rebuild`
+        beat.check()
+        queue.finish(session, ExportJob, job_id, status="done", done=len(ids), total=len(ids), progress="",
+                     result={"systems": len(ids)})
+        session.commit()

@@ -30,7 +30,7 @@ from registry.inventory.models import AISystem
 from registry.inventory.queries import InventoryFilters, filtered_ids_query
 from registry.reports import queue
 from registry.reports.models import ExportJob
-from registry.reports.queue import QUEUE_NAME, JobContext, JobLost, QueueUnavailable, join_threads
+from registry.reports.queue import QUEUE_NAME, JobContext, QueueUnavailable, join_threads
 from registry.reports.services import render_decision_pdf, report_for, store_report
 
 __all__ = ["QUEUE_NAME", "QueueUnavailable", "join_threads"]
@@ -85,16 +85,11 @@ def zip_name(job: ExportJob) -> str:
 
 def run_export_job(job_id: int, run: JobContext) -> None:
     """Build the ZIP of job ``job_id`` and store it (RQ or thread entry point)."""
-    if not queue.claim(run.sessions, ExportJob, job_id):
-        return
-    try:
-        with queue.Heartbeat(run.sessions, ExportJob, job_id) as beat, tempfile.TemporaryFile() as spool:
+    def work(beat: queue.Heartbeat) -> None:
+        with tempfile.TemporaryFile() as spool:
             _build(job_id, run, beat, spool)
-    except JobLost:
-        return  # reaped meanwhile: the row already says why
-    except Exception as err:  # noqa: BLE001 - any failure ends the job with a message, not a stuck bar
-        queue.fail(run.sessions, ExportJob, job_id, err.message if isinstance(err, DomainError)
-                   else f"The export stopped ({type(err).__name__}).")
+
+    queue.run_claimed(run.sessions, ExportJob, job_id, work, what="export")
 
 
 def _build(job_id: int, run: JobContext, beat: queue.Heartbeat, spool) -> None:

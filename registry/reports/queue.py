@@ -176,6 +176,22 @@ def fail(sessions: sessionmaker, model, key, message: str) -> None:
         session.commit()
 
 
+def run_claimed(sessions: sessionmaker, model, key, work: Callable[[Heartbeat], None], *, what: str) -> None:
+    """How a job of the export table runs (bulk PDFs, workbooks, rebuilds): claim it (of two workers
+    handed it, one gets it), keep its heartbeat while ``work`` runs, and end it as failed with a
+    message on any error, so no bar is left stuck; a job reaped meanwhile keeps what the reaper wrote."""
+    if not claim(sessions, model, key):
+        return
+    try:
+        with Heartbeat(sessions, model, key) as beat:
+            work(beat)
+    except JobLost:
+        return
+    except Exception as err:  # noqa: BLE001 - any failure ends the job with a message, not a stuck bar
+        fail(sessions, model, key, err.message if isinstance(err, DomainError)
+             else f"The {what} stopped ({type(err).__name__}).")
+
+
 # -- heartbeat -------------------------------------------------------------------------------------
 class Heartbeat:
     """``with Heartbeat(sessions, ExportJob, job_id) as beat:`` beats until the block ends.
