@@ -56,12 +56,18 @@ def test_duplicate_user_is_refused(cli, session):
     assert result.exit_code == 2 and "already exists" in result.output
 
 
-def test_seed_demo_then_refuses_a_non_empty_database(cli, session):
-    result = cli("seed", "--demo")
-    assert result.exit_code == 0, result.output
-    assert "Loaded the demo portfolio: 30 systems" in result.output
-    assert cli("seed", "--demo").exit_code == 2
-    assert "already holds data" in cli("seed", "--demo", "--if-empty").output
+def test_seed_demo_refuses_a_non_empty_database(cli, session, demo_portfolio):
+    """On a copy of the loaded demo (load_demo's own database): loading the demo into an empty
+    database, and its message, is tests/unit/test_report_cli.py's first step (one load per run)."""
+    systems = session.scalar(select(func.count(AISystem.id)))
+    assert systems == demo_portfolio.counts["systems"] == 30
+    session.commit()  # the commands open write transactions: no read may be left open on SQLite
+    refused = cli("seed", "--demo")
+    assert refused.exit_code == 2 and "already holds data" in refused.output
+    skipped = cli("seed", "--demo", "--if-empty")
+    assert skipped.exit_code == 0 and "already holds data; demo portfolio not loaded" in skipped.output
+    session.commit()
+    assert session.scalar(select(func.count(AISystem.id))) == systems  # neither loaded a second copy
 
 
 def test_seed_synthetic_and_audit_verify(cli, session):

@@ -25,8 +25,9 @@ def test_demo_decisions_have_pdfs_and_the_report_commands_work(app, session, tmp
     def cli(*args):
         return runner.invoke(main, list(args))
 
-    seeded = cli("seed", "--demo")
+    seeded = cli("seed", "--demo")  # into an empty database (the refusals: test_cli.py, on a demo copy)
     assert seeded.exit_code == 0, seeded.output
+    assert "Loaded the demo portfolio: 30 systems" in seeded.output
     session.commit()
     decisions = session.scalars(select(Decision).order_by(Decision.id)).all()
     reports = {r.decision_id: r for r in session.scalars(select(DecisionReport))}
