@@ -276,7 +276,10 @@ def test_rendering_that_takes_too_long_is_stopped_with_a_message():
 
 
 def test_rendering_that_needs_too_much_memory_is_stopped_with_a_message():
-    big = "<html><body>" + "<p>x</p>" * 200000 + "</body></html>"  # the tree alone outgrows 8 MB at once
+    # 20 MB of text: WeasyPrint's own copy of the document outgrows 8 MB as soon as it reads it (a
+    # tree of 200,000 paragraphs breaks the limit too, but only after seconds of parsing).  Without
+    # the limit this render would run far past the timeout, which would fail here with another message.
+    big = "<html><body><p>" + "word " * 4_000_000 + "</p></body></html>"
     # The render raises MemoryError in the child.  Reporting it needs memory as well, so the child may
     # die before it can send its message; the parent then reports that it stopped (run_limited's EOF
     # case).  Either way the message names memory; any other failure ("could not be produced (…)", a
