@@ -32,6 +32,24 @@ TEST_AUDIT_KEY = "test-audit-key-0123456789abcdef0123456789abcdef"
 _counter = count(1)
 
 
+# The longest tests (tens of seconds each on a loaded machine) run first.  pytest-xdist's worksteal
+# hands each worker a contiguous share of the collection and steals from the end of a share, so a
+# long test left near an end can keep one worker busy while the other idles.  These use
+# function-scoped fixtures only (no module-scoped one is set up twice by the move).
+RUN_FIRST = (
+    "tests/unit/test_report_cli.py::test_demo_decisions_have_pdfs_and_the_report_commands_work",
+    "tests/unit/test_demo_dates.py::test_the_demo_tells_the_same_story_whenever_it_is_loaded",
+    "tests/unit/test_concurrency.py::test_concurrent_writers_all_succeed_and_chain_stays_linear",
+    "tests/web/test_portfolio_pages.py::test_every_figure_matches_on_a_synthetic_portfolio_with_filters",
+    "tests/api/test_fuzz.py::test_fuzz_finds_no_server_error_and_no_response_outside_the_description",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {nodeid: n for n, nodeid in enumerate(RUN_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def databases(tmp_path_factory) -> WorkerDatabases:
     own = tmp_path_factory.getbasetemp()
