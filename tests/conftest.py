@@ -9,6 +9,7 @@ The migrated database and the demo portfolio are each built once per run and cop
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from itertools import count
@@ -234,3 +235,46 @@ def as_role(app, people):
         return browser
 
     return _login
+
+
+def worker_redis_url() -> str:
+    """A Redis database of this pytest-xdist worker's own (gw0 → 10 … gw3 → 13, one process → 14),
+    so that tests running on two workers at once never flush each other's queues."""
+    worker = worker_id()
+    return f"redis://127.0.0.1:6379/{10 + int(worker[2:]) if worker.startswith('gw') else 14}"
+
+
+def redis_or_skip(url: str) -> None:
+    """Empty ``url``'s database; without a Redis server skip, except under CI (.ci/run starts one),
+    where the real-queue paths must run."""
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisDown
+
+    try:
+        Redis.from_url(url).flushdb()
+    except RedisDown:
+        if os.environ.get("CI") == "true":
+            pytest.fail("no Redis server on 127.0.0.1:6379 under CI (.ci/run starts one when redis-server is installed)")
+        pytest.skip("no Redis server on 127.0.0.1:6379 (the RQ path needs one)")
+
+
+class _NoThreads(list):
+    def append(self, thread):
+        raise AssertionError("with REDIS_URL set no job runs on a thread")
+
+
+@pytest.fixture
+def rq_only(app, monkeypatch) -> str:
+    """REDIS_URL set to this worker's own, emptied Redis database, and any job started on a thread
+    fails the test (with Redis, every long job goes to RQ).  Yields the URL."""
+    from redis import Redis
+
+    from registry.reports import queue
+
+    url = worker_redis_url()
+    redis_or_skip(url)
+    monkeypatch.setattr(queue, "_threads", _NoThreads())
+    monkeypatch.setitem(app.config, "REDIS_URL", url)
+    yield url
+    Redis.from_url(url).flushdb()
+

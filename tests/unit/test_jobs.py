@@ -222,37 +222,15 @@ def test_the_job_commands(cli, session, people):
     assert session.scalar(select(func.count()).select_from(ExportJob)) == 1  # --queue without Redis made none
 
 
-def test_a_queued_rebuild_goes_to_rq_and_the_worker_runs_it(app, cli, session, people, monkeypatch):
-    import os
-
-    from redis import Redis
-    from redis.exceptions import ConnectionError as RedisDown
-
-    url = "redis://127.0.0.1:6379/12"
-    try:
-        Redis.from_url(url).flushdb()
-    except RedisDown:
-        if os.environ.get("CI") == "true":
-            pytest.fail("no Redis server on 127.0.0.1:6379 under CI")
-        pytest.skip("no Redis server on 127.0.0.1:6379")
-
-    class NoThreads(list):
-        def append(self, thread):
-            raise AssertionError("with REDIS_URL set no job runs on a thread")
-
-    monkeypatch.setattr(queue, "_threads", NoThreads())
-    monkeypatch.setitem(app.config, "REDIS_URL", url)
+def test_a_queued_rebuild_goes_to_rq_and_the_worker_runs_it(app, cli, session, people, rq_only):
     make_system(session, people["owner"])
     session.commit()
-    try:
-        queued = cli("portfolio", "rebuild", "--queue")
-        assert queued.exit_code == 0 and "Queued job #" in queued.output, queued.output
-        job_id = int(queued.output.split("#")[1].split(":")[0])
-        assert cli("jobs", "list").output.startswith(f"{job_id}\tportfolio_rebuild\tqueued\t0/1")
-        ran = cli("worker", "--burst")
-        assert ran.exit_code == 0, ran.output
-    finally:
-        Redis.from_url(url).flushdb()
+    queued = cli("portfolio", "rebuild", "--queue")
+    assert queued.exit_code == 0 and "Queued job #" in queued.output, queued.output
+    job_id = int(queued.output.split("#")[1].split(":")[0])
+    assert cli("jobs", "list").output.startswith(f"{job_id}\tportfolio_rebuild\tqueued\t0/1")
+    ran = cli("worker", "--burst")
+    assert ran.exit_code == 0, ran.output
     session.commit()
     job = session.get(ExportJob, job_id)
     assert job.status == "done" and job.done == job.total == 1 and job.backend == "rq", job.error

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 from datetime import timedelta
 
@@ -19,8 +18,6 @@ from registry.exports.services import CONTROLS, DECISIONS, SYSTEMS
 from registry.reports import queue
 from registry.reports.models import ExportJob
 from tests.conftest import csrf_from, make_system
-
-REDIS_DB = "redis://127.0.0.1:6379/12"
 
 
 @pytest.fixture
@@ -137,36 +134,12 @@ def test_an_export_past_the_retention_period_says_its_file_was_removed(app, sess
     assert _events(session, "report.bulk_download") == []
 
 
-@pytest.fixture
-def redis_url(app):
-    from redis import Redis
-    from redis.exceptions import ConnectionError as RedisDown
-
-    try:
-        Redis.from_url(REDIS_DB).flushdb()
-    except RedisDown:
-        if os.environ.get("CI") == "true":
-            pytest.fail("no Redis server on 127.0.0.1:6379 under CI")
-        pytest.skip("no Redis server on 127.0.0.1:6379 (the RQ path needs one)")
-    app.config["REDIS_URL"] = REDIS_DB
-    yield REDIS_DB
-    app.config["REDIS_URL"] = None
-    Redis.from_url(REDIS_DB).flushdb()
-
-
-class NoThreads(list):
-    def append(self, thread):
-        raise AssertionError("with REDIS_URL set no job runs on a thread")
-
-
-def test_with_redis_the_workbook_goes_to_rq_and_a_worker_builds_it(app, session, people, as_role, many,
-                                                                   redis_url, monkeypatch):
+def test_with_redis_the_workbook_goes_to_rq_and_a_worker_builds_it(app, session, people, as_role, many, rq_only):
     from redis import Redis
     from rq import Queue
 
     from registry.jobs import work
 
-    monkeypatch.setattr(queue, "_threads", NoThreads())
     browser = as_role("executive")
     _html, response = _start(browser, "business_unit=Claims")
     job_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
@@ -174,7 +147,7 @@ def test_with_redis_the_workbook_goes_to_rq_and_a_worker_builds_it(app, session,
     job = session.get(ExportJob, job_id)
     assert job.backend == "rq" and job.status == "queued"
     session.commit()
-    assert Queue(queue.QUEUE_NAME, connection=Redis.from_url(redis_url)).count == 1
+    assert Queue(queue.QUEUE_NAME, connection=Redis.from_url(rq_only)).count == 1
     with app.app_context():
         work(app, burst=True)  # `registry worker --burst`: reaps and purges, then runs the queue
     session.commit()

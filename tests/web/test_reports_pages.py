@@ -5,10 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import zipfile
 
-import pytest
 from sqlalchemy import func, select
 
 from registry.audit.models import AuditEvent
@@ -169,35 +167,11 @@ def test_bulk_export_refuses_an_empty_selection_with_a_message(session, people, 
     assert session.scalar(select(func.count()).select_from(ExportJob)) == 0
 
 
-@pytest.fixture
-def redis_url(app):
-    from redis import Redis
-    from redis.exceptions import ConnectionError as RedisDown
-
-    url = "redis://127.0.0.1:6379/14"
-    try:
-        Redis.from_url(url).flushdb()
-    except RedisDown:
-        if os.environ.get("CI") == "true":  # .ci/run starts Redis: the real-queue path must run in CI
-            pytest.fail("no Redis server on 127.0.0.1:6379 under CI (.ci/run starts one when redis-server is installed)")
-        pytest.skip("no Redis server on 127.0.0.1:6379 (the RQ path needs one)")
-    app.config["REDIS_URL"] = url
-    yield url
-    app.config["REDIS_URL"] = None
-    Redis.from_url(url).flushdb()
-
-
-def test_bulk_export_on_rq_runs_in_a_worker(app, session, people, as_role, redis_url, monkeypatch):
+def test_bulk_export_on_rq_runs_in_a_worker(app, session, people, as_role, rq_only):
     from redis import Redis
     from rq import Queue, SimpleWorker
 
-    from registry.reports import queue as jobs_queue
 
-    class NoThreads(list):
-        def append(self, thread):
-            raise AssertionError("with REDIS_URL set no job runs on a thread")
-
-    monkeypatch.setattr(jobs_queue, "_threads", NoThreads())
     wanted = _decided(session, people, 2)
     officer = as_role("compliance")
     job_id = _run_export(app, session, people, officer, {})
@@ -205,7 +179,7 @@ def test_bulk_export_on_rq_runs_in_a_worker(app, session, people, as_role, redis
     job = session.get(ExportJob, job_id)
     assert job.backend == "rq" and job.status == "queued"  # nothing ran in the request
     session.commit()
-    connection = Redis.from_url(redis_url)
+    connection = Redis.from_url(rq_only)
     queue = Queue(bulk.QUEUE_NAME, connection=connection)
     assert queue.count == 1
     with app.app_context():

@@ -24,26 +24,14 @@ from sqlalchemy import select
 
 from registry.decisions.services import record_decision
 from registry.reports.models import DecisionReport
-from tests.conftest import PASSWORD, TEST_AUDIT_KEY, make_system
+from tests.conftest import PASSWORD, TEST_AUDIT_KEY, make_system, redis_or_skip, worker_redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_URL = "redis://127.0.0.1:6379/9"
+REDIS_URL = worker_redis_url()
 NO_GO = {"verdict": "no_go", "rationale": "Not ready: the five answers are still missing."}
 
 pytestmark = pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgresql"),
                                 reason="two nodes share a PostgreSQL server (run with DATABASE_URL=postgresql+psycopg://…)")
-
-
-def _redis_or_skip() -> None:
-    from redis import Redis
-    from redis.exceptions import ConnectionError as RedisDown
-
-    try:
-        Redis.from_url(REDIS_URL).flushdb()
-    except RedisDown:
-        if os.environ.get("CI"):
-            pytest.fail("no Redis server on 127.0.0.1:6379 under CI (.ci/run starts one when redis-server is installed)")
-        pytest.skip("no Redis server on 127.0.0.1:6379")
 
 
 def _free_port() -> int:
@@ -94,7 +82,7 @@ class Node:
 
 @pytest.fixture
 def nodes(database_url, tmp_path):
-    _redis_or_skip()
+    redis_or_skip(REDIS_URL)
     started = []
     try:
         started.append(Node(database_url, tmp_path, "a"))
