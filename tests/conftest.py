@@ -278,3 +278,16 @@ def rq_only(app, monkeypatch) -> str:
     yield url
     Redis.from_url(url).flushdb()
 
+
+@pytest.fixture
+def s3_client(monkeypatch):
+    """An in-process S3 (moto) holding an empty bucket ``registry`` in eu-west-1; yields its boto3 client."""
+    moto = pytest.importorskip("moto")
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    with moto.mock_aws():
+        client = boto3.client("s3", region_name="eu-west-1")
+        client.create_bucket(Bucket="registry", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        yield client

@@ -7,7 +7,6 @@ import hashlib
 import io
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from registry.audit.models import AuditEvent
@@ -203,21 +202,14 @@ def test_verify_detects_a_tampered_chunk(app, session, people):
     assert tampered.exit_code == 1 and f"blob {stored.sha256}" in tampered.output
 
 
-def test_verify_counts_an_s3_object_deleted_from_the_bucket_as_damaged(session, monkeypatch):
-    moto = pytest.importorskip("moto")
-    import boto3
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    with moto.mock_aws():
-        client = boto3.client("s3", region_name="eu-west-1")
-        client.create_bucket(Bucket="registry", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        store = store_from_url("s3://registry/evidence?region_name=eu-west-1")
-        ref = store.put_bytes(session, _pdf(2000))
-        session.commit()
-        assert verify_files(session, store).damaged == []
-        client.delete_object(Bucket="registry", Key=f"evidence/{ref.sha256}")
-        assert verify_files(session, store).damaged == [ref.sha256]
+def test_verify_counts_an_s3_object_deleted_from_the_bucket_as_damaged(session, s3_client):
+    client = s3_client
+    store = store_from_url("s3://registry/evidence?region_name=eu-west-1")
+    ref = store.put_bytes(session, _pdf(2000))
+    session.commit()
+    assert verify_files(session, store).damaged == []
+    client.delete_object(Bucket="registry", Key=f"evidence/{ref.sha256}")
+    assert verify_files(session, store).damaged == [ref.sha256]
 
 
 def test_a_file_not_yet_moved_from_evidence_dir_says_how_to_move_it(session, people, as_role, tmp_path):

@@ -75,51 +75,36 @@ def test_a_store_url_that_names_no_store_is_refused_with_a_message(url):
         store_from_url(url)
 
 
-def test_an_s3_store_keeps_the_bytes_in_the_bucket_and_only_the_row_in_the_database(session, monkeypatch):
-    moto = pytest.importorskip("moto")
-    import boto3
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    with moto.mock_aws():
-        boto3.client("s3", region_name="eu-west-1").create_bucket(
-            Bucket="registry", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        store = store_from_url("s3://registry/evidence?region_name=eu-west-1")
-        data = _payload(CHUNK_BYTES + 5)
-        ref = store.put(session, io.BytesIO(data))
-        session.commit()
-        assert session.get(Blob, ref.sha256).location == "s3"
-        assert session.scalar(select(func.count()).select_from(BlobChunk)) == 0
-        keys = [o["Key"] for o in boto3.client("s3", region_name="eu-west-1")
-                .list_objects_v2(Bucket="registry")["Contents"]]
-        assert keys == [f"evidence/{ref.sha256}"]
-        assert store.read(session, ref.sha256) == data
-        # a registry switched back to the database still reads what is in the bucket
-        assert FileStore(store.s3).read(session, ref.sha256) == data
-        with pytest.raises(StoreConfigError):
-            FileStore().read(session, ref.sha256)
+def test_an_s3_store_keeps_the_bytes_in_the_bucket_and_only_the_row_in_the_database(session, s3_client):
+    client = s3_client
+    store = store_from_url("s3://registry/evidence?region_name=eu-west-1")
+    data = _payload(CHUNK_BYTES + 5)
+    ref = store.put(session, io.BytesIO(data))
+    session.commit()
+    assert session.get(Blob, ref.sha256).location == "s3"
+    assert session.scalar(select(func.count()).select_from(BlobChunk)) == 0
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="registry")["Contents"]]
+    assert keys == [f"evidence/{ref.sha256}"]
+    assert store.read(session, ref.sha256) == data
+    # a registry switched back to the database still reads what is in the bucket
+    assert FileStore(store.s3).read(session, ref.sha256) == data
+    with pytest.raises(StoreConfigError):
+        FileStore().read(session, ref.sha256)
 
 
-def test_an_s3_object_is_deleted_only_when_the_rows_deletion_commits(session, monkeypatch):
-    moto = pytest.importorskip("moto")
-    import boto3
+def test_an_s3_object_is_deleted_only_when_the_rows_deletion_commits(session, s3_client):
+    client = s3_client
+    store = store_from_url("s3://registry?region_name=eu-west-1")
+    ref = store.put_bytes(session, b"an export past its retention")
+    session.commit()
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    with moto.mock_aws():
-        client = boto3.client("s3", region_name="eu-west-1")
-        client.create_bucket(Bucket="registry", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        store = store_from_url("s3://registry?region_name=eu-west-1")
-        ref = store.put_bytes(session, b"an export past its retention")
-        session.commit()
+    def objects() -> int:
+        return client.list_objects_v2(Bucket="registry").get("KeyCount", 0)
 
-        def objects() -> int:
-            return client.list_objects_v2(Bucket="registry").get("KeyCount", 0)
-
-        assert store.delete(session, ref.sha256)
-        session.rollback()  # the deletion is undone: the bytes must still be there
-        assert objects() == 1 and store.read(session, ref.sha256) == b"an export past its retention"
-        assert store.delete(session, ref.sha256)
-        assert objects() == 1  # not before the commit
-        session.commit()
-        assert objects() == 0 and session.get(Blob, ref.sha256) is None
+    assert store.delete(session, ref.sha256)
+    session.rollback()  # the deletion is undone: the bytes must still be there
+    assert objects() == 1 and store.read(session, ref.sha256) == b"an export past its retention"
+    assert store.delete(session, ref.sha256)
+    assert objects() == 1  # not before the commit
+    session.commit()
+    assert objects() == 0 and session.get(Blob, ref.sha256) is None
